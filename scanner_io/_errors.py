@@ -1,0 +1,24 @@
+"""Errors of the scanner I/O package."""
+
+from __future__ import annotations
+
+__all__ = ["ScannerIOError", "NxrError", "DicosError", "ImagePairError"]
+
+
+class ScannerIOError(Exception):
+    """Base class of every error raised on purpose by :mod:`scanner_io`.
+
+    The message is one sentence naming the file and what is wrong with it.
+    """
+
+
+class NxrError(ScannerIOError):
+    """An NXR file is unreadable, corrupt beyond recovery, or violates the format."""
+
+
+class DicosError(ScannerIOError):
+    """A DICOS file cannot be read or written."""
+
+
+class ImagePairError(ScannerIOError):
+    """A high/low image pair or its metadata is unreadable or inconsistent."""
