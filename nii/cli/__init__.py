@@ -27,6 +27,7 @@ EXIT_ERROR = 2
 
 # Order is the order shown in ``nii --help``.
 SUBCOMMANDS = (
+    "demo",
     "info",
     "simulate",
     "calibrate",

@@ -1,0 +1,135 @@
+"""MATERIAL_MISMATCH: the cargo's material mix is unlike the declared goods'.
+
+Observed shares of the cargo mass by class (weighted by the areal density above the
+structure, :func:`._cargo.material_fractions`) are compared with the shares the
+expectation table gives for the declared HS chapters, weighted by declared mass. The
+total-variation distance ``½ Σ |observed − expected|`` over organic, inorganic, metal
+and high-Z must stay within the chapters' tolerance. The cargo's apparent density (mass
+over the cargo's projected area times the container's width; a lower bound on the
+goods' bulk density, since goods rarely fill the width) must not exceed twice the
+chapters' plausible bulk density.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from nii.classes import CLASS_CODES
+from nii.inspection.checks._cargo import cargo_mask, material_fractions
+from nii.inspection.checks._context import CheckInput, CheckResult, components
+from nii.inspection.expectations import expected_fractions
+from nii.inspection.verdict import Reason
+
+__all__ = ["CODE", "check_material_mix"]
+
+CODE = "MATERIAL_MISMATCH"
+_COMPARED = ("organic", "inorganic", "metal", "high_z")
+#: Wall allowance (mm) between the external and the internal width of a box.
+_WALL_ALLOWANCE_MM = 100.0
+
+
+def _describe(shares: dict[str, float]) -> str:
+    ordered = sorted(((share, name) for name, share in shares.items() if share >= 0.05), reverse=True)
+    return ", ".join(f"{share:.0%} {name}" for share, name in ordered) or "no readable material"
+
+
+def _declared_text(inp: CheckInput) -> str:
+    titles = []
+    for item in inp.manifest.items:
+        expectation = inp.table.get(item.hs_code)
+        if expectation is not None:
+            titles.append(f"HS {item.chapter} ({expectation.title.split(',')[0].split(';')[0].lower()})")
+    return ", ".join(dict.fromkeys(titles))
+
+
+def _weighted(inp: CheckInput, attribute: str) -> float | tuple[float, float] | None:
+    values, weights = [], []
+    for item in inp.manifest.items:
+        expectation = inp.table.get(item.hs_code)
+        if expectation is None:
+            continue
+        values.append(getattr(expectation, attribute))
+        weights.append(item.gross_mass_kg or 1.0)
+    if not values:
+        return None
+    if attribute == "density_kg_m3":
+        return (min(v[0] for v in values), max(v[1] for v in values))
+    return float(np.average(values, weights=weights))
+
+
+def check_material_mix(inp: CheckInput) -> CheckResult:
+    """Compare the observed material mix with the declared goods' expectation.
+
+    Parameters
+    ----------
+    inp : CheckInput
+        Thresholds from ``[checks.empty]`` (what counts as cargo) and
+        ``[checks.material] min_cargo_mass_kg`` (kg).
+
+    Returns
+    -------
+    CheckResult
+        ``estimates["material_fractions"]`` always (class name → share of cargo mass).
+    """
+    result = CheckResult()
+    mask = cargo_mask(inp, inp.threshold("empty", "min_residual_g_cm2"), inp.threshold("empty", "min_residual_sigma"))
+    observed = material_fractions(inp, mask)
+    result.estimates["material_fractions"] = observed
+    if inp.manifest.declared_empty or not inp.manifest.items:
+        return result
+    expected = expected_fractions(inp.manifest.items, inp.table)
+    if expected is None:
+        return result
+    weights = np.clip(inp.structure.residual_g_cm2[mask], 0, None)
+    cargo_kg = float(weights.sum()) * inp.pixel_area_cm2 / 1000.0
+    if cargo_kg < inp.threshold("material", "min_cargo_mass_kg"):
+        return result
+    readable = {name: observed.get(name, 0.0) for name in _COMPARED}
+    total = sum(readable.values())
+    if total <= 0:
+        return result
+    readable = {name: share / total for name, share in readable.items()}
+    distance = 0.5 * sum(abs(readable[name] - expected.get(name, 0.0)) for name in _COMPARED)
+    tolerance = float(_weighted(inp, "tolerance"))
+    declared = _declared_text(inp)
+
+    # Apparent density: a lower bound on the goods' bulk density.
+    density_range = _weighted(inp, "density_kg_m3")
+    width_mm = float(inp.manifest.container.width_mm) - _WALL_ALLOWANCE_MM
+    density_ratio = 0.0
+    apparent = math.nan
+    if density_range is not None and math.isfinite(width_mm) and width_mm > 0 and mask.any():
+        stack_g_cm2 = float(np.median(inp.structure.residual_g_cm2[mask]))
+        apparent = stack_g_cm2 / (width_mm / 10.0) * 1000.0  # g/cm³ → kg/m³
+        density_ratio = apparent / (2.0 * density_range[1])
+
+    mix_ratio = distance / tolerance
+    if mix_ratio <= 1.0 and density_ratio <= 1.0:
+        result.near_miss = min(max(mix_ratio, density_ratio), 0.99)
+        return result
+    messages = []
+    if mix_ratio > 1.0:
+        messages.append(
+            f"declared {declared} should look like {_describe(expected)}; the image shows "
+            f"{_describe(readable)} (difference {distance:.0%}, tolerance {tolerance:.0%})"
+        )
+    if density_ratio > 1.0:
+        messages.append(
+            f"the cargo is at least {apparent:,.0f} kg/m³ dense where {declared} stow at "
+            f"{density_range[0]:,.0f}-{density_range[1]:,.0f} kg/m³"
+        )
+    strength = max(mix_ratio, density_ratio)
+    score = min(0.95, 0.5 + 0.5 * min(1.0, strength - 1.0))
+    result.reasons.append(Reason(CODE, "medium" if strength < 1.5 else "high", "; ".join(messages), score))
+
+    # Region: the largest connected piece of the most over-represented class.
+    excess = {name: readable[name] - expected.get(name, 0.0) for name in _COMPARED}
+    worst = max(excess, key=excess.get)
+    worst_mask = mask & (inp.classes == CLASS_CODES[worst])
+    pieces = components(worst_mask, min_pixels=4)
+    if pieces:
+        bbox, _ = max(pieces, key=lambda piece: int(piece[1].sum()))
+        result.regions.append(inp.region(bbox, worst, score, CODE))
+    return result

@@ -1,0 +1,70 @@
+"""UNREADABLE_REGION: the beam could not read a region large enough to hide something.
+
+Impenetrable or photon-starved pixels inside the container's cargo space (the floor,
+roof and end bands are structure and are left to the structure check) are grouped into
+connected regions; those of at least ``min_area_cm2`` at the scan plane are reported.
+"""
+
+from __future__ import annotations
+
+import math
+
+from nii.inspection.checks._context import CheckInput, CheckResult, components
+from nii.inspection.verdict import Reason
+
+__all__ = ["CODE", "check_unreadable"]
+
+CODE = "UNREADABLE_REGION"
+_MAX_REGIONS = 5
+
+
+def check_unreadable(inp: CheckInput) -> CheckResult:
+    """Raise ``UNREADABLE_REGION`` for impenetrable regions above the size threshold.
+
+    Parameters
+    ----------
+    inp : CheckInput
+        Threshold ``[checks.unreadable] min_area_cm2`` (cm² at the scan plane).
+
+    Returns
+    -------
+    CheckResult
+    """
+    result = CheckResult()
+    unreadable = inp.unreadable.copy()
+    structure = inp.structure
+    if structure.found:
+        rows, cols = structure.interior()
+        inside = unreadable[rows, cols].copy()
+        unreadable[:] = False
+        unreadable[rows, cols] = inside
+    if not unreadable.any():
+        return result
+    min_area = inp.threshold("unreadable", "min_area_cm2")
+    pixel_area = inp.pixel_area_cm2
+    regions = []
+    near = 0.0
+    for bbox, pixels in components(unreadable):
+        area = float(pixels.sum()) * pixel_area
+        if area >= min_area:
+            regions.append((area, bbox))
+        else:
+            near = max(near, area / min_area)
+    if not regions:
+        result.near_miss = min(near, 0.99)
+        return result
+    regions.sort(key=lambda item: -item[0])
+    total = sum(area for area, _ in regions)
+    area, bbox = regions[0]
+    r0, c0, r1, c1 = bbox
+    score = min(0.99, 0.5 + 0.5 * (1.0 - math.exp(-total / (10.0 * min_area))))
+    result.reasons.append(Reason(
+        CODE, "high" if total >= 10 * min_area else "medium",
+        f"the beam cannot read {total:,.0f} cm² of the cargo ({len(regions)} region(s); largest "
+        f"{(c1 - c0) * inp.column_pitch_mm / 10:.0f} × {(r1 - r0) * inp.row_height_mm / 10:.0f} cm): "
+        "anything could hide there",
+        score,
+    ))
+    for area, bbox in regions[:_MAX_REGIONS]:
+        result.regions.append(inp.region(bbox, "impenetrable", min(0.99, 0.5 + 0.5 * (1.0 - math.exp(-area / (10.0 * min_area)))), CODE))
+    return result

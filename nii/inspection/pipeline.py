@@ -1,0 +1,318 @@
+"""From a scan and its manifest to a verdict: ``inspect()``.
+
+The path is the one the contract describes and the CLI runs:
+``load_scan`` → ``correct`` → ``discriminate`` (with the given or the physics
+calibration) → the checks of :mod:`nii.inspection.checks` (and any learned detector
+asked for) → :class:`~nii.inspection.verdict.Verdict`. A scan that cannot be analysed
+raises :class:`nii.errors.AnalysisError`; it is never a ``clear``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from nii import __version__
+from nii.errors import AnalysisError, NiiError
+from nii.inspection.checks import CHECKS, CheckResult, build_check_input
+from nii.inspection.checks._context import CheckInput
+from nii.inspection.expectations import ExpectationTable, load_expectations
+from nii.inspection.manifest import Manifest, load_manifest
+from nii.inspection.verdict import Reason, Region, Verdict
+
+__all__ = ["InspectionResult", "inspect", "run_inspection", "verdict_from_maps"]
+
+#: Score at which a learned detector's region becomes a reason.
+_MODEL_ALARM = 0.5
+
+
+@dataclass
+class InspectionResult:
+    """A verdict with what it was computed from (for rendering the evidence image).
+
+    Parameters
+    ----------
+    verdict : Verdict
+    image : AnalysedImage
+        The corrected image.
+    material_map : MaterialMap
+        Its material map.
+    manifest : Manifest
+    timings_s : dict of str to float
+        Wall time per stage (s).
+    """
+
+    verdict: Verdict
+    image: Any
+    material_map: Any
+    manifest: Manifest
+    timings_s: dict[str, float] = field(default_factory=dict)
+
+
+def _load_scan(scan_or_path: Any) -> Any:
+    if isinstance(scan_or_path, (str, os.PathLike)):
+        from scanner_io import load_scan
+
+        return load_scan(scan_or_path)
+    return scan_or_path
+
+
+def _calibration(calibration: Any, scan: Any) -> Any:
+    from nii import calibration as calibration_module
+
+    if calibration is None:
+        chosen = calibration_module.calibration_from_physics(scan.header)
+    elif isinstance(calibration, (str, os.PathLike)):
+        chosen = calibration_module.load_calibration(calibration)
+    else:
+        chosen = calibration
+    check = getattr(chosen, "check_compatible", None)
+    if check is not None:
+        check(scan.header)
+    return chosen
+
+
+def _run_models(models: Sequence[Any], image: Any, material_map: Any, inp: CheckInput) -> tuple[CheckResult, dict[str, Any]]:
+    """Run learned detectors (names or callables) and turn their alarms into reasons."""
+    result = CheckResult()
+    provenance: dict[str, Any] = {}
+    if not models:
+        return result, provenance
+    from nii.learn.plugins import run_detector
+
+    for model in models:
+        outcome = run_detector(model, image, material_map)
+        name = outcome.detector or str(model)
+        provenance[name] = {
+            "version": str(getattr(model, "version", "unversioned")) if not isinstance(model, str) else "registry",
+            "score": round(float(outcome.score), 3),
+        }
+        alarms = [region for region in outcome.regions if region.score >= _MODEL_ALARM]
+        if outcome.score < _MODEL_ALARM or not alarms:
+            result.near_miss = max(result.near_miss, float(outcome.score))
+            continue
+        codes = dict.fromkeys(region.reason for region in alarms)
+        for code in codes:
+            count = sum(1 for region in alarms if region.reason == code)
+            result.reasons.append(Reason(
+                code, "medium",
+                f"learned detector {name!r} flags {count} region(s) (scan score {outcome.score:.2f})",
+                float(outcome.score),
+            ))
+        for region in alarms:
+            material = region.material or "none"
+            result.regions.append(inp.region(tuple(region.bbox), material, float(region.score), region.reason))
+    return result, provenance
+
+
+def verdict_from_maps(
+    image: Any,
+    material_map: Any,
+    manifest: Manifest,
+    *,
+    provenance: Mapping[str, Any],
+    table: ExpectationTable | None = None,
+    models: Sequence[Any] = (),
+    warnings: Sequence[str] = (),
+    timings_s: dict[str, float] | None = None,
+) -> Verdict:
+    """Run every check on an analysed image and its material map.
+
+    Parameters
+    ----------
+    image : AnalysedImage
+        Corrected image (α per energy and noise, masks, pixel size in mm).
+    material_map : MaterialMap
+        Classes, Z_eff and areal density (g/cm²) on the same grid.
+    manifest : Manifest
+    provenance : mapping
+        ``input_sha256``, ``calibration`` (``software`` and ``models`` are filled in).
+    table : ExpectationTable, optional
+        Default ``seeds/hs_expectations.toml``.
+    models : sequence
+        Learned detectors (names or callables, see :mod:`nii.learn.plugins`).
+    warnings : sequence of str
+        Warnings gathered before (reading the scan or the manifest).
+    timings_s : dict, optional
+        Filled with the wall time (s) of each check.
+
+    Returns
+    -------
+    Verdict
+    """
+    table = table if table is not None else load_expectations()
+    timings = timings_s if timings_s is not None else {}
+    started = time.perf_counter()
+    inp = build_check_input(image, material_map, manifest, table)
+    timings["prepare"] = time.perf_counter() - started
+    reasons: list[Reason] = []
+    regions: list[Region] = []
+    estimates: dict[str, Any] = {}
+    notes = list(warnings)
+    near = 0.0
+    if not inp.structure.found:
+        notes.append("no container found in the image: structure-based checks ran on the whole image")
+    for name, check in CHECKS:
+        started = time.perf_counter()
+        result = check(inp)
+        timings[name] = time.perf_counter() - started
+        reasons.extend(result.reasons)
+        regions.extend(result.regions)
+        estimates.update(result.estimates)
+        notes.extend(result.warnings)
+        near = max(near, result.near_miss)
+    started = time.perf_counter()
+    model_result, model_provenance = _run_models(models, image, material_map, inp)
+    if models:
+        timings["models"] = time.perf_counter() - started
+    reasons.extend(model_result.reasons)
+    regions.extend(model_result.regions)
+    near = max(near, model_result.near_miss)
+    mass = estimates.get("cargo_mass_kg")
+    return Verdict(
+        scan_id=str(getattr(image, "scan_id", "") or "unknown"),
+        reasons=tuple(reasons),
+        regions=tuple(regions),
+        cargo_mass_kg=float(mass) if mass is not None and math.isfinite(mass) else None,
+        material_fractions=dict(estimates.get("material_fractions", {})),
+        provenance={
+            "input_sha256": str(provenance.get("input_sha256", "")),
+            "calibration": str(provenance.get("calibration", "")),
+            "software": f"nii {__version__}",
+            "models": model_provenance,
+        },
+        near_miss=near,
+        warnings=tuple(dict.fromkeys(notes)),
+    )
+
+
+def _scan_warnings(scan: Any) -> list[str]:
+    report = getattr(scan, "report", None)
+    notes = []
+    if report is None:
+        return notes
+    dropped = getattr(report, "dropped_pulses", None) or []
+    if dropped:
+        notes.append(f"{len(dropped)} pulse(s) were dropped by the scanner or lost to CRC failures")
+    if getattr(report, "truncated_bytes", 0):
+        notes.append(f"the scan file ends in a partial record ({report.truncated_bytes} bytes ignored)")
+    return notes
+
+
+def _check_image(image: Any) -> None:
+    alpha = np.asarray(image.attenuation_high)
+    if alpha.ndim != 2 or alpha.shape[0] == 0 or alpha.shape[1] < 2:
+        raise AnalysisError(f"scan {getattr(image, 'scan_id', '?')}: the analysed image has no usable object pulses (shape {alpha.shape})")
+    finite = np.isfinite(alpha)
+    if finite.mean() < 0.5:
+        raise AnalysisError(
+            f"scan {getattr(image, 'scan_id', '?')}: {100 * (1 - finite.mean()):.0f} % of the attenuation image is not finite; the scan cannot be analysed"
+        )
+
+
+def run_inspection(
+    scan_or_path: Any,
+    manifest_or_path: Any,
+    *,
+    calibration: Any = None,
+    backend: str = "numpy",
+    models: Sequence[str | Callable[..., Any]] = (),
+    table: ExpectationTable | None = None,
+) -> InspectionResult:
+    """Inspect one scan and keep the intermediate images (see :func:`inspect`).
+
+    Returns
+    -------
+    InspectionResult
+    """
+    from nii.correction import correct
+    from nii.discrimination import discriminate
+
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    manifest = load_manifest(manifest_or_path)
+    timings["manifest"] = time.perf_counter() - started
+    started = time.perf_counter()
+    scan = _load_scan(scan_or_path)
+    timings["load"] = time.perf_counter() - started
+    started = time.perf_counter()
+    chosen = _calibration(calibration, scan)
+    timings["calibration"] = time.perf_counter() - started
+    started = time.perf_counter()
+    try:
+        image = correct(scan, backend=backend)
+    except NiiError:
+        raise
+    except (ValueError, IndexError, ZeroDivisionError, FloatingPointError) as exc:
+        raise AnalysisError(f"{getattr(scan, 'path', None) or 'scan'}: cannot be corrected ({exc})") from exc
+    timings["correct"] = time.perf_counter() - started
+    _check_image(image)
+    started = time.perf_counter()
+    material_map = discriminate(image, chosen, backend=backend)
+    timings["discriminate"] = time.perf_counter() - started
+    identifier = getattr(chosen, "identifier", None)
+    provenance = {
+        "input_sha256": str(getattr(scan, "sha256", "") or ""),
+        "calibration": str(identifier if identifier is not None else type(chosen).__name__),
+    }
+    check_timings: dict[str, float] = {}
+    verdict = verdict_from_maps(
+        image, material_map, manifest, provenance=provenance, table=table, models=models,
+        warnings=list(manifest.warnings) + _scan_warnings(scan), timings_s=check_timings,
+    )
+    timings.update({f"check.{name}": seconds for name, seconds in check_timings.items()})
+    return InspectionResult(verdict=verdict, image=image, material_map=material_map, manifest=manifest, timings_s=timings)
+
+
+def inspect(
+    scan_or_path: Any,
+    manifest_or_path: Any,
+    *,
+    calibration: Any = None,
+    backend: str = "numpy",
+    models: Sequence[str | Callable[..., Any]] = (),
+) -> Verdict:
+    """Inspect a scan against its manifest.
+
+    Parameters
+    ----------
+    scan_or_path : path-like or scanner_io.Scan
+        The NXR scan (or a scan already read).
+    manifest_or_path : path-like, dict or Manifest
+        The manifest (JSON file, decoded object or validated manifest).
+    calibration : path-like or Calibration, optional
+        Calibration JSON or object; default: computed from physics for the scan's header.
+    backend : {"numpy", "torch"}
+        Array library of the correction and discrimination.
+    models : sequence of str or callable
+        Learned detectors to run too (names of :mod:`nii.learn.plugins` or callables).
+
+    Returns
+    -------
+    Verdict
+        ``to_dict()`` is the contract's JSON; the CLI writes the same.
+
+    Raises
+    ------
+    ManifestError
+        When the manifest is invalid.
+    AnalysisError
+        When the scan cannot be analysed.
+    scanner_io.ScannerIOError
+        When the scan file is unreadable.
+
+    Examples
+    --------
+    >>> verdict = inspect("SCAN.nxr", "SCAN.manifest.json")  # doctest: +SKIP
+    >>> verdict.verdict, verdict.reason_codes  # doctest: +SKIP
+    ('inspect', ('UNDECLARED_HIGH_Z',))
+    """
+    return run_inspection(scan_or_path, manifest_or_path, calibration=calibration, backend=backend, models=models).verdict
+
+

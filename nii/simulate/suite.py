@@ -1,0 +1,485 @@
+"""Suites of simulated scans described in TOML (``seeds/suites/*.toml``).
+
+A suite file names a scanner and a list of scans; each scan gets a deterministic seed
+from the suite's seed and the scan's id, so a suite always produces the same files
+whatever the order or the number of workers::
+
+    name = "smoke"
+    description = "six small scans for tests"
+    seed = 20261130
+
+    [scanner]                    # ScannerConfig settings (channels alone keeps the height)
+    channels = 64
+    pulses = 480
+
+    [[scans]]                    # one scan: kind = scenario | wedge | block
+    id = "smoke-20ft-03-clean"
+    kind = "scenario"            # build_scenario(container, cargo_chapter, threat, seed)
+    container = "20ft"
+    cargo_chapter = "03"
+    threat = "none"
+
+    [[matrix]]                   # many scans: the product of every list in [matrix.vary]
+    prefix = "insp"
+    kind = "scenario"
+    repeats = 2                  # each combination this many times (ids end -r0, -r1)
+    container = "40ft"           # fixed parameters
+    [matrix.vary]
+    cargo_chapter = ["03", "44"]
+    threat = ["none", "lead-block"]
+
+Parameters other than ``id``, ``kind``, ``seed`` and ``scanner`` are passed by name to
+the scene builder of the kind: :func:`nii.simulate.build_scenario` (``scenario``),
+:func:`nii.simulate.step_wedge_scene` (``wedge``) or :func:`nii.simulate.block_scene`
+(``block``). A scan may carry its own ``[scans.scanner]`` settings.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import itertools
+import json
+import os
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nii.errors import CatalogueError, SimulationError
+from nii.io_utils import atomic_write_text
+from nii.simulate.scanner import ScannerConfig
+
+try:  # Python 3.11+
+    import tomllib
+except ModuleNotFoundError:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+__all__ = [
+    "SCAN_KINDS",
+    "SuiteScan",
+    "Suite",
+    "load_suite",
+    "derive_seed",
+    "build_scene",
+    "run_suite_scan",
+    "run_suite",
+]
+
+#: Kinds of scans a suite may hold and the scene builder each one calls.
+SCAN_KINDS = ("scenario", "wedge", "block")
+#: Most scans one suite may expand to.
+MAX_SUITE_SCANS = 100_000
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,119}$")
+_RESERVED = {"id", "kind", "seed", "scanner"}
+
+
+def derive_seed(suite_seed: int, scan_id: str) -> int:
+    """Return the deterministic seed of one scan of a suite.
+
+    Parameters
+    ----------
+    suite_seed : int
+        The suite's seed.
+    scan_id : str
+        The scan's identifier.
+
+    Returns
+    -------
+    int
+        A seed in ``0 … 2**63 − 1`` from SHA-256 of ``"<suite_seed>/<scan_id>"``: adding or
+        reordering scans never changes another scan's seed.
+    """
+    digest = hashlib.sha256(f"{int(suite_seed)}/{scan_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") >> 1
+
+
+@dataclass(frozen=True)
+class SuiteScan:
+    """One scan of a suite.
+
+    Attributes
+    ----------
+    scan_id : str
+        Identifier and output file stem.
+    kind : str
+        ``scenario``, ``wedge`` or ``block``.
+    params : dict
+        Keyword arguments of the scene builder.
+    seed : int
+        Seed of the scene and of the acquisition.
+    scanner : ScannerConfig
+        The scanner settings of this scan.
+    """
+
+    scan_id: str
+    kind: str
+    params: dict[str, Any]
+    seed: int
+    scanner: ScannerConfig
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready description (id, kind, params, seed)."""
+        return {"id": self.scan_id, "kind": self.kind, "params": dict(self.params), "seed": self.seed}
+
+
+@dataclass(frozen=True)
+class Suite:
+    """A parsed suite file.
+
+    Attributes
+    ----------
+    name : str
+    description : str
+    seed : int
+    scanner : ScannerConfig
+        The suite-wide scanner settings.
+    scans : tuple of SuiteScan
+    path : pathlib.Path or None
+    """
+
+    name: str
+    description: str
+    seed: int
+    scanner: ScannerConfig
+    scans: tuple[SuiteScan, ...]
+    path: Path | None = field(default=None, compare=False)
+
+    def __len__(self) -> int:
+        return len(self.scans)
+
+    def with_scanner(self, **changes: Any) -> Suite:
+        """Return the suite with scanner overrides applied to every scan (e.g. ``channels``)."""
+        changes = {k: v for k, v in changes.items() if v is not None}
+        if not changes:
+            return self
+
+        def apply(config: ScannerConfig) -> ScannerConfig:
+            return config.scaled(channels=changes.get("channels"), pulses=changes.get("pulses")) \
+                .replace(**{k: v for k, v in changes.items() if k not in ("channels", "pulses")})
+
+        scans = tuple(SuiteScan(s.scan_id, s.kind, s.params, s.seed, apply(s.scanner)) for s in self.scans)
+        return Suite(self.name, self.description, self.seed, apply(self.scanner), scans, self.path)
+
+
+def _fail(source: str, text: str) -> CatalogueError:
+    return CatalogueError(f"{source}: {text}")
+
+
+def _scanner(settings: Any, base: ScannerConfig, source: str, where: str) -> ScannerConfig:
+    if settings is None:
+        return base
+    if not isinstance(settings, Mapping):
+        raise _fail(source, f"{where}: 'scanner' must be a table of settings")
+    try:
+        return ScannerConfig.from_dict(settings, base=base)
+    except SimulationError as exc:
+        raise _fail(source, f"{where}: {exc}") from exc
+
+
+def _scan(entry: Mapping[str, Any], suite_seed: int, base: ScannerConfig, source: str,
+          where: str) -> SuiteScan:
+    scan_id = entry.get("id")
+    if not isinstance(scan_id, str) or not _ID.match(scan_id):
+        raise _fail(source, f"{where}: 'id' must be 1-120 letters, digits, '.', '_' or '-', got {scan_id!r}")
+    kind = entry.get("kind", "scenario")
+    if kind not in SCAN_KINDS:
+        raise _fail(source, f"scan {scan_id}: kind must be one of {', '.join(SCAN_KINDS)}, got {kind!r}")
+    seed = entry.get("seed", derive_seed(suite_seed, scan_id))
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
+        raise _fail(source, f"scan {scan_id}: seed must be an integer in 0..2**63-1")
+    params = {k: v for k, v in entry.items() if k not in _RESERVED}
+    scanner = _scanner(entry.get("scanner"), base, source, f"scan {scan_id}")
+    return SuiteScan(scan_id, kind, params, seed, scanner)
+
+
+def _slug(value: Any) -> str:
+    text = re.sub(r"[^A-Za-z0-9.]+", "-", str(value)).strip("-")
+    return text or "x"
+
+
+def _expand(matrix: Mapping[str, Any], source: str, where: str) -> list[dict[str, Any]]:
+    prefix = matrix.get("prefix")
+    if not isinstance(prefix, str) or not _ID.match(prefix):
+        raise _fail(source, f"{where}: 'prefix' must be a short identifier, got {prefix!r}")
+    vary = matrix.get("vary", {})
+    if not isinstance(vary, Mapping) or not all(isinstance(v, list) and v for v in vary.values()):
+        raise _fail(source, f"{where}: 'vary' must be a table of non-empty lists")
+    repeats = matrix.get("repeats", 1)
+    if isinstance(repeats, bool) or not isinstance(repeats, int) or not 1 <= repeats <= 10000:
+        raise _fail(source, f"{where}: 'repeats' must be an integer in 1..10000")
+    count = repeats
+    for values in vary.values():
+        count *= len(values)
+    if count > MAX_SUITE_SCANS:
+        raise _fail(source, f"{where}: expands to {count} scans, more than {MAX_SUITE_SCANS}")
+    fixed = {k: v for k, v in matrix.items() if k not in ("prefix", "vary", "repeats")}
+    names = list(vary)
+    entries = []
+    for combination in itertools.product(*(vary[n] for n in names)):
+        for repeat in range(repeats):
+            entry = dict(fixed)
+            entry.update(zip(names, combination))
+            parts = [prefix] + [_slug(v) for v in combination]
+            if repeats > 1:
+                parts.append(f"r{repeat}")
+            entry["id"] = "-".join(parts)[:120]
+            entries.append(entry)
+    return entries
+
+
+def load_suite(path: str | os.PathLike) -> Suite:
+    """Read and check a suite file.
+
+    Parameters
+    ----------
+    path : path-like
+        A TOML suite (``seeds/suites/smoke.toml``); a bare name such as ``smoke`` is
+        looked up in the seeds folder's ``suites/``.
+
+    Returns
+    -------
+    Suite
+
+    Raises
+    ------
+    CatalogueError
+        If the file is missing, not TOML, or a scan is malformed or duplicated.
+    """
+    path = Path(path)
+    if not path.exists() and path.suffix == "" and len(path.parts) == 1:
+        from nii.resources import seed_path
+
+        path = seed_path("suites", path.name + ".toml")
+    source = str(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise _fail(source, "no such suite file") from exc
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise _fail(source, f"not a readable TOML suite ({exc})") from exc
+    name = data.get("name", path.stem)
+    description = data.get("description", "")
+    seed = data.get("seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
+        raise _fail(source, "'seed' must be an integer in 0..2**63-1")
+    base = _scanner(data.get("scanner"), ScannerConfig(), source, "[scanner]")
+    unknown = set(data) - {"name", "description", "seed", "scanner", "scans", "matrix", "source"}
+    if unknown:
+        raise _fail(source, f"unknown top-level key(s) {sorted(unknown)}")
+    entries: list[tuple[dict[str, Any], str]] = []
+    for i, entry in enumerate(data.get("scans", [])):
+        if not isinstance(entry, Mapping):
+            raise _fail(source, f"scans[{i}] must be a table")
+        entries.append((dict(entry), f"scans[{i}]"))
+    for i, matrix in enumerate(data.get("matrix", [])):
+        if not isinstance(matrix, Mapping):
+            raise _fail(source, f"matrix[{i}] must be a table")
+        entries += [(e, f"matrix[{i}]") for e in _expand(matrix, source, f"matrix[{i}]")]
+    if not entries:
+        raise _fail(source, "the suite holds no scans")
+    if len(entries) > MAX_SUITE_SCANS:
+        raise _fail(source, f"the suite holds {len(entries)} scans, more than {MAX_SUITE_SCANS}")
+    scans = []
+    seen: set[str] = set()
+    for entry, where in entries:
+        scan = _scan(entry, seed, base, source, where)
+        if scan.scan_id in seen:
+            raise _fail(source, f"scan id {scan.scan_id!r} appears twice")
+        seen.add(scan.scan_id)
+        scans.append(scan)
+    return Suite(str(name), str(description), seed, base, tuple(scans), path)
+
+
+# ------------------------------------------------------------------- running
+def _builder(kind: str) -> Callable[..., Any]:
+    import nii.simulate as simulate
+
+    name = {"scenario": "build_scenario", "wedge": "step_wedge_scene", "block": "block_scene"}[kind]
+    builder = getattr(simulate, name, None)
+    if builder is None:
+        raise SimulationError(f"nii.simulate has no {name}: the scene library is incomplete")
+    return builder
+
+
+def build_scene(kind: str, params: Mapping[str, Any], seed: int) -> Any:
+    """Build the scene (or scenario) of one suite scan.
+
+    Parameters
+    ----------
+    kind : {"scenario", "wedge", "block"}
+        Which builder to call.
+    params : mapping
+        Its keyword arguments (names as in the builder's signature).
+    seed : int
+        Passed as ``seed`` when the builder takes one.
+
+    Returns
+    -------
+    Scene or Scenario
+    """
+    if kind not in SCAN_KINDS:
+        raise SimulationError(f"unknown scan kind {kind!r}; expected one of {', '.join(SCAN_KINDS)}")
+    builder = _builder(kind)
+    signature = inspect.signature(builder)
+    accepts_any = any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values())
+    unknown = [k for k in params if k not in signature.parameters and not accepts_any]
+    if unknown:
+        raise SimulationError(
+            f"{builder.__name__} takes no parameter(s) {', '.join(sorted(unknown))}; "
+            f"it takes {', '.join(signature.parameters)}")
+    kwargs = dict(params)
+    if "seed" in signature.parameters:
+        kwargs["seed"] = seed
+    try:
+        return builder(**kwargs)
+    except TypeError as exc:
+        raise SimulationError(f"{builder.__name__}({json.dumps(dict(params))}): {exc}") from exc
+
+
+def run_suite_scan(scan: SuiteScan, out_dir: str | os.PathLike, *, overwrite: bool = False,
+                   started_at: str | None = None) -> dict[str, Any]:
+    """Simulate and write one scan of a suite; return its index entry.
+
+    Parameters
+    ----------
+    scan : SuiteScan
+    out_dir : path-like
+        Folder of the outputs (``<id>.nxr`` and its truth files).
+    overwrite : bool
+        Replace existing files.
+    started_at : str, optional
+        ``started_at`` of the header (default: the scanner configuration's).
+
+    Returns
+    -------
+    dict
+        ``id``, ``kind``, ``seed``, ``params``, the file names, expected verdict and reasons.
+    """
+    from nii.simulate.run import simulate_scan
+
+    scene = build_scene(scan.kind, scan.params, scan.seed)
+    config = scan.scanner if started_at is None else scan.scanner.replace(started_at=started_at)
+    nxr = Path(out_dir) / f"{scan.scan_id}.nxr"
+    result = simulate_scan(scene, config, scan.seed, out=nxr, scan_id=scan.scan_id, overwrite=overwrite)
+    entry = scan.to_dict()
+    entry.update({
+        "nxr": nxr.name,
+        "truth": f"{scan.scan_id}.truth.json",
+        "manifest": f"{scan.scan_id}.manifest.json" if result.truth.manifest is not None else None,
+        "header_kind": result.header["kind"],
+        "expected_verdict": result.truth.expected_verdict,
+        "expected_reasons": result.truth.expected_reasons,
+    })
+    return entry
+
+
+def _started_at(base: str, index: int) -> str:
+    """Spread suite scans one minute apart from the configured start (reproducibly)."""
+    from datetime import datetime, timedelta, timezone
+
+    try:
+        start = datetime.strptime(base, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+    except ValueError:
+        return base
+    return (start + timedelta(minutes=index)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _worker(arguments: tuple[SuiteScan, str, bool, str | None]) -> dict[str, Any]:
+    scan, out_dir, overwrite, started_at = arguments
+    return run_suite_scan(scan, out_dir, overwrite=overwrite, started_at=started_at)
+
+
+def run_suite(
+    suite: Suite,
+    out_dir: str | os.PathLike,
+    *,
+    workers: int = 1,
+    overwrite: bool = False,
+    progress: bool = False,
+    only: Iterable[str] | None = None,
+) -> list[dict[str, Any]]:
+    """Simulate every scan of a suite into a folder and write ``suite.json``.
+
+    Parameters
+    ----------
+    suite : Suite
+    out_dir : path-like
+        Output folder (created).
+    workers : int
+        Processes to use (1: in this process). The files do not depend on it.
+    overwrite : bool
+        Replace existing files; by default an existing output is an error raised
+        before anything is simulated.
+    progress : bool
+        Show a progress bar (tqdm) on stderr.
+    only : iterable of str, optional
+        Simulate only these scan ids.
+
+    Returns
+    -------
+    list of dict
+        One index entry per scan, in suite order (also written to ``suite.json``).
+    """
+    from nii.simulate.run import scan_paths
+
+    if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= 256:
+        raise SimulationError(f"workers must be an integer in 1..256, got {workers!r}")
+    out = Path(out_dir)
+    scans = list(suite.scans)
+    if only is not None:
+        wanted = set(only)
+        missing = wanted - {s.scan_id for s in scans}
+        if missing:
+            raise SimulationError(f"suite {suite.name} has no scan(s) {', '.join(sorted(missing))}")
+        scans = [s for s in scans if s.scan_id in wanted]
+    index_path = out / "suite.json"
+    if not overwrite:
+        if index_path.exists() and only is None:
+            raise SimulationError(f"{index_path}: the file already exists; choose another output folder or pass --overwrite")
+        for scan in scans:
+            for target in scan_paths(out / f"{scan.scan_id}.nxr"):
+                if target.exists():
+                    raise SimulationError(
+                        f"{target}: the file already exists; choose another output folder or pass --overwrite")
+    out.mkdir(parents=True, exist_ok=True)
+    position = {s.scan_id: i for i, s in enumerate(suite.scans)}
+    jobs = [(s, str(out), overwrite, _started_at(s.scanner.started_at, position[s.scan_id])) for s in scans]
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(jobs), unit="scan", desc=f"simulate {suite.name}")
+    entries: dict[str, dict[str, Any]] = {}
+    try:
+        if workers == 1 or len(jobs) <= 1:
+            for job in jobs:
+                entry = _worker(job)
+                entries[entry["id"]] = entry
+                if bar is not None:
+                    bar.update(1)
+        else:
+            from concurrent.futures import ProcessPoolExecutor, as_completed
+
+            with ProcessPoolExecutor(max_workers=workers) as pool:
+                futures = [pool.submit(_worker, job) for job in jobs]
+                for future in as_completed(futures):
+                    entry = future.result()
+                    entries[entry["id"]] = entry
+                    if bar is not None:
+                        bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
+    ordered = [entries[s.scan_id] for s in scans]
+    index = {
+        "suite": suite.name,
+        "description": suite.description,
+        "seed": suite.seed,
+        "source": str(suite.path) if suite.path else None,
+        "scanner": suite.scanner.to_dict(),
+        "scans": ordered,
+    }
+    atomic_write_text(index_path, json.dumps(index, indent=2) + "\n")
+    return ordered

@@ -1,0 +1,48 @@
+"""MATERIAL_MISMATCH against the HS expectation table."""
+
+from __future__ import annotations
+
+from _inspection_synthetic import FRONT, IN_ROW0, IN_ROW1, REAR, Scene, cargo_kg, check_input, manifest
+
+from nii.classes import METAL, ORGANIC
+from nii.inspection.checks import check_material_mix
+
+ROWS = (IN_ROW0 + 20, IN_ROW1)
+COLS = (FRONT + 3, REAR - 3)
+
+
+def scene_of(cls, areal=40.0, seed=0):
+    return Scene(seed=seed).add(ROWS[0], COLS[0], ROWS[1], COLS[1], areal, cls)
+
+
+def items(hs_code, areal=40.0):
+    return [{"hs_code": hs_code, "gross_mass_kg": cargo_kg(areal, ROWS[1] - ROWS[0], COLS[1] - COLS[0])}]
+
+
+def test_organic_goods_declared_as_textiles_pass():
+    result = check_material_mix(check_input(scene_of(ORGANIC), manifest(items=items("610910"))))
+    assert result.reasons == []
+    assert result.estimates["material_fractions"]["organic"] > 0.95
+
+
+def test_organic_goods_declared_as_steel_are_raised():
+    result = check_material_mix(check_input(scene_of(ORGANIC), manifest(items=items("720851"))))
+    assert [reason.code for reason in result.reasons] == ["MATERIAL_MISMATCH"]
+    assert "organic" in result.reasons[0].message and "HS 72" in result.reasons[0].message
+    assert result.regions and result.regions[0].material == "organic"
+
+
+def test_metal_declared_as_furniture_is_raised():
+    result = check_material_mix(check_input(scene_of(METAL, 60.0), manifest(items=items("940360", 60.0))))
+    assert result.reasons and result.reasons[0].code == "MATERIAL_MISMATCH"
+
+
+def test_too_dense_for_declared_goods_is_raised():
+    # Garments stow at most 600 kg/m3; 400 g/cm2 over a 2.25 m wide box is ~1,800 kg/m3.
+    result = check_material_mix(check_input(scene_of(ORGANIC, 400.0), manifest(items=items("610910", 400.0))))
+    assert result.reasons and "kg/m³" in result.reasons[0].message
+
+
+def test_unknown_chapter_is_not_checked():
+    result = check_material_mix(check_input(scene_of(METAL), manifest(items=items("990100"))))
+    assert result.reasons == []

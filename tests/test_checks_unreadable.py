@@ -1,0 +1,35 @@
+"""UNREADABLE_REGION on hand-built scenes."""
+
+from __future__ import annotations
+
+from _inspection_synthetic import FRONT, IN_ROW0, IN_ROW1, REAR, Scene, check_input, manifest
+
+from nii.classes import METAL, ORGANIC
+from nii.inspection.checks import check_unreadable
+
+
+def cargo(seed=0):
+    return Scene(seed=seed).add(IN_ROW0 + 20, FRONT + 3, IN_ROW1, REAR - 3, 40.0, ORGANIC)
+
+
+def test_large_impenetrable_block_is_raised():
+    inp = check_input(cargo().add(50, 100, 70, 120, 3000.0, METAL), manifest())
+    result = check_unreadable(inp)
+    assert [reason.code for reason in result.reasons] == ["UNREADABLE_REGION"]
+    assert result.regions[0].bbox == (50, 100, 70, 120)
+    assert result.regions[0].material == "impenetrable"
+    assert "cm²" in result.reasons[0].message
+
+
+def test_small_impenetrable_spot_is_below_the_threshold():
+    # 2 × 2 pixels = 30 cm² < 150 cm².
+    inp = check_input(cargo(seed=1).add(50, 100, 52, 102, 3000.0, METAL), manifest())
+    result = check_unreadable(inp)
+    assert result.reasons == []
+    assert 0 < result.near_miss < 1
+
+
+def test_container_ends_are_not_cargo():
+    scene = Scene(seed=2)
+    scene.add(IN_ROW0, FRONT, IN_ROW1, FRONT + 5, 3000.0, METAL)   # impenetrable corner posts
+    assert check_unreadable(check_input(scene, manifest(empty=True))).reasons == []
