@@ -157,7 +157,7 @@ def _train_epochs(module: Any, recipe: Recipe, dataset: ScanDataset, log) -> lis
             torch.nn.utils.clip_grad_norm_(module.parameters(), 5.0)
             optimiser.step()
             schedule.step()
-            total += float(loss)
+            total += float(loss.detach())
             batches += 1
         losses.append(total / max(batches, 1))
         log(f"epoch {epoch + 1}/{recipe.epochs}: loss {losses[-1]:.4f}")
