@@ -88,6 +88,20 @@ class ArrayBackend:
             dtype = torch.float32
         return tensor.to(device=self.device, dtype=dtype)
 
+    def to_float(self, array: np.ndarray) -> Any:
+        """Return a new C-contiguous float32 array of this backend (never a view of the input).
+
+        Parameters
+        ----------
+        array : numpy.ndarray
+            Any real dtype and memory layout (e.g. the transposed view of NXR records).
+        """
+        if self.name == "numpy":
+            return np.asarray(array).astype(np.float32, order="C")
+        torch = require_torch()
+        tensor = self.asarray(array) if isinstance(array, np.ndarray) else array
+        return tensor.to(dtype=torch.float32, copy=True).contiguous()
+
     def to_numpy(self, array: Any) -> np.ndarray:
         """Return ``array`` (of this backend) as a numpy array on the host."""
         if isinstance(array, np.ndarray):

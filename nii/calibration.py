@@ -55,7 +55,7 @@ __all__ = [
 CALIBRATION_FORMAT = "nii-calibration"
 _VERSION = 1
 #: Lookup-table resolution (α_H nodes × ratio nodes).
-_ALPHA_NODES = 320
+_ALPHA_NODES = 640
 _RATIO_NODES = 640
 #: Margin of a phantom block excluded from its interior (image pixels).
 _INTERIOR_MARGIN_PX = 3
@@ -329,7 +329,7 @@ class Calibration:
         """SHA-256 of each wedge scan."""
         return [f.get("sha256", "") for f in self.wedge_files]
 
-    @property
+    @cached_property
     def identifier(self) -> str:
         """Short provenance string: source and a hash of the curves."""
         digest = hashlib.sha256(self.to_json().encode()).hexdigest()[:12]

@@ -43,6 +43,7 @@ __all__ = [
     "find_bad_channels",
     "fill_positions",
     "resampling_weights",
+    "fit_noise_model",
     "DEFAULT_STARVATION_SIGMAS",
 ]
 
@@ -55,6 +56,9 @@ DEAD_GAIN_FRACTION = 0.2
 NOISY_FACTOR = 5.0
 #: Smallest dark noise assumed (counts): the quantisation noise of an integer sample.
 MIN_DARK_STD_COUNTS = 1.0 / np.sqrt(12.0)
+#: Rows sampled to fit the image noise model, and fewest differences per level bin.
+_NOISE_SAMPLE_ROWS = 64
+_NOISE_MIN_SAMPLES = 200
 #: Weight below which a resampling neighbour is ignored by the masks.
 _WEIGHT_EPS = 1e-3
 
@@ -278,6 +282,67 @@ def _row_repair_plan(bad: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarra
     return rows, above.astype(np.int64), below.astype(np.int64), weight.astype(np.float32)
 
 
+def fit_noise_model(transmission: np.ndarray, dark_term: float) -> tuple[float, float] | None:
+    """Fit the noise of ``T`` from pulse-to-pulse differences of the image itself.
+
+    The air reference's standard deviation includes the linac's pulse-to-pulse output
+    jitter, which the dose correction removes; the noise left in the corrected image
+    is measured directly instead: in each row, differences of consecutive columns are
+    noise (times √2) except at edges, which a median absolute deviation ignores.
+
+    Parameters
+    ----------
+    transmission : numpy.ndarray
+        Corrected transmission (dimensionless), some rows × consecutive pulses.
+    dark_term : float
+        Variance of ``T`` from the dark noise (``σ_dark² / gain²``).
+
+    Returns
+    -------
+    (constant, shot, multiplicative) : tuple of float or None
+        ``var_T = constant + shot·T + multiplicative·T²`` (``constant ≥ dark_term``); None
+        when the image has too few pulses or levels to fit.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> t = np.repeat(np.geomspace(0.01, 1, 8)[:, None], 4000, axis=1)
+    >>> noisy = t + np.sqrt(1e-5 * t) * rng.standard_normal(t.shape)
+    >>> constant, shot, multiplicative = fit_noise_model(noisy, 0.0)
+    >>> round(shot * 1e5, 1)
+    1.0
+    """
+    t = np.asarray(transmission, np.float64)
+    if t.ndim != 2 or t.shape[1] < 8:
+        return None
+    difference = np.diff(t, axis=1)
+    level = 0.5 * (t[:, 1:] + t[:, :-1])
+    valid = np.isfinite(difference) & np.isfinite(level) & (level > 1e-3)
+    difference, level = difference[valid], level[valid]
+    edges = np.geomspace(1e-3, 1.5, 16)
+    which = np.digitize(level, edges)
+    levels, variances, weights = [], [], []
+    for k in range(1, edges.size):
+        in_bin = which == k
+        if np.count_nonzero(in_bin) < _NOISE_MIN_SAMPLES:
+            continue
+        d = difference[in_bin]
+        mad = np.median(np.abs(d - np.median(d)))
+        variance = (1.4826 * mad) ** 2 / 2.0
+        levels.append(float(np.median(level[in_bin])))
+        variances.append(variance)
+        weights.append(1.0 / max((1.4826 * mad) ** 2 / 2.0, 1e-20))
+    if len(levels) < 3:
+        return None
+    from scipy.optimize import nnls
+
+    levels_arr = np.asarray(levels)
+    w = np.sqrt(np.asarray(weights))
+    design = np.stack([np.ones_like(levels_arr), levels_arr, levels_arr**2], axis=1) * w[:, None]
+    solution, _ = nnls(design, np.asarray(variances) * w)
+    return max(float(solution[0]), dark_term), float(solution[1]), float(solution[2])
+
+
 # --------------------------------------------------------------------------- hot path
 
 
@@ -291,6 +356,7 @@ def _correct_energy(
     dark_var: np.ndarray,
     shot_var: np.ndarray,
     floor: np.ndarray,
+    noise_from_data: bool,
     saturation: float | None,
     repair: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
     resample: tuple[np.ndarray, np.ndarray, np.ndarray],
@@ -298,16 +364,18 @@ def _correct_energy(
     """Steps 1–6 for one energy on the backend's arrays (one implementation for all)."""
     xp = backend.xp
     f32 = backend.float_dtype
-    raw_b = backend.asarray(raw)
     column = lambda v: backend.asarray(np.asarray(v, np.float32)[:, None])  # noqa: E731
     row = lambda v: backend.asarray(np.asarray(v, np.float32)[None, :])  # noqa: E731
 
-    signal = xp.astype(raw_b, f32) - column(dark_mean)
-    transmission = signal * column(1.0 / gain)
-    transmission = transmission * row(dose_factor)
+    # In-place updates (``x -= y``: array-API augmented assignment) wherever possible: a
+    # fresh full-size temporary costs more in page faults than the arithmetic itself.
+    samples = backend.to_float(raw)  # new C-contiguous float32 array, one pass over the raw samples
+    transmission = samples - column(dark_mean)
+    transmission *= column(1.0 / gain)
+    transmission *= row(dose_factor)
 
     if saturation is not None:
-        saturated = raw_b >= saturation
+        saturated = samples >= saturation
         saturated_any = bool(xp.any(saturated))
     else:
         saturated, saturated_any = None, False
@@ -322,6 +390,17 @@ def _correct_energy(
             repaired_sat = take_rows(saturated, above) | take_rows(saturated, below)
             saturated = backend.set_rows(saturated, rows, repaired_sat)
 
+    # noise model of T: var_T = a_row + b·T + c·T² (dark, shot, multiplicative terms)
+    dark_term = dark_var / gain**2
+    shot_term, multiplicative_term, noise_source = shot_var / gain**2, 0.0, "references"
+    if noise_from_data:
+        step = max(1, transmission.shape[0] // _NOISE_SAMPLE_ROWS)
+        fitted = fit_noise_model(backend.to_numpy(transmission[::step]), float(np.median(dark_term)))
+        if fitted is not None:
+            dark_term = np.maximum(dark_term, fitted[0])
+            shot_term = np.full(gain.shape, fitted[1])
+            multiplicative_term, noise_source = fitted[2], "image"
+
     before, after, weight_after = resample
     identity = (
         before.size == transmission.shape[1]
@@ -333,7 +412,11 @@ def _correct_energy(
         idx1 = backend.asarray(after, backend.int_dtype)
         w = row(weight_after)
         t0 = backend.take(transmission, idx0, 1)
-        transmission = t0 + (backend.take(transmission, idx1, 1) - t0) * w
+        t1 = backend.take(transmission, idx1, 1)
+        t1 -= t0
+        t1 *= w
+        t1 += t0
+        transmission = t1
         if saturated_any:
             use0 = backend.asarray((weight_after < 1.0 - _WEIGHT_EPS)[None, :])
             use1 = backend.asarray((weight_after > _WEIGHT_EPS)[None, :])
@@ -344,11 +427,18 @@ def _correct_energy(
     floor_col = column(floor)
     starved = transmission < floor_col
     clipped = xp.maximum(transmission, floor_col)
-    attenuation = -xp.log(clipped)
-    # σ_signal² = σ_dark² + (σ_air² − σ_dark²)·T (shot noise scales with the signal)
-    variance = column(dark_var) + column(shot_var) * xp.maximum(transmission, xp.zeros_like(transmission))
-    sigma = xp.sqrt(variance) / (clipped * column(gain))
+    attenuation = xp.log(clipped)
+    attenuation *= -1.0
+    # var_T = a + T⁺ (b + c T⁺), σ_α = sqrt(var_T) / T
+    sigma = xp.clip(transmission, 0.0, None)
+    variance = sigma * multiplicative_term
+    variance += column(shot_term)
+    variance *= sigma
+    variance += column(dark_term)
+    sigma = xp.sqrt(variance)
+    sigma /= clipped
     return {
+        "noise_source": noise_source,
         "transmission": transmission,
         "attenuation": attenuation,
         "sigma": sigma,
@@ -375,6 +465,7 @@ def correct(
     backend: str | ArrayBackend = "numpy",
     device: str | None = None,
     starvation_sigmas: float = DEFAULT_STARVATION_SIGMAS,
+    noise_from_data: bool = True,
 ) -> AnalysedImage:
     """Correct a raw dual-energy scan and resample it onto the analysed grid.
 
@@ -390,6 +481,10 @@ def correct(
         ``"cpu"`` (default) or ``"cuda"`` for the torch backend.
     starvation_sigmas : float
         Photon-starvation floor, in dark-noise standard deviations (dimensionless).
+    noise_from_data : bool
+        Fit the noise of ``T`` from the image's pulse-to-pulse differences
+        (:func:`fit_noise_model`); the air reference's spread, which includes the
+        linac's output jitter, is the fallback.
 
     Returns
     -------
@@ -510,6 +605,7 @@ def correct(
                 dark_var=dark_var,
                 shot_var=shot_var,
                 floor=floor,
+                noise_from_data=noise_from_data,
                 saturation=None if saturation is None else float(saturation),
                 repair=repair,
                 resample=resample,
@@ -540,6 +636,7 @@ def correct(
         "device": array_backend.device,
         "repaired_channels": [int(c) for c in channel[bad_rows_all]],
         "starvation_sigmas": float(starvation_sigmas),
+        "noise_model": [high["noise_source"], low["noise_source"]],
         "notes": notes,
     }
     return AnalysedImage(

@@ -171,49 +171,52 @@ def guided_smooth(
     filters instead of eight, the same edge behaviour.
     """
     box = lambda x: backend.box_mean(x, radius)  # noqa: E731
+    # in-place updates where possible: full-size temporaries cost more than arithmetic
     mean_i = box(guide)
-    var_i = box(guide * guide) - mean_i * mean_i
-    eps = noise_sigma * noise_sigma * (edge_sigmas * edge_sigmas) + 1e-12
-    denominator = var_i + eps
-    weight = var_i / denominator
-    smoothed = mean_i + weight * (guide - mean_i)
+    variance = box(guide * guide)
+    variance -= mean_i * mean_i
+    denominator = noise_sigma * noise_sigma
+    denominator *= edge_sigmas * edge_sigmas
+    denominator += variance
+    denominator += 1e-12
+    weight = variance
+    weight /= denominator
+    detail = guide - mean_i
+    smoothed = weight * detail
+    smoothed += mean_i
     mean_p = box(other)
-    weight_other = (box(guide * other) - mean_i * mean_p) / denominator
-    smoothed_other = mean_p + weight_other * (guide - mean_i)
+    weight_other = box(guide * other)
+    weight_other -= mean_i * mean_p
+    weight_other /= denominator
+    smoothed_other = weight_other * detail
+    smoothed_other += mean_p
     return smoothed, smoothed_other, weight, weight_other
 
 
-def _bilinear(backend: ArrayBackend, table: np.ndarray, row: Any, col: Any) -> Any:
-    """Bilinear interpolation of a host table at fractional (row, col) indices."""
-    xp = backend.xp
-    rows, cols = table.shape
-    flat = backend.asarray(np.ascontiguousarray(table, dtype=np.float32).reshape(-1))
-    r0 = xp.floor(row)
-    c0 = xp.floor(col)
-    wr = row - r0
-    wc = col - c0
-    r0i = xp.astype(r0, backend.int_dtype)
-    c0i = xp.astype(c0, backend.int_dtype)
-    base = r0i * cols + c0i
-    shape = base.shape
-    base = xp.reshape(base, (-1,))
-    v00 = xp.reshape(backend.take(flat, base, 0), shape)
-    v01 = xp.reshape(backend.take(flat, base + 1, 0), shape)
-    v10 = xp.reshape(backend.take(flat, base + cols, 0), shape)
-    v11 = xp.reshape(backend.take(flat, base + cols + 1, 0), shape)
-    top = v00 + (v01 - v00) * wc
-    bottom = v10 + (v11 - v10) * wc
-    return top + (bottom - top) * wr
+def _lookup(backend: ArrayBackend, table: Any, attenuation_high: Any, ratio: Any) -> tuple[Any, Any, Any, Any]:
+    """Look up ``(α_H, R)`` in the calibration table: Z (linear in R), κ, |∂Z/∂R|, ambiguity.
 
-
-def _nearest(backend: ArrayBackend, table: np.ndarray, row: Any, col: Any) -> Any:
-    """Nearest-node values of a host table ``(A, B, K)`` at fractional indices: ``(..., K)``."""
+    The α_H axis is sampled finely (the curves change slowly with α_H) and read at the
+    nearest node; along R, Z is interpolated linearly between nodes.
+    """
     xp = backend.xp
-    cols, depth = table.shape[1], table.shape[2]
-    flat = backend.asarray(np.ascontiguousarray(table, dtype=np.float32).reshape(-1, depth))
-    index = xp.astype(row + 0.5, backend.int_dtype) * cols + xp.astype(col + 0.5, backend.int_dtype)
-    shape = tuple(index.shape)
-    return xp.reshape(backend.take(flat, xp.reshape(index, (-1,)), 0), shape + (depth,))
+    alpha_nodes, ratio_nodes = table.shape
+    flat_zeff = backend.asarray(np.ascontiguousarray(table.zeff, dtype=np.float32).reshape(-1))
+    companions = np.stack(
+        [table.mass_attenuation_cm2_g, table.zeff_per_ratio, table.ambiguous.astype(np.float32)], axis=-1
+    )
+    flat_companions = backend.asarray(np.ascontiguousarray(companions, dtype=np.float32).reshape(-1, 3))
+    alpha_index = xp.astype(xp.clip(attenuation_high * (1.0 / table.alpha_step) + 0.5, 0.0, alpha_nodes - 1.0), backend.int_dtype)
+    position = xp.clip((ratio - table.ratio_start) * (1.0 / table.ratio_step), 0.0, ratio_nodes - 1.001)
+    ratio_index = xp.astype(position, backend.int_dtype)
+    weight = position - xp.astype(ratio_index, position.dtype)
+    shape = tuple(position.shape)
+    index = xp.reshape(alpha_index * ratio_nodes + ratio_index, (-1,))
+    zeff_before = backend.take(flat_zeff, index, 0)
+    zeff_after = backend.take(flat_zeff, index + 1, 0)
+    zeff = xp.reshape(zeff_before + (zeff_after - zeff_before) * xp.reshape(weight, (-1,)), shape)
+    nearest = xp.reshape(backend.take(flat_companions, index, 0), shape + (3,))
+    return zeff, nearest[..., 0], nearest[..., 1], nearest[..., 2] > 0.5
 
 
 def discriminate(
@@ -276,7 +279,6 @@ def discriminate(
             f"{getattr(image, 'scan_id', '')!r} was taken at {'/'.join(f'{e:g}' for e in energies)} MeV"
         )
     table = calibration.lookup_table
-    f32 = array_backend.float_dtype
     alpha_high = array_backend.asarray(np.asarray(image.attenuation_high, np.float32))
     alpha_low = array_backend.asarray(np.asarray(image.attenuation_low, np.float32))
     sigma_high = array_backend.asarray(np.asarray(image.sigma_high, np.float32))
@@ -287,51 +289,55 @@ def discriminate(
         smooth_high, smooth_low, weight_high, weight_low = guided_smooth(
             array_backend, alpha_high, alpha_low, sigma_high, radius=radius, edge_sigmas=edge_sigmas
         )
-        window = float((2 * radius + 1) ** 2)
-        var_high = sigma_high * sigma_high
-        noise_high2 = var_high * (weight_high * weight_high + (1.0 - weight_high * weight_high) / window)
-        noise_low2 = sigma_low * sigma_low / window + weight_low * weight_low * var_high
+        inverse_window = 1.0 / float((2 * radius + 1) ** 2)
+        # var(q_H) ≈ σ_H² (w² + (1 − w²)/n);  var(q_L) ≈ σ_L²/n + w_L² σ_H²
+        noise_high2 = weight_high * weight_high
+        noise_high2 *= 1.0 - inverse_window
+        noise_high2 += inverse_window
+        noise_high2 *= sigma_high
+        noise_high2 *= sigma_high
+        noise_low2 = weight_low * weight_low
+        noise_low2 *= sigma_high
+        noise_low2 *= sigma_high
+        low_term = sigma_low * sigma_low
+        low_term *= inverse_window
+        noise_low2 += low_term
+        del low_term, weight_high, weight_low
     else:
         smooth_high, smooth_low = alpha_high, alpha_low
         noise_high2 = sigma_high * sigma_high
         noise_low2 = sigma_low * sigma_low
 
-    tiny = 1e-6
-    positive_high = xp.maximum(smooth_high, xp.full_like(smooth_high, tiny))
+    positive_high = xp.clip(smooth_high, 1e-6, None)
     ratio = smooth_low / positive_high
-    alpha_rows, ratio_cols = table.shape
-    row = xp.clip(smooth_high / table.alpha_step, 0.0, alpha_rows - 1.001)
-    col = xp.clip((ratio - table.ratio_start) / table.ratio_step, 0.0, ratio_cols - 1.001)
-    zeff = _bilinear(array_backend, table.zeff, row, col)
-    companions = np.stack(
-        [table.mass_attenuation_cm2_g, table.zeff_per_ratio, table.ambiguous.astype(np.float32)], axis=-1
-    )
-    nearest = _nearest(array_backend, companions, row, col)
-    kappa, slope, ambiguous = nearest[..., 0], nearest[..., 1], nearest[..., 2] > 0.5
+    zeff, kappa, slope, ambiguous = _lookup(array_backend, table, smooth_high, ratio)
 
-    ratio_sigma = xp.sqrt(noise_low2 + ratio * ratio * noise_high2) / positive_high
-    zeff_sigma = slope * ratio_sigma
-    areal = xp.where(kappa > 0, smooth_high / kappa, xp.full_like(smooth_high, float("nan")))
+    # σ_R = sqrt(σ_L² + R² σ_H²) / α_H,  σ_Z = |∂Z/∂R| σ_R
+    ratio *= ratio
+    ratio *= noise_high2
+    ratio += noise_low2
+    zeff_sigma = xp.sqrt(ratio)
+    zeff_sigma /= positive_high
+    zeff_sigma *= slope
+    del ratio, noise_high2, noise_low2, positive_high, slope
+    areal = smooth_high / kappa
 
     u8 = xp.uint8
-    codes = (
-        xp.astype(zeff >= ZEFF_BANDS[INORGANIC][0], u8)
-        + xp.astype(zeff >= ZEFF_BANDS[METAL][0], u8)
-        + xp.astype(zeff >= ZEFF_BANDS[HIGH_Z][0], u8)
-        + ORGANIC
-    )
+    codes = xp.astype(zeff >= ZEFF_BANDS[INORGANIC][0], u8)
+    codes += xp.astype(zeff >= ZEFF_BANDS[METAL][0], u8)
+    codes += xp.astype(zeff >= ZEFF_BANDS[HIGH_Z][0], u8)
+    codes += ORGANIC
     starved = np.asarray(image.starved_high if image.starved_high is not None else image.starved, bool)
     if image.starved_low is not None:
         starved = starved | np.asarray(image.starved_low, bool)
     impenetrable = array_backend.asarray(starved)
     saturated = array_backend.asarray(np.asarray(image.saturated, bool))
     too_thin = (smooth_high < alpha_high_min) | saturated
-    codes = xp.where(too_thin, xp.full_like(codes, NONE), codes)
-    codes = xp.where(impenetrable, xp.full_like(codes, IMPENETRABLE), codes)
+    codes[too_thin] = NONE
+    codes[impenetrable] = IMPENETRABLE
     undefined = too_thin | impenetrable
-    nan = xp.full_like(zeff, float("nan"))
-    zeff = xp.where(undefined, nan, zeff)
-    zeff_sigma = xp.where(undefined, nan, zeff_sigma)
+    zeff[undefined] = float("nan")
+    zeff_sigma[undefined] = float("nan")
 
     host = array_backend.to_numpy
     provenance = {
@@ -345,7 +351,7 @@ def discriminate(
         "edge_sigmas": float(edge_sigmas),
         "scan_id": getattr(image, "scan_id", ""),
     }
-    as32 = lambda a: host(xp.astype(a, f32)).astype(np.float32, copy=False)  # noqa: E731
+    as32 = lambda a: np.asarray(host(a), dtype=np.float32)  # noqa: E731
     return MaterialMap(
         classes=host(codes).astype(np.uint8, copy=False),
         zeff=as32(zeff),

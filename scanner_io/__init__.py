@@ -70,4 +70,17 @@ __all__ = [
     "load_scan",
     "scan_from_records",
     "read_image_pair",
+    "read_dicos",
+    "DicosObject",
 ]
+
+_DICOS_NAMES = {"read_dicos", "DicosObject"}
+
+
+def __getattr__(name: str):
+    # DICOS needs pydicom: import it only when asked, so the NXR path stays light.
+    if name in _DICOS_NAMES:
+        from scanner_io import dicos
+
+        return getattr(dicos, name)
+    raise AttributeError(f"module 'scanner_io' has no attribute {name!r}")

@@ -23,6 +23,15 @@ version ``V03`` appears both in the file meta (0002,0004) and in the dataset
 (4010,103A), and (0008,0118) is the Image Origin with VR CS (``MACHINE``) where
 DICOM has the Mapping Resource UID (VR UI). Explicit VR keeps that VR in the file.
 
+What the Stratovan SDK (through ``pydicos``) additionally requires, found by reading
+this writer's files with it: Rescale Slope 1 and Intercept 0 in a DX (the DX IOD's
+enumerated values; the physical scale of the stored values therefore lives in NII's
+private block, see :func:`build_dx_dataset`), X-Ray Tube Current (0018,8151),
+Effective Energy (4300,0902), Pixel Spacing Calibration Description (0028,0A04), at
+least manufacturer and version in Threat Detection Algorithm and Version
+(4010,1029), and the three processing-time attributes on every PTO. Text is UTF-8
+(Specific Character Set ``ISO_IR 192``), which both pydicom and the SDK decode.
+
 Examples
 --------
 >>> import numpy as np, tempfile, pathlib
@@ -73,7 +82,7 @@ __all__ = [
     "ALARM_DECISIONS",
     "ASSESSMENT_FLAGS",
     "PIXEL_PADDING_VALUE",
-    "RESCALE_TYPE_ATTENUATION",
+    "QUANTITY_ATTENUATION",
     "DicosThreat",
     "DicosObject",
     "RescaledPixels",
@@ -104,8 +113,8 @@ ALARM_DECISIONS = ("ALARM", "CLEAR", "UNKNOWN")
 ASSESSMENT_FLAGS = ("HIGH_THREAT", "THREAT", "NO_THREAT", "UNKNOWN")
 #: Stored value that marks a pixel with no finite value (Pixel Padding Value, 0028,0120).
 PIXEL_PADDING_VALUE = 0xFFFF
-#: Quantity name written for images of attenuation α = −ln T (dimensionless).
-RESCALE_TYPE_ATTENUATION = "ATTENUATION"
+#: Quantity recorded in NII's private block for images of attenuation α = −ln T (dimensionless).
+QUANTITY_ATTENUATION = "ATTENUATION"
 #: Private creator of the block (0029,xx10-12) that records what the stored values mean.
 NII_PRIVATE_CREATOR = "NII DICOS 1.0"
 _PRIVATE_GROUP = 0x0029
@@ -421,6 +430,8 @@ def _common_attributes(
     study_description: str,
 ) -> None:
     date, time = _dicos_date_time(created)
+    # UTF-8: verdict messages hold "×", "≈", "cm²"; pydicom and the SDK both decode it.
+    ds.SpecificCharacterSet = "ISO_IR 192"
     ds.InstanceCreationDate = date
     ds.InstanceCreationTime = time
     ds.SOPClassUID = UID(sop_class_uid)
@@ -474,7 +485,7 @@ def build_dx_dataset(
     instance_number: int = 1,
     value_per_unit: float,
     value_at_zero: float,
-    quantity: str = RESCALE_TYPE_ATTENUATION,
+    quantity: str = QUANTITY_ATTENUATION,
     origin_mm: tuple[float, float] = (0.0, 0.0),
     image_comments: str = "",
     series_description: str = "",

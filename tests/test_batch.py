@@ -198,17 +198,25 @@ def test_progress_bar_goes_to_stderr(scans, tmp_path, capsys):
     assert "nii inspect" in captured.err and "1/1" in captured.err
 
 
-def test_dask_local_cluster_runs_the_batch(scans, tmp_path):
+def test_dask_local_cluster_runs_the_batch(scans, tmp_path, monkeypatch, capsys):
     distributed = pytest.importorskip("distributed", reason="the dask extra (distributed) is not installed")
+    monkeypatch.setattr(batch, "inspect_scan_to_dir", fake_inspect)
     with distributed.LocalCluster(
         processes=False, n_workers=1, threads_per_worker=2, dashboard_address=None
-    ) as cluster, distributed.Client(cluster) as client:
-        summary = run_batch(
-            [*scans["good"], scans["truncated"]], None, tmp_path / "out",
-            executor=client.get_executor(), progress=False, inspect_one=fake_inspect,
+    ) as cluster:
+        with distributed.Client(cluster) as client:
+            summary = run_batch(
+                [*scans["good"], scans["truncated"]], None, tmp_path / "out",
+                executor=client.get_executor(), progress=False, inspect_one=fake_inspect,
+            )
+        # The command line's path: --dask-scheduler ADDRESS.
+        status = run_batch_cli(
+            _cli_args(scan=[str(p) for p in scans["good"]], out=str(tmp_path / "cli"),
+                      dask_scheduler=cluster.scheduler_address)
         )
     assert [r.verdict for r in summary.results] == ["clear", "inspect", "clear", None]
     assert summary.exit_code == 2
+    assert status == 1 and "3 scans: 2 clear, 1 inspect, 0 errors" in capsys.readouterr().out
 
 
 def test_missing_dask_is_one_clear_sentence(monkeypatch):
@@ -243,3 +251,38 @@ def test_cli_refuses_no_scans_and_bad_workers(tmp_path):
     _write_scan(tmp_path, "x")
     with pytest.raises(NiiError, match="--workers"):
         run_batch_cli(_cli_args(scan=[str(tmp_path)], workers=0))
+
+
+@pytest.mark.slow
+def test_real_pipeline_batch_with_dicos_a_truncated_nxr_and_resume(tmp_path):
+    """End to end: nii simulate → run_batch with the real inspection and DICOS export."""
+    from nii.cli import main
+    from scanner_io.dicos import read_dicos
+
+    folder = tmp_path / "scans"
+    good = folder / "s1.nxr"
+    simulate = ["simulate", "--container", "20ft", "--cargo", "03", "--channels", "64", "--pulses", "300",
+                "--seed", "1", "-o", str(good), "--no-progress"]
+    assert main(simulate) == 0
+    truncated = folder / "s2_truncated.nxr"
+    truncated.write_bytes(good.read_bytes()[:300])  # cut inside the NXR header
+    (folder / "s2_truncated.manifest.json").write_bytes((folder / "s1.manifest.json").read_bytes())
+
+    out = tmp_path / "out"
+    summary = run_batch([good, truncated], None, out, workers=1, progress=False, dicos=True)
+    first, broken = summary.results
+    assert first.error is None and first.verdict in ("clear", "inspect")
+    assert broken.verdict is None and "truncated" in broken.error
+    assert summary.exit_code == 2
+    verdict = json.loads((out / "s1" / "verdict.json").read_text())
+    assert verdict["verdict"] == first.verdict and verdict["provenance"]["input_sha256"]
+    assert (out / "s1" / "evidence.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    high, low, report = (read_dicos(out / "s1" / name) for name in ("dx_high.dcs", "dx_low.dcs", "tdr.dcs"))
+    assert high.pixel_array.shape == low.pixel_array.shape and high.kvp > low.kvp
+    assert report.alarm_decision == ("ALARM" if first.verdict == "inspect" else "CLEAR")
+    assert len(report.threats) >= len(verdict["regions"])
+    assert not (out / "s2_truncated" / "verdict.json").exists()
+
+    again = run_batch([good, truncated], None, out, workers=1, progress=False, dicos=True)
+    assert again.results[0].resumed and again.results[0].verdict == first.verdict
+    assert again.results[1].error == broken.error

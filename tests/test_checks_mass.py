@@ -3,7 +3,16 @@
 from __future__ import annotations
 
 import pytest
-from _inspection_synthetic import FRONT, IN_ROW0, IN_ROW1, REAR, Scene, cargo_kg, check_input, manifest
+from _inspection_synthetic import (
+    FRONT,
+    IN_ROW0,
+    IN_ROW1,
+    REAR,
+    Scene,
+    cargo_kg,
+    check_input,
+    manifest,
+)
 
 from nii.classes import METAL, ORGANIC
 from nii.inspection.checks import check_mass

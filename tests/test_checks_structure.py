@@ -71,3 +71,12 @@ def test_walls_thicker_than_the_model_are_raised():
     scene = Scene(seed=4).add(TOP, FRONT, BOTTOM, REAR, 6.0, METAL)   # walls 3× the model's
     result = check_structure(check_input(scene, manifest()))
     assert any("side walls" in reason.message for reason in result.reasons)
+
+
+def test_false_floor_plate_is_raised_and_pallet_decks_are_not():
+    plate_row = IN_ROW1 - 3
+    scene = cargo(seed=5).add(plate_row, 80, plate_row + 1, 200, 330.0, METAL)   # 6 mm steel plate, 3 m
+    result = check_structure(check_input(scene, manifest()))
+    assert any("false floor" in reason.message for reason in result.reasons)
+    decks = cargo(seed=6).add(plate_row, 60, plate_row + 1, 260, 60.0, ORGANIC)  # pallet decks
+    assert check_structure(check_input(decks, manifest())).reasons == []

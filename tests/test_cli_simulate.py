@@ -72,7 +72,8 @@ def test_tiny_suite_is_deterministic_across_workers(tmp_path):
         'name = "tiny"\nseed = 77\n[scanner]\nchannels = 32\npulses = 260\n'
         '[[scans]]\nid = "clean"\nkind = "scenario"\ncontainer = "20ft"\ncargo_chapter = "44"\n'
         'threat = "none"\n'
-        '[[scans]]\nid = "wedge-iron"\nkind = "wedge"\nmaterial = "iron"\n')
+        '[[scans]]\nid = "wedge-iron"\nkind = "wedge"\nmaterial_name = "iron"\n'
+        'areal_densities_g_cm2 = [20.0, 80.0]\n')
     one, two = tmp_path / "one", tmp_path / "two"
     assert main(["simulate", "--suite", str(suite), "--out", str(one), "--no-progress"]) == 0
     assert main(["simulate", "--suite", str(suite), "--out", str(two), "--workers", "2", "--no-progress"]) == 0
@@ -86,6 +87,22 @@ def test_tiny_suite_is_deterministic_across_workers(tmp_path):
     assert wedge.kind == "calibration" and wedge.phantom
     assert all(p["material"]["name"] == "iron" for p in wedge.phantom)
     assert main(["simulate", "--suite", str(suite), "--out", str(one), "--no-progress"]) == 2
+
+
+def test_only_merges_into_an_existing_index(tmp_path):
+    suite = tmp_path / "two.toml"
+    suite.write_text(
+        'name = "two"\nseed = 5\n[scanner]\nchannels = 16\npulses = 200\n'
+        '[[scans]]\nid = "a"\nkind = "block"\nmaterial_name = "iron"\nthickness_mm = 40.0\n'
+        '[[scans]]\nid = "b"\nkind = "block"\nmaterial_name = "lead"\nthickness_mm = 40.0\n')
+    out = tmp_path / "o"
+    base = ["simulate", "--suite", str(suite), "--out", str(out), "--no-progress"]
+    assert main(base + ["--only", "b"]) == 0
+    assert main(base + ["--only", "a"]) == 0
+    index = json.loads((out / "suite.json").read_text())
+    assert [s["id"] for s in index["scans"]] == ["a", "b"]
+    assert main(base + ["--only", "a"]) == 2  # a.nxr exists
+    assert main(base + ["--only", "zz"]) == 2
 
 
 def test_wedge_set_one_scan(tmp_path):
@@ -110,5 +127,5 @@ def test_shipped_suites_load(name):
     if name == "smoke":
         assert suite.scanner.channels <= 128
     if name == "wedges":
-        materials = {s.params["material"] for s in suite.scans}
+        materials = {s.params["material_name"] for s in suite.scans}
         assert {"polyethylene", "aluminium", "iron", "lead"} <= materials

@@ -235,10 +235,24 @@ def test_starvation_mask_and_clipped_attenuation():
 
 def test_noise_sigma_from_reference_statistics():
     truth = np.full((3, 6), 0.25)
-    image = correct(make_scan(truth, dark_level=100.0, air_level=40100.0, dark_std=3.0, air_std=100.0))
+    image = correct(make_scan(truth, dark_level=100.0, air_level=40100.0, dark_std=3.0, air_std=100.0),
+                    noise_from_data=False)
+    assert image.provenance["noise_model"] == ["references", "references"]
     signal = 0.25 * 40000.0
     variance = 9.0 + (100.0**2 - 9.0) * 0.25
     np.testing.assert_allclose(image.sigma_high, np.sqrt(variance) / signal, rtol=1e-4)
+
+
+def test_noise_sigma_fitted_from_the_image():
+    # air spread inflated by output jitter (air_std = 2 %): the image's own noise is used
+    truth = np.repeat(np.geomspace(0.01, 1.0, 16)[:, None], 600, axis=1)
+    scan = make_scan(truth, dark_level=100.0, air_level=50100.0, dark_std=2.0, air_std=1000.0, noise_sigma_counts=30.0)
+    image = correct(scan)
+    assert image.provenance["noise_model"][0] == "image"
+    expected = np.sqrt(30.0**2 + 1 / 12) / (truth * 50000.0)  # injected noise + rounding, in α
+    np.testing.assert_allclose(image.sigma_high[:, 10], expected[:, 10], rtol=0.25)
+    measured = np.std(np.diff(image.attenuation_high, axis=1), axis=1) / np.sqrt(2)
+    np.testing.assert_allclose(image.sigma_high[:, 10], measured, rtol=0.25)
 
 
 def test_interlaced_low_columns_resampled_onto_high_grid():

@@ -62,7 +62,7 @@ def _verdict() -> Verdict:
         scan_id="TJP-2026-000123",
         reasons=[
             Reason("UNDECLARED_HIGH_Z", "high", "dense high-Z object (about 38 kg) inside organic cargo", 0.95),
-            Reason("MASS_MISMATCH", "medium", "cargo 24 t, declared 18 t", 0.7),
+            Reason("MASS_MISMATCH", "medium", "cargo ≈ 24 t × 1, declared 18 t", 0.7),
             Reason("UNREADABLE_REGION", "low", "beam could not read 2 % of the load", 0.55),
         ],
         regions=[
@@ -305,6 +305,7 @@ def test_threats_follow_regions_then_regionless_reasons():
         "ANOMALY", "UNKNOWN", "SHIELD")
     assert mass.roi_extents == (float(COLUMNS), float(ROWS), 1.0) and mass.assessment_flag == "THREAT"
     assert mass.location_description == "whole image"
+    assert mass.category_description == "MASS_MISMATCH: cargo ≈ 24 t × 1, declared 18 t"
 
 
 def test_export_dicos_writes_two_dx_and_a_tdr_that_reference_them(tmp_path):
@@ -323,6 +324,7 @@ def test_export_dicos_writes_two_dx_and_a_tdr_that_reference_them(tmp_path):
     assert tdr.alarm_decision == "ALARM"
     assert tdr.referenced_sop_instance_uids == (high.sop_instance_uid, low.sop_instance_uid)
     assert len(tdr.threats) == 3
+    assert tdr.threats[2].category_description == "MASS_MISMATCH: cargo ≈ 24 t × 1, declared 18 t"
     for threat in tdr.threats:
         assert threat.referenced_sop_instance_uids == (high.sop_instance_uid, low.sop_instance_uid)
         assert threat.processing_time_ms == pytest.approx(2000.0)
@@ -382,6 +384,7 @@ def test_pydicos_reads_our_tdr(tmp_path, pydicos):
     categories = [pto["Assessment"]["category"].name for pto in data["PTOs"]]
     assert categories == ["enumContraband", "enumAnomaly", "enumAnomaly"]
     assert data["PTOs"][0]["Assessment"]["probability"] == pytest.approx(0.97)
+    assert data["PTOs"][2]["Assessment"]["description"] == "MASS_MISMATCH: cargo ≈ 24 t × 1, declared 18 t"
     start = data["PTOs"][0]["PTOProcessingTime"]["ProcessingStartTime"]
     assert start["date"] == (2026, 11, 30) and tuple(start["time"][:3]) == (7, 0, 0)
 

@@ -344,3 +344,10 @@ def test_acquire_rejects_a_scene_of_the_wrong_shape():
 
     with pytest.raises(SimulationError, match="shape"):
         acquire(wrong, [1.0], _mu(beams), beams, 1000.0, _config(), np.random.default_rng(0))
+
+
+def test_acquire_refuses_a_huge_scan_before_allocating():
+    beams = _beams()
+    huge = ScannerConfig().scaled(channels=8192, pulses=20000)
+    with pytest.raises(SimulationError, match="exceeds"):
+        acquire(Slab(0.0), [1.0], _mu(beams), beams, 1000.0, huge, np.random.default_rng(0))

@@ -11,7 +11,7 @@ import pytest
 from nii.classes import HIGH_Z, NONE
 from nii.errors import CatalogueError, SimulationError
 from nii.physics import material
-from nii.simulate.run import GroundTruth, bbox_on_grid, simulate_scan
+from nii.simulate.run import GroundTruth, simulate_scan
 from nii.simulate.scanner import ScannerConfig
 from nii.simulate.scene import Box, Scene, SceneObject
 from nii.simulate.suite import derive_seed, load_suite
@@ -27,7 +27,7 @@ def _config(**changes) -> ScannerConfig:
 def _scene() -> Scene:
     wood = SceneObject("pallets", material("wood_pine"), "cargo", (Box(600.0, 2400.0, 300.0, 2700.0, 0.0, 1500.0),))
     z0, x0, z1, x1 = LEAD_BOX_MM
-    lead = SceneObject("lead block", material("lead"), "threat", (Box(z0, z1, x0, x1, 600.0, 800.0),),
+    lead = SceneObject("lead block", material("lead"), "threat", (Box(z0, z1, x0, x1, 600.0, 690.0),),
                        counts_as_cargo=True)
     return Scene([wood, lead], length_mm=3000.0, height_mm=2700.0, name="test pallets")
 
@@ -180,13 +180,6 @@ def test_simulate_scan_rejects_bad_requests():
         simulate_scan(SimpleNamespace(materials=[], length_mm=1.0), _config(), 0)
 
 
-def test_bbox_on_grid_covers_every_overlapped_pixel():
-    grid = np.arange(0.0, 100.0, 10.0)  # columns cover [c*10 - 5, c*10 + 5)
-    assert bbox_on_grid([0.0, 12.0, 9.9, 28.0], 5.0, grid, 20) == [0, 1, 2, 4]
-    assert bbox_on_grid([-20.0, -50.0, 500.0, 500.0], 5.0, grid, 20) == [0, 0, 20, 10]
-    assert bbox_on_grid([10.0, 200.0, 20.0, 300.0], 5.0, grid, 20)[1:4:2] == [10, 10]
-
-
 # ---------------------------------------------------------------------- suites
 def test_suite_seeds_are_stable_and_distinct():
     assert derive_seed(1, "a") == derive_seed(1, "a")
@@ -198,7 +191,7 @@ def test_suite_matrix_expands_with_overrides(tmp_path):
     path = tmp_path / "s.toml"
     path.write_text(
         'name = "t"\nseed = 9\n[scanner]\nchannels = 32\npulses = 300\n'
-        '[[scans]]\nid = "one"\nkind = "block"\nmaterial = "iron"\n'
+        '[[scans]]\nid = "one"\nkind = "block"\nmaterial_name = "iron"\nthickness_mm = 50.0\n'
         '[[matrix]]\nprefix = "m"\nkind = "scenario"\nrepeats = 2\ncontainer = "20ft"\n'
         '[matrix.vary]\ncargo_chapter = ["03", "44"]\nthreat = ["none"]\n')
     suite = load_suite(path)

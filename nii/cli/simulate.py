@@ -102,13 +102,14 @@ def _run_scene(args: argparse.Namespace) -> int:
     if args.seed < 0:
         raise SimulationError(f"--seed must be a non-negative integer, got {args.seed}")
     config = ScannerConfig().scaled(channels=args.channels, pulses=args.pulses)
-    scan_id = args.scan_id or "-".join(
-        ["sim", str(args.container), str(args.cargo), str(args.threat), f"s{args.seed}"]).replace("/", "_")
+    described = "-".join(["sim", str(args.container), str(args.cargo), str(args.threat), f"s{args.seed}"])
     if args.output:
         nxr = Path(args.output)
         if nxr.suffix != ".nxr":
             raise SimulationError(f"{nxr}: the output file should end in .nxr")
+        scan_id = args.scan_id or nxr.stem
     else:
+        scan_id = args.scan_id or described.replace("/", "_")
         nxr = Path(args.out_dir or DEFAULT_OUT) / f"{scan_id}.nxr"
     scenario = build_scene("scenario", {"container": args.container, "cargo_chapter": args.cargo,
                                         "threat": args.threat}, args.seed)

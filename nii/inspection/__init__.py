@@ -6,7 +6,12 @@
 
 from __future__ import annotations
 
-from nii.inspection.expectations import ExpectationTable, HsExpectation, expected_fractions, load_expectations
+from nii.inspection.expectations import (
+    ExpectationTable,
+    HsExpectation,
+    expected_fractions,
+    load_expectations,
+)
 from nii.inspection.manifest import (
     ContainerType,
     Manifest,

@@ -41,7 +41,7 @@ from pydicom.uid import generate_uid
 
 from scanner_io import DicosError
 from scanner_io.dicos import (
-    RESCALE_TYPE_ATTENUATION,
+    QUANTITY_ATTENUATION,
     SOP_CLASS_DX_PROCESSING,
     DicosThreat,
     build_dx_dataset,
@@ -331,7 +331,7 @@ def export_dicos(
             energy_mev=energy,
             value_per_unit=ATTENUATION_PER_STORED_UNIT,
             value_at_zero=ATTENUATION_AT_STORED_ZERO,
-            quantity=RESCALE_TYPE_ATTENUATION,
+            quantity=QUANTITY_ATTENUATION,
             sop_instance_uid=sop_uid,
             series_instance_uid=dx_series_uid,
             study_instance_uid=study_uid,

@@ -10,11 +10,12 @@ from __future__ import annotations
 import functools
 import math
 import os
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import tomllib
 
 from nii.errors import CatalogueError
 from nii.resources import seed_path

@@ -17,11 +17,12 @@ import json
 import math
 import os
 import re
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import tomllib
 
 from nii.errors import CatalogueError, ManifestError
 from nii.resources import seed_path

@@ -3,9 +3,9 @@
 :func:`analyse_scan` runs :func:`nii.inspection.pipeline.run_inspection`;
 :func:`write_outputs` writes the verdict and the evidence image (pseudo-colour by
 material class, shaded by attenuation, numbered boxes on the regions and a legend of
-the reasons). The image is drawn by :mod:`nii.render` when that module offers
-``render_pseudocolour``, ``draw_boxes``, ``legend`` and ``save_png``; otherwise by the
-small renderer here, so that an inspection always leaves its evidence.
+the reasons). The image is drawn by :func:`nii.render.evidence_png` when that module
+is installed; otherwise by the small renderer here, so that an inspection always
+leaves its evidence.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from typing import Any
 import numpy as np
 
 from nii.classes import CLASS_NAMES
-from nii.io_utils import atomic_write_bytes, atomic_write_text
 from nii.inspection.pipeline import InspectionResult, run_inspection
 from nii.inspection.verdict import Verdict
+from nii.io_utils import atomic_write_bytes, atomic_write_text
 
 __all__ = ["VERDICT_FILE", "EVIDENCE_FILE", "analyse_scan", "write_outputs", "evidence_png"]
 
@@ -87,8 +87,7 @@ def evidence_png(image: Any, material_map: Any, verdict: Verdict) -> bytes:
         import nii.render as render
     except ImportError:
         render = None
-    names = ("render_pseudocolour", "draw_boxes", "legend", "save_png")
-    if render is not None and all(hasattr(render, name) for name in names) and hasattr(render, "evidence_png"):
+    if render is not None and hasattr(render, "evidence_png"):
         return render.evidence_png(image, material_map, verdict.to_dict())
     return _fallback_png(image, material_map, verdict)
 

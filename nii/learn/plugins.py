@@ -156,12 +156,22 @@ class DetectorResult:
         Name of the detector that produced it (filled by :func:`run_detector`).
     seconds : float
         Wall time of the call (s), filled by :func:`run_detector`.
+    threshold : float
+        The detector's operating point: the scan alarms when ``score >= threshold``
+        (zoo models set it at 5 % false alarms on their validation scans; 0.5 when the
+        detector gives none).
     """
 
     score: float
     regions: tuple[ScoredRegion, ...] = field(default_factory=tuple)
     detector: str = ""
     seconds: float = 0.0
+    threshold: float = 0.5
+
+    @property
+    def alarm(self) -> bool:
+        """True when the scan score reaches the detector's operating point."""
+        return self.score >= self.threshold
 
     def to_verdict_regions(self, image: Any = None) -> list[dict[str, Any]]:
         """Return ``regions`` as the verdict JSON's ``regions[]`` entries (see :meth:`ScoredRegion.to_dict`)."""
@@ -345,11 +355,12 @@ def as_result(output: Any, *, shape: tuple[int, int] | None = None, name: str = 
         is not four numbers.
     """
     if isinstance(output, DetectorResult):
-        score, entries = output.score, output.regions
+        score, entries, threshold = output.score, output.regions, output.threshold
     elif isinstance(output, Mapping):
         if "score" not in output:
             raise ModelError(f"detector {name!r} returned a mapping without 'score'")
         score, entries = output["score"], output.get("regions", ())
+        threshold = output.get("threshold", 0.5)
     else:
         raise ModelError(
             f"detector {name!r} must return a DetectorResult or a mapping, got {type(output).__name__}"
@@ -367,6 +378,7 @@ def as_result(output: Any, *, shape: tuple[int, int] | None = None, name: str = 
         regions=tuple(regions),
         detector=name,
         seconds=float(getattr(output, "seconds", 0.0) or 0.0),
+        threshold=_finite_unit(threshold, f"detector {name!r} threshold"),
     )
 
 
@@ -406,4 +418,5 @@ def run_detector(detector: str | Callable[..., Any], image: Any, material_map: A
         raise ModelError(f"detector {name!r} failed: {type(exc).__name__}: {exc}") from exc
     seconds = time.perf_counter() - started
     result = as_result(output, shape=shape, name=name)
-    return DetectorResult(score=result.score, regions=result.regions, detector=name, seconds=seconds)
+    return DetectorResult(score=result.score, regions=result.regions, detector=name, seconds=seconds,
+                          threshold=result.threshold)

@@ -226,6 +226,7 @@ def evaluate_detector(detector: Any, samples: list[ScanSample]) -> dict[str, Any
         "roc_auc": metrics.roc_auc(scores, labels) if both else nan,
         "detection_rate_far_1pct": metrics.detection_rate_at_far(scores, labels, 0.01)[0] if both else nan,
         "detection_rate_far_5pct": metrics.detection_rate_at_far(scores, labels, 0.05)[0] if both else nan,
+        "threshold_far_5pct": metrics.detection_rate_at_far(scores, labels, 0.05)[1] if both else nan,
         "map50": metrics.mean_average_precision_50(predictions, targets),
         "seconds_per_scan": float(np.mean(seconds)) if seconds else nan,
     }
@@ -283,10 +284,17 @@ def train_model(name: str, samples: list[ScanSample], out: str | Path, *, seed: 
         detector.config["inference"].update(_calibrate_autoencoder(detector, fit_on))
         config["inference"] = detector.config["inference"]
     report = evaluate_detector(detector, validation)
+    # Operating point: the score threshold at 5 % false alarms over every scan (more
+    # clean scans than the validation split alone); 0.5 when it cannot be set.
+    everything = evaluate_detector(detector, train + validation)
+    alarm_threshold = everything["threshold_far_5pct"]
+    alarm_threshold = float(alarm_threshold) if np.isfinite(alarm_threshold) else 0.5
+    config["inference"]["alarm_threshold"] = alarm_threshold
+    detector.config["inference"]["alarm_threshold"] = alarm_threshold
     parameters = int(sum(p.numel() for p in module.parameters()))
     config["training"] = {
         "data": data_description, "command": command, "seed": seed, "epochs": recipe.epochs,
-        "train_scans": len(fit_on), "validation_scans": len(validation), "final_loss": losses[-1] if losses else None,
+        "train_scans": len(fit_on), "validation_scans": len(validation), "all_scans": len(train) + len(validation), "final_loss": losses[-1] if losses else None,
         "train_seconds": round(train_seconds, 1), "torch": torch.__version__,
     }
     config["validation"] = report
@@ -343,6 +351,10 @@ fraction 0.5–1 (no intensity jitter). Seed {training['seed']}; final loss {_fm
 | metric | value |
 | --- | --- |
 {rows}
+
+Operating point (`inference.alarm_threshold` in `config.json`, the scan score at or above
+which `DetectorResult.alarm` is true): {_fmt(config['inference']['alarm_threshold'])}, set at 5 % false
+alarms over all {training['all_scans']} scans (training ones included, so optimistic).
 
 With few validation scans the detection rates at 1 % and 5 % false-alarm rate are
 coarse (a false-alarm rate below 1/negatives means no false alarm allowed).

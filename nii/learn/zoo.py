@@ -278,7 +278,8 @@ class ZooDetector:
             scan_score = _top_mean(scores_map, int(inference.get("score_top_k", 16)))
             regions = _components(scores_map, threshold, int(inference.get("min_area_px", 4)), reason, classes)
         regions = [r for r in regions if r is not None]
-        return DetectorResult(score=scan_score, regions=tuple(sorted(regions, key=lambda r: -r.score)), detector=self.name)
+        return DetectorResult(score=scan_score, regions=tuple(sorted(regions, key=lambda r: -r.score)), detector=self.name,
+                              threshold=float(inference.get("alarm_threshold", 0.5)))
 
 
 def _calibrated(ratio: np.ndarray, inference: dict[str, Any]) -> np.ndarray:

@@ -55,13 +55,13 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from scanner_io import FLAG_AIR, FLAG_DARK, FLAG_DOSE_VALID, FLAG_POSITION_VALID
-
 from nii.errors import SimulationError
 from nii.simulate.scanner import ScannerConfig
+from scanner_io import FLAG_AIR, FLAG_DARK, FLAG_DOSE_VALID, FLAG_POSITION_VALID
 
 __all__ = [
     "GAUSSIAN_MIN_QUANTA",
+    "MAX_SCAN_SAMPLES",
     "BeamMoments",
     "PulseSchedule",
     "ChannelResponse",
@@ -84,6 +84,10 @@ GAUSSIAN_MIN_QUANTA = 64.0
 
 #: Largest number of pixel × energy-bin products evaluated at once (memory bound).
 _CHUNK_ELEMENTS = 4_000_000
+
+#: Most samples (channels × pulses) one simulated scan may hold: 2,048 channels ×
+#: about 73,000 pulses; the working arrays stay within a few GB.
+MAX_SCAN_SAMPLES = 150_000_000
 
 
 # --------------------------------------------------------------------- beams
@@ -693,6 +697,10 @@ def acquire(
     density = np.asarray(densities_g_cm3, dtype=np.float64)
     n_rows = config.channels
     schedule = pulse_schedule(config, object_pulse_count(config, object_length_mm))
+    if schedule.count * n_rows > MAX_SCAN_SAMPLES:
+        raise SimulationError(
+            f"a scan of {schedule.count} pulses x {n_rows} channels exceeds {MAX_SCAN_SAMPLES} samples: "
+            "use fewer channels or pulses (or a faster conveyance)")
     time_s, true_position, encoder = conveyance_positions(config, schedule, object_length_mm, rng)
     relative_dose, monitor = linac_dose(config, schedule, rng)
     response = channel_response(config, rng)
@@ -705,7 +713,7 @@ def acquire(
     response_rows = ChannelResponse(
         response.gain[to_channel], response.dark_adu[to_channel],
         response.read_noise_adu[to_channel], response.dead, response.noisy, response.listed_bad)
-    samples = np.empty((schedule.count, n_rows), dtype=np.float64)
+    samples = np.empty((schedule.count, n_rows), dtype=np.dtype(config.sample_dtype))
     transmission_high = None
     for energy, beam in enumerate(beams):
         mine = schedule.energy_index == energy
@@ -754,7 +762,7 @@ def acquire(
         time_s=time_s,
         position_mm=encoder,
         true_position_mm=true_position,
-        samples=np.ascontiguousarray(samples.astype(np.dtype(config.sample_dtype))),
+        samples=np.ascontiguousarray(samples),
         relative_dose=relative_dose,
         transmission_high=transmission_high,
         channels=response,

@@ -370,14 +370,15 @@ class _Builder:
         per_row = int(uy // pitch)  # bottles one behind the other along the beam
         layers = max(int(self.height(_PALLET_HEIGHT_MM) // layer), 1)
         glass, liquid = [], []
+        bottom_share = 1.0 + (r - wall) ** 2 * wall / ((r**2 - (r - wall) ** 2) * bh)
         for i in range(layers):
             base = deck - i * layer
             if base - bh < self.ceiling:
                 break
             for j in range(columns):
                 xc = x + (j + 0.5) * pitch
-                glass.append(Cylinder("z", base - bh / 2, xc, y + uy / 2, r, bh, r - wall, weight=per_row))
-                glass.append(Cylinder("z", base - wall / 2, xc, y + uy / 2, r - wall, wall, weight=per_row))
+                # The bottom's glass is folded into the wall (same mass, one primitive).
+                glass.append(Cylinder("z", base - bh / 2, xc, y + uy / 2, r, bh, r - wall, weight=per_row * bottom_share))
                 liquid.append(Cylinder("z", base - wall - fill / 2, xc, y + uy / 2, r - wall, fill, weight=per_row))
         if not glass:
             return [pallet], 0
@@ -495,6 +496,8 @@ def build_cargo(
     limit = math.inf if max_mass_kg is None else float(max_mass_kg)
     for x, y in used:
         parts, count = unit(x, y)
+        for part in parts:
+            part.metadata["packaging"] = part.material.name != builder.goods.name and "liquid" not in part.name
         added = sum(p.mass_kg for p in parts)
         if mass + added > limit:
             break

@@ -45,7 +45,6 @@ __all__ = [
     "simulate_scan",
     "scan_paths",
     "beam_moments",
-    "bbox_on_grid",
     "SIMULATOR_NAME",
 ]
 
@@ -378,7 +377,7 @@ def _beam_moments_cached(endpoints: tuple[float, ...], detector_material: str,
     detector = physics.Detector(material=detector_material, depth_mm=detector_depth_mm)
     beams = physics.effective_beams(list(endpoints), detector=detector)
     moments = []
-    for endpoint, beam in zip(endpoints, beams):
+    for endpoint, beam in zip(endpoints, beams, strict=True):
         moments.append(BeamMoments(float(endpoint), np.asarray(beam.energy_mev, dtype=np.float64),
                                    np.asarray(beam.weight, dtype=np.float64)))
     return tuple(moments)
@@ -424,50 +423,16 @@ def _attenuation_tables(materials: Sequence[Any], beams: Sequence[BeamMoments]) 
 
 
 # ------------------------------------------------------------------ regions
-def bbox_on_grid(bbox_mm: Sequence[float], row_height_mm: float, position_mm: np.ndarray,
-                 rows: int) -> list[int]:
-    """Return the half-open pixel box ``[row0, col0, row1, col1]`` of a box in mm.
+def _regions(scenario: Any, z_mm: np.ndarray, grid: np.ndarray) -> list[dict]:
+    from nii.simulate.truth import regions_on_grid
 
-    Parameters
-    ----------
-    bbox_mm : sequence of 4 float
-        ``[z0, x0, z1, x1]``: mm down from the image top at the scan plane, and
-        conveyance positions, mm.
-    row_height_mm : float
-        Row height at the scan plane, mm (row ``r`` covers ``[r h, (r+1) h)``).
-    position_mm : numpy.ndarray
-        Uniform positions of the analysed grid's columns, mm (column ``c`` covers its
-        position ± half a pitch).
-    rows : int
-        Number of rows (the box is clipped to the image).
-
-    Returns
-    -------
-    list of int
-        Every pixel that the box overlaps; an empty box (``row0 == row1`` or
-        ``col0 == col1``) when it lies outside the image.
-    """
-    z0, x0, z1, x1 = (float(v) for v in bbox_mm)
-    row0 = int(np.clip(np.floor(z0 / row_height_mm), 0, rows))
-    row1 = int(np.clip(np.ceil(z1 / row_height_mm), row0, rows))
-    cols = position_mm.size
-    if cols == 0:
-        return [row0, 0, row1, 0]
-    step = float(position_mm[-1] - position_mm[0]) / (cols - 1) if cols > 1 else 1.0
-    first = float(position_mm[0])
-    col0 = int(np.clip(np.floor((x0 - first) / step - 0.5) + 1, 0, cols))
-    col1 = int(np.clip(np.ceil((x1 - first) / step + 0.5), col0, cols))
-    return [row0, col0, row1, col1]
-
-
-def _regions(scenario: Any, row_h: float, grid: np.ndarray, rows: int) -> list[dict]:
     regions = []
     for region in getattr(scenario, "threat_regions", None) or []:
         entry = dict(region) if isinstance(region, Mapping) else dict(vars(region))
         if "bbox_mm" not in entry:
             raise SimulationError(f"scenario region {entry!r} has no bbox_mm")
         entry["bbox_mm"] = [float(v) for v in entry["bbox_mm"]]
-        entry["bbox"] = bbox_on_grid(entry["bbox_mm"], row_h, grid, rows)
+        entry["bbox"] = regions_on_grid(entry["bbox_mm"], z_mm, grid) if grid.size else [0, 0, 0, 0]
         regions.append(entry)
     return regions
 
@@ -521,47 +486,23 @@ def _header(scene: Any, config: ScannerConfig, acquisition: Acquisition, scan_id
 
 
 def _describe(scene: Any, scenario: Any) -> dict[str, Any]:
-    description: dict[str, Any] = {}
-    for source in (scenario, scene):
-        if source is None:
-            continue
-        describe = getattr(source, "describe", None)
-        if callable(describe):
-            try:
-                description.update(describe())
-            except TypeError:
-                pass
-        for key in ("container", "cargo_chapter", "threat", "name", "kind"):
-            value = getattr(source, key, None)
-            if isinstance(value, (str, int, float)) and key not in description:
-                description[key] = value
-    description.setdefault("length_mm", float(scene.length_mm))
+    description: dict[str, Any] = {"name": str(getattr(scene, "name", "scene"))}
+    options = getattr(scenario, "options", None)
+    if isinstance(options, Mapping):
+        description.update(options)
+    elif getattr(scene, "phantom", None):
+        description["kind"] = "phantom"
+    description["length_mm"] = float(scene.length_mm)
+    description["height_mm"] = float(getattr(scene, "height_mm", 0.0))
     return description
 
 
 def _phantom(scene: Any, config: ScannerConfig) -> list[dict] | None:
-    phantom = getattr(scene, "phantom", None)
-    if callable(phantom):
-        phantom = phantom(config)
-    if not phantom:
+    if not getattr(scene, "phantom", None):
         return None
-    out = []
-    for block in phantom:
-        entry = dict(block)
-        if "channels" not in entry and "z_mm" in entry:
-            z0, z1 = entry.pop("z_mm")
-            rows = [int(np.floor(z0 / config.row_height_mm)),
-                    int(np.ceil(z1 / config.row_height_mm)) - 1]
-            rows = [min(max(r, 0), config.channels - 1) for r in rows]
-            if config.first_channel == "bottom":
-                rows = [config.channels - 1 - rows[1], config.channels - 1 - rows[0]]
-            entry["channels"] = rows
-        material = entry.get("material")
-        if hasattr(material, "density_g_cm3"):
-            entry["material"] = {"name": material.name, "density_g_cm3": material.density_g_cm3,
-                                 "composition": dict(material.composition)}
-        out.append(entry)
-    return out
+    from nii.simulate.scenario import phantom_header
+
+    return phantom_header(scene, config.row_height_mm, config.channels, first_channel=config.first_channel)
 
 
 def _cargo_mass(scene: Any, scenario: Any) -> float | None:
@@ -651,7 +592,7 @@ def simulate_scan(
 def _ground_truth(scene: Any, scenario: Any, config: ScannerConfig, acquisition: Acquisition,
                   scan_id: str, kind: str, seed: int, description: dict,
                   phantom: list | None) -> GroundTruth:
-    from nii.simulate import truth_maps
+    from nii.simulate.truth import truth_maps
 
     objects = np.arange(acquisition.pulse_index.size) >= acquisition.object_start
     high = objects & (acquisition.energy_index == 0)
@@ -664,7 +605,9 @@ def _ground_truth(scene: Any, scenario: Any, config: ScannerConfig, acquisition:
     true_high = acquisition.true_position_mm[high]
     order = np.argsort(true_high, kind="stable")
     transmission = _interpolate_columns(acquisition.transmission_high[:, order], true_high[order], grid)
-    classes, zeff = truth_maps(scene, z_mm, grid, transmission_high=transmission)
+    column_mm = float(grid[-1] - grid[0]) / (grid.size - 1) if grid.size > 1 else None
+    classes, zeff = truth_maps(scene, z_mm, grid, transmission_high=transmission,
+                               row_height_mm=row_h, column_width_mm=column_mm)
     channel = np.arange(rows, dtype=np.int32)
     if config.first_channel == "bottom":
         channel = channel[::-1].copy()
@@ -678,7 +621,7 @@ def _ground_truth(scene: Any, scenario: Any, config: ScannerConfig, acquisition:
         manifest=dict(scenario.manifest) if scenario is not None and scenario.manifest is not None else None,
         expected_verdict=getattr(scenario, "expected_verdict", None),
         expected_reasons=list(getattr(scenario, "expected_reasons", None) or []),
-        regions=_regions(scenario, row_h, grid, rows),
+        regions=_regions(scenario, z_mm, grid),
         cargo_mass_kg=_cargo_mass(scene, scenario),
         classes=np.asarray(classes, dtype=np.uint8),
         zeff=np.asarray(zeff, dtype=np.float32),

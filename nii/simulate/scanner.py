@@ -31,7 +31,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from nii.errors import SimulationError
@@ -167,7 +167,6 @@ class ScannerConfig:
     detector_material: str = "CdWO4"
     detector_depth_mm: float = 30.0
     started_at: str = "2026-11-30T08:00:00Z"
-    extra: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "energies_mev", tuple(float(e) for e in self.energies_mev))
@@ -307,7 +306,7 @@ class ScannerConfig:
     # ---------------------------------------------------------- (de)serialise
     def to_dict(self) -> dict[str, Any]:
         """Return the settings as a JSON-ready dict (recorded in the NXR extensions)."""
-        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "extra"}
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         out["energies_mev"] = list(self.energies_mev)
         out["photons_air"] = list(self.photons_air)
         return out
@@ -330,7 +329,7 @@ class ScannerConfig:
         """
         base = base or cls()
         settings = dict(settings)
-        known = {f.name for f in dataclasses.fields(cls)} - {"extra"}
+        known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(settings) - known
         if unknown:
             raise SimulationError(f"scanner configuration: unknown setting(s) {sorted(unknown)}")

@@ -23,13 +23,14 @@ packed at a density other than the material's (per-carton density variation).
 Path lengths are **aperture averaged**: each ray stands for a pixel of height
 ``row_height_mm`` and width ``column_width_mm`` and gets the mean path over that
 footprint (exact for boxes and for cylinders with a vertical or conveyance-parallel
-axis; 4 × 4 sub-samples for discs seen face-on). A 2 mm roof sheet then shows as a
+axis; exact along ``x`` on 4 sub-rows for discs seen face-on). A 2 mm roof sheet then shows as a
 partial-volume row instead of vanishing between row centres. Pass 0 for point rays.
 """
 
 from __future__ import annotations
 
 import math
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -195,15 +196,22 @@ class Cylinder:
             out[rows, cols] += self._disc(grid.z[rows], grid.x[cols], grid.row_height_mm, grid.column_width_mm)
 
     def _disc(self, z: np.ndarray, x: np.ndarray, height: float, width: float) -> np.ndarray:
-        # Face-on annulus: full length inside, 0 outside; 4 × 4 sub-samples per pixel.
-        offsets = (np.arange(4) + 0.5) / 4 - 0.5
-        sub_z = (z[:, None] + offsets[None, :] * height)  # R × 4
-        sub_x = (x[:, None] + offsets[None, :] * width)  # C × 4
-        dz2 = (sub_z - self.zc) ** 2
-        dx2 = (sub_x - self.xc) ** 2
-        r2 = dz2[:, None, :, None] + dx2[None, :, None, :]
-        inside = (r2 <= self.radius_mm**2) & (r2 >= self.inner_radius_mm**2)
-        fraction = inside.mean(axis=(2, 3))
+        # Face-on annulus: full length inside, 0 outside. Exact coverage along x of each
+        # of 4 sub-rows per pixel (point rays when the aperture is 0).
+        subs = 4 if height > 0 else 1
+        offsets = ((np.arange(subs) + 0.5) / subs - 0.5) * height
+        dz2 = ((z[:, None] + offsets[None, :]) - self.zc) ** 2  # R × S
+        half_out = np.sqrt(np.maximum(self.radius_mm**2 - dz2, 0.0))[:, :, None]
+        half_in = np.sqrt(np.maximum(self.inner_radius_mm**2 - dz2, 0.0))[:, :, None]
+        u = (x - self.xc)[None, None, :]
+        if width > 0:
+            lo, hi = u - width / 2, u + width / 2
+            cover = np.clip(np.minimum(hi, half_out) - np.maximum(lo, -half_out), 0.0, None)
+            cover -= np.clip(np.minimum(hi, half_in) - np.maximum(lo, -half_in), 0.0, None)
+            fraction = cover.mean(axis=1) / width
+        else:
+            inside = (np.abs(u) <= half_out) & ~(np.abs(u) < half_in)
+            fraction = inside.mean(axis=1)
         return (fraction * (self.length_mm * self.weight)).astype(np.float32)
 
 
@@ -241,13 +249,17 @@ class _Grid:
     @staticmethod
     def _overlap(centres: np.ndarray, aperture: float, lo: float, hi: float) -> tuple[slice, np.ndarray]:
         if aperture > 0:
-            first = int(np.searchsorted(centres, lo - aperture / 2, side="right"))
-            last = int(np.searchsorted(centres, hi + aperture / 2, side="left"))
+            half = aperture / 2
+            first = bisect_right(centres, lo - half)
+            last = bisect_left(centres, hi + half)
             c = centres[first:last]
-            weight = (np.minimum(c + aperture / 2, hi) - np.maximum(c - aperture / 2, lo)) / aperture
-            return slice(first, last), np.clip(weight, 0.0, 1.0).astype(np.float32)
-        first = int(np.searchsorted(centres, lo, side="left"))
-        last = int(np.searchsorted(centres, hi, side="left"))
+            weight = np.minimum(c + half, hi)
+            weight -= np.maximum(c - half, lo)
+            weight *= 1.0 / aperture
+            np.minimum(weight, 1.0, out=weight)
+            return slice(first, last), weight.astype(np.float32)
+        first = bisect_left(centres, lo)
+        last = bisect_left(centres, hi)
         return slice(first, last), np.ones(max(last - first, 0), dtype=np.float32)
 
     def rows(self, z0: float, z1: float) -> tuple[slice, np.ndarray]:
@@ -367,6 +379,9 @@ class Scene:
         Vertical extent to image, mm (``z`` in [0, height_mm]).
     container : ContainerInfo or None
     name : str
+    phantom : list of dict
+        Calibration blocks in the NXR ``phantom`` format, with ``z_mm`` [z0, z1] (mm)
+        in place of ``channels`` (see :func:`nii.simulate.scenario.phantom_header`).
     """
 
     objects: list[SceneObject]
@@ -374,6 +389,7 @@ class Scene:
     height_mm: float
     container: ContainerInfo | None = None
     name: str = "scene"
+    phantom: list[dict[str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.length_mm) and self.length_mm > 0 and math.isfinite(self.height_mm) and self.height_mm > 0):
@@ -458,21 +474,52 @@ class Scene:
         z_order = np.argsort(z, kind="stable")
         x_order = np.argsort(x, kind="stable")
         grid = _Grid(z[z_order], x[x_order], height, width)
-        index = self.material_index()
-        wanted = None if roles is None else set(roles)
+        primitives, plane_of, role_of, bounds = self._flat()
         out = np.zeros((len(materials), z.size, x.size), dtype=np.float32)
-        for item in self.objects:
-            if wanted is not None and item.role not in wanted:
-                continue
-            plane = out[index[item.material.name]]
-            for primitive in item.primitives:
-                primitive.fill(plane, grid)
+        if primitives:
+            # Only the primitives whose footprint meets the requested rays (cheap when
+            # the acquisition asks for a block of pulses at a time).
+            near = (
+                (bounds[:, 0] < grid.z[-1] + height / 2)
+                & (bounds[:, 1] > grid.z[0] - height / 2)
+                & (bounds[:, 2] < grid.x[-1] + width / 2)
+                & (bounds[:, 3] > grid.x[0] - width / 2)
+            )
+            if roles is not None:
+                near &= np.isin(role_of, list(roles))
+            for k in np.flatnonzero(near):
+                primitives[k].fill(out[plane_of[k]], grid)
         np.maximum(out, 0.0, out=out)  # cavities clipped to their hosts can leave -0 rounding
         if not (_is_sorted(z) and _is_sorted(x)):
             result = np.empty_like(out)
             result[:, z_order[:, None], x_order[None, :]] = out
             out = result
         return out
+
+    def _flat(self) -> tuple[list[Primitive], np.ndarray, np.ndarray, np.ndarray]:
+        """Every primitive with its material plane, role and footprint (cached)."""
+        key = tuple(id(item) for item in self.objects)
+        cached = getattr(self, "_flat_cache", None)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        index = self.material_index()
+        primitives: list[Primitive] = []
+        planes, roles, bounds = [], [], []
+        for item in self.objects:
+            for primitive in item.primitives:
+                primitives.append(primitive)
+                planes.append(index[item.material.name])
+                roles.append(item.role)
+                z0, x0, z1, x1 = primitive.footprint
+                bounds.append((z0, z1, x0, x1))
+        flat = (
+            primitives,
+            np.asarray(planes, dtype=np.intp),
+            np.asarray(roles, dtype=object),
+            np.asarray(bounds, dtype=np.float64).reshape(-1, 4),
+        )
+        self._flat_cache = (key, flat)
+        return flat
 
     def areal_density_g_cm2(self, z_mm: np.ndarray, x_mm: np.ndarray, **kwargs: Any) -> np.ndarray:
         """Return the areal density (g/cm²) per material, shape (M, R, C): path (mm) × density / 10."""

@@ -29,9 +29,12 @@ whatever the order or the number of workers::
     threat = ["none", "lead-block"]
 
 Parameters other than ``id``, ``kind``, ``seed`` and ``scanner`` are passed by name to
-the scene builder of the kind: :func:`nii.simulate.build_scenario` (``scenario``),
-:func:`nii.simulate.step_wedge_scene` (``wedge``) or :func:`nii.simulate.block_scene`
-(``block``). A scan may carry its own ``[scans.scanner]`` settings.
+the scene builder of the kind: :func:`nii.simulate.scenario.build_scenario`
+(``scenario``), :func:`~nii.simulate.scenario.step_wedge_scene` (``wedge``) or
+:func:`~nii.simulate.scenario.block_scene` (``block``). For phantoms,
+``areal_density_g_cm2`` (block) and ``areal_densities_g_cm2`` (wedge) may replace
+``thickness_mm`` / ``thicknesses_mm``: thickness = areal density × 10 / density (mm).
+A scan may carry its own ``[scans.scanner]`` settings.
 """
 
 from __future__ import annotations
@@ -220,7 +223,7 @@ def _expand(matrix: Mapping[str, Any], source: str, where: str) -> list[dict[str
     for combination in itertools.product(*(vary[n] for n in names)):
         for repeat in range(repeats):
             entry = dict(fixed)
-            entry.update(zip(names, combination))
+            entry.update(zip(names, combination, strict=True))
             parts = [prefix] + [_slug(v) for v in combination]
             if repeats > 1:
                 parts.append(f"r{repeat}")
@@ -294,13 +297,10 @@ def load_suite(path: str | os.PathLike) -> Suite:
 
 # ------------------------------------------------------------------- running
 def _builder(kind: str) -> Callable[..., Any]:
-    import nii.simulate as simulate
+    from nii.simulate import scenario
 
     name = {"scenario": "build_scenario", "wedge": "step_wedge_scene", "block": "block_scene"}[kind]
-    builder = getattr(simulate, name, None)
-    if builder is None:
-        raise SimulationError(f"nii.simulate has no {name}: the scene library is incomplete")
-    return builder
+    return getattr(scenario, name)
 
 
 def build_scene(kind: str, params: Mapping[str, Any], seed: int) -> Any:
@@ -324,18 +324,41 @@ def build_scene(kind: str, params: Mapping[str, Any], seed: int) -> Any:
     builder = _builder(kind)
     signature = inspect.signature(builder)
     accepts_any = any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values())
-    unknown = [k for k in params if k not in signature.parameters and not accepts_any]
+    convenience = {"areal_density_g_cm2", "areal_densities_g_cm2"}
+    unknown = [k for k in params if k not in signature.parameters and k not in convenience
+               and not accepts_any]
     if unknown:
         raise SimulationError(
             f"{builder.__name__} takes no parameter(s) {', '.join(sorted(unknown))}; "
             f"it takes {', '.join(signature.parameters)}")
-    kwargs = dict(params)
+    kwargs = _areal_to_thickness(kind, dict(params))
     if "seed" in signature.parameters:
         kwargs["seed"] = seed
     try:
         return builder(**kwargs)
     except TypeError as exc:
         raise SimulationError(f"{builder.__name__}({json.dumps(dict(params))}): {exc}") from exc
+
+
+def _areal_to_thickness(kind: str, params: dict[str, Any]) -> dict[str, Any]:
+    """Turn ``areal_density_g_cm2`` (block) / ``areal_densities_g_cm2`` (wedge) into thicknesses."""
+    single, many = params.pop("areal_density_g_cm2", None), params.pop("areal_densities_g_cm2", None)
+    if single is None and many is None:
+        return params
+    from nii.physics import material
+
+    name = params.get("material_name")
+    if not isinstance(name, str):
+        raise SimulationError("areal densities need a material_name to convert them to thicknesses")
+    density = material(name).density_g_cm3
+    try:
+        if single is not None:
+            params["thickness_mm"] = round(float(single) * 10.0 / density, 3)
+        if many is not None:
+            params["thicknesses_mm"] = [round(float(a) * 10.0 / density, 3) for a in many]
+    except (TypeError, ValueError) as exc:
+        raise SimulationError(f"areal densities must be numbers in g/cm², got {single or many!r}") from exc
+    return params
 
 
 def run_suite_scan(scan: SuiteScan, out_dir: str | os.PathLike, *, overwrite: bool = False,
@@ -415,7 +438,8 @@ def run_suite(
     progress : bool
         Show a progress bar (tqdm) on stderr.
     only : iterable of str, optional
-        Simulate only these scan ids.
+        Simulate only these scan ids; their entries are merged into an existing
+        ``suite.json``.
 
     Returns
     -------
@@ -473,13 +497,23 @@ def run_suite(
         if bar is not None:
             bar.close()
     ordered = [entries[s.scan_id] for s in scans]
+    listed = ordered
+    if only is not None and index_path.exists():
+        # A partial run adds to (or refreshes) the entries of an existing index.
+        try:
+            previous = json.loads(index_path.read_text(encoding="utf-8")).get("scans", [])
+        except (OSError, ValueError, AttributeError) as exc:
+            raise SimulationError(f"{index_path}: not a readable suite index ({exc})") from exc
+        merged = {e["id"]: e for e in previous if isinstance(e, dict) and "id" in e}
+        merged.update(entries)
+        listed = [merged[s.scan_id] for s in suite.scans if s.scan_id in merged]
     index = {
         "suite": suite.name,
         "description": suite.description,
         "seed": suite.seed,
         "source": str(suite.path) if suite.path else None,
         "scanner": suite.scanner.to_dict(),
-        "scans": ordered,
+        "scans": listed,
     }
     atomic_write_text(index_path, json.dumps(index, indent=2) + "\n")
     return ordered

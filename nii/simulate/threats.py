@@ -17,7 +17,6 @@ material class name and the reason code).
 
 from __future__ import annotations
 
-import math
 import sys
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -30,7 +29,7 @@ from nii.classes import CLASS_NAMES, class_of_zeff
 from nii.errors import CatalogueError, SimulationError
 from nii.physics import Material, material, zeff
 from nii.resources import seed_path
-from nii.simulate.scene import Box, ContainerInfo, Cylinder, SceneObject, carve, hollow_box, packed_material
+from nii.simulate.scene import Box, ContainerInfo, Cylinder, SceneObject, carve, hollow_box
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -62,6 +61,8 @@ REASON_CODES = (
 )
 THREAT_KINDS = ("block", "shielded_source", "hollow_box", "concealed_goods", "false_wall", "thickened_floor", "vehicle")
 SIZES = ("small", "medium", "large")
+#: Free space around a car loaded against the front wall, mm.
+_VEHICLE_GAP_MM = 60.0
 
 
 @dataclass(frozen=True)
@@ -189,7 +190,8 @@ def threat_cargo_region(item: Threat, size: str, region_mm: tuple[float, ...]) -
     """Return the space left to the goods once a structural threat is built.
 
     A false wall moves the front of the cargo space back by its depth; a thickened
-    floor raises the floor by its depth and plate. Other threats leave it unchanged.
+    floor raises the floor by its depth and plate; a car takes the front of the box.
+    Other threats leave it unchanged.
 
     Parameters
     ----------
@@ -204,6 +206,9 @@ def threat_cargo_region(item: Threat, size: str, region_mm: tuple[float, ...]) -
         return (ceiling, floor, x0 + float(spec["depth_mm"]) + float(item.options.get("wall_mm", 2.0)) + 20.0, x1, y0, y1)
     if item.kind == "thickened_floor":
         return (ceiling, floor - float(spec["depth_mm"]) - float(item.options.get("plate_mm", 6.0)), x0, x1, y0, y1)
+    if item.kind == "vehicle":
+        # The car goes in first, against the front wall; the cover load fills the rest.
+        return (ceiling, floor, x0 + _dims(spec, item.name)[1] + 2 * _VEHICLE_GAP_MM, x1, y0, y1)
     return tuple(region_mm)
 
 
@@ -215,7 +220,7 @@ def _goods_material(item: Threat) -> Material:
         goods = commodity(str(item.options["goods_of"]))
         density = sum(goods.bulk_density_kg_m3) / 2
         return goods.load_material(density)
-    name = item.options.get("material") or item.options.get("contents")
+    name = item.options.get("contents") or item.options.get("material")
     if not name:
         raise CatalogueError(f"threat '{item.name}' names neither a material nor goods_of.")
     return material(str(name))
@@ -433,7 +438,7 @@ def _vehicle(
         raise SimulationError(f"a {size} vehicle ({length:.0f} mm long) does not fit in this container.")
     wall = float(spec.get("body_wall_mm", 1.2))
     wheel_r = float(spec.get("wheel_radius_mm", 315.0))
-    xs = float(rng.uniform(x0 + 20.0, x1 - length - 20.0))
+    xs = x0 + float(rng.uniform(10.0, _VEHICLE_GAP_MM))
     yc = (y0 + y1) / 2
     ground_clearance = 150.0
     body_bottom = floor - ground_clearance
@@ -446,27 +451,27 @@ def _vehicle(
     objects = [SceneObject(f"{item.name} ({size}) body shell", steel, "threat", shell, counts_as_cargo=item.counts_as_cargo)]
     engine_x = bx0 + 0.12 * length
     engine = (body_bottom - 500.0, body_bottom - 60.0, engine_x, engine_x + 520.0, yc - 300.0, yc + 300.0)
-    objects.append(SceneObject(f"{item.name} ({size}) engine block", iron, "threat", (Box(*engine, weight=0.28),), counts_as_cargo=item.counts_as_cargo))
+    objects.append(SceneObject(f"{item.name} ({size}) engine block", iron, "threat", (Box(*engine, weight=0.12),), counts_as_cargo=item.counts_as_cargo))
     gearbox = (body_bottom - 350.0, body_bottom - 80.0, engine_x + 520.0, engine_x + 900.0, yc - 200.0, yc + 200.0)
     objects.append(SceneObject(f"{item.name} ({size}) gearbox", aluminium, "threat", (Box(*gearbox, weight=0.45),), counts_as_cargo=item.counts_as_cargo))
     cabin = (body_top + 350.0, body_bottom - 50.0, bx0 + 0.35 * length, bx0 + 0.85 * length, by0 + 60.0, by1 - 60.0)
-    objects.append(SceneObject(f"{item.name} ({size}) seats and trim", trim, "threat", (Box(*cabin, weight=0.06),), counts_as_cargo=item.counts_as_cargo))
+    objects.append(SceneObject(f"{item.name} ({size}) seats and trim", trim, "threat", (Box(*cabin, weight=0.03),), counts_as_cargo=item.counts_as_cargo))
     glazing = (body_top + 40.0, body_top + 420.0, bx0 + 0.3 * length, bx0 + 0.9 * length, by0, by0 + 2 * 4.0)
     objects.append(SceneObject(f"{item.name} ({size}) glazing", glass, "threat", (Box(*glazing),), counts_as_cargo=item.counts_as_cargo))
-    tyres, rims = [], []
+    tyres, rims, running = [], [], []
     z_axle = floor - wheel_r
     for xw in (bx0 + 0.17 * length, bx0 + 0.80 * length):
         for side in (-1, 1):
             yw = yc + side * (width / 2 - 120.0)
-            tyres.append(Cylinder("y", z_axle, xw, yw, wheel_r, 205.0, wheel_r * 0.66))
+            # A tyre is mostly air: its rubber fills about a fifth of the annulus.
+            tyres.append(Cylinder("y", z_axle, xw, yw, wheel_r, 205.0, wheel_r * 0.66, weight=0.22))
             rims.append(Cylinder("y", z_axle, xw, yw, wheel_r * 0.66, 180.0, wheel_r * 0.66 - 6.0))
-            rims.append(Cylinder("y", z_axle, xw, yw + side * 40.0, wheel_r * 0.66 - 6.0, 8.0))
-            rims.append(Cylinder("y", z_axle, xw, yw - side * 150.0, 140.0, 25.0))  # brake disc
+            rims.append(Cylinder("y", z_axle, xw, yw + side * 40.0, wheel_r * 0.66 - 6.0, 5.0))
+            rims.append(Cylinder("y", z_axle, xw, yw - side * 150.0, 140.0, 12.0))  # brake disc
+        # Running gear (subframe, suspension, axle) between the wheels.
+        running.append(Box(body_bottom - 150.0, body_bottom, xw - 300.0, xw + 300.0, yc - width / 2 + 250.0, yc + width / 2 - 250.0, 0.08))
     objects.append(SceneObject(f"{item.name} ({size}) tyres", rubber, "threat", tuple(tyres), counts_as_cargo=item.counts_as_cargo))
-    objects.append(SceneObject(f"{item.name} ({size}) wheels", steel, "threat", tuple(rims), counts_as_cargo=item.counts_as_cargo))
+    objects.append(SceneObject(f"{item.name} ({size}) wheels", steel, "threat", tuple(rims + running), counts_as_cargo=item.counts_as_cargo))
     bounds = (body_top, floor, bx0, bx1, by0, by1)
     return objects, bounds
 
-
-def _unused() -> None:  # keep linters quiet about optional helpers
-    _ = (math, packed_material)

@@ -40,7 +40,8 @@ def cargo_mask(inp: CheckInput, min_residual_g_cm2: float, min_sigma: float) -> 
 def cargo_mass_kg(inp: CheckInput, relative_uncertainty: float) -> tuple[float, float, float]:
     """Estimate the cargo mass from the areal density above the structure.
 
-    mass = Σ (areal − structure profile) × pixel area over the cargo space; the end
+    mass = Σ (areal − structure profile) × pixel area over the interior (between the
+    floor and roof bands, between the end bands); the end
     bands (front wall, doors), where the structure cannot be separated, get the mean
     mass per column of the nearest interior columns.
 
@@ -59,7 +60,9 @@ def cargo_mass_kg(inp: CheckInput, relative_uncertainty: float) -> tuple[float, 
     structure = inp.structure
     if not structure.found:
         return 0.0, 0.0, 0.0
-    rows, cols = structure.cargo_space()
+    # Cargo stands on the floor boards and under the roof: the floor and roof bands hold
+    # structure only (cross members, rails), which the per-row baseline cannot remove.
+    rows, cols = structure.interior()
     residual = structure.residual_g_cm2[rows, cols].astype(np.float64)
     grams_per_pixel = inp.pixel_area_cm2  # (g/cm²) × cm² = g
     column_mass = residual.sum(axis=0) * grams_per_pixel / 1000.0

@@ -194,7 +194,7 @@ def _close_gaps(mask: np.ndarray, gap: int) -> np.ndarray:
         return flags
     padded = np.concatenate([[True], flags, [True]])
     edges = np.flatnonzero(padded[1:] != padded[:-1])
-    for start, stop in zip(edges[0::2], edges[1::2]):
+    for start, stop in zip(edges[0::2], edges[1::2], strict=True):
         if 0 < start and stop < flags.size and stop - start <= gap:
             flags[start:stop] = True
     return flags

@@ -8,8 +8,10 @@ median absolute deviation of those block values over a ``window_blocks`` neighbo
 A pixel departs when it exceeds the background by ``departure_sigma`` times its noise
 and the local spread combined, by ``min_contrast_rel`` of the background and by
 ``min_contrast_g_cm2``; or when its effective Z departs from the neighbourhood's by
-``zeff_departure`` with a different material class. Connected departures of at least
-``min_area_cm2`` (and at most ``max_area_fraction`` of the cargo) are reported.
+``zeff_departure`` with a different material class. Departures thinner than
+``min_extent_mm`` (material: ``material_min_extent_mm``) in either direction are edges,
+not objects, and are dropped. Connected departures of at least ``min_area_cm2`` (and at
+most ``max_area_fraction`` of the cargo) are reported.
 Blocks with too little cargo give no background: an object standing alone in an empty
 part of the box is cargo, not a concealment.
 """
@@ -20,7 +22,6 @@ import math
 import warnings
 
 import numpy as np
-from scipy import ndimage
 
 from nii.classes import HIGH_Z
 from nii.inspection.checks._cargo import cargo_mask
@@ -141,7 +142,12 @@ def check_concealment(inp: CheckInput) -> CheckResult:
             & (residual > settings("min_contrast_g_cm2"))
     odd_material &= classes != _class_of_background(zeff_background)
 
-    candidates = open_rect(dense | odd_material, 3, 3)
+    extent = settings("min_extent_mm")
+    material_extent = settings("material_min_extent_mm")
+    dense = open_rect(dense, box_pixels(extent, inp.row_height_mm), box_pixels(extent, inp.column_pitch_mm))
+    odd_material = open_rect(odd_material, box_pixels(material_extent, inp.row_height_mm),
+                             box_pixels(material_extent, inp.column_pitch_mm))
+    candidates = dense | odd_material
     min_area = settings("min_area_cm2")
     cargo_area = float(cargo.sum()) * inp.pixel_area_cm2
     max_area = settings("max_area_fraction") * cargo_area
@@ -178,7 +184,7 @@ def check_concealment(inp: CheckInput) -> CheckResult:
     score = _score(area, contrast, min_area)
     result.reasons.append(Reason(CODE, "high" if score >= 0.8 else "medium",
                                  f"{what} (contrast {contrast:.1f}× the local threshold){more}", score))
-    for area, mass, contrast, is_dense, bbox, pixels in found[:_MAX_REGIONS]:
+    for area, _mass, contrast, _dense, bbox, pixels in found[:_MAX_REGIONS]:
         r0, c0, r1, c1 = bbox
         material = dominant_material(classes[r0:r1, c0:c1][pixels])
         result.regions.append(inp.region((r0 + offset_r, c0 + offset_c, r1 + offset_r, c1 + offset_c),

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 
-
 from nii.inspection.checks._cargo import cargo_mask
 from nii.inspection.checks._context import CheckInput, CheckResult, components, dominant_material
 from nii.inspection.checks._morphology import box_pixels, open_rect
@@ -75,7 +74,7 @@ def check_declared_empty(inp: CheckInput) -> CheckResult:
         f"{pieces} (largest: {material}, {length_m:.1f} m long × {height_m:.1f} m high, about {mass:,.0f} kg)",
         score,
     ))
-    for mass, area, bbox, pixels in found[:_MAX_REGIONS]:
+    for mass, _area, bbox, pixels in found[:_MAX_REGIONS]:
         r0, c0, r1, c1 = bbox
         region_score = min(0.99, 0.6 + 0.4 * (1.0 - math.exp(-mass / (20.0 * min_mass))))
         result.regions.append(inp.region(bbox, dominant_material(inp.classes[r0:r1, c0:c1][pixels]), region_score, CODE))

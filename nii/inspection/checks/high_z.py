@@ -1,9 +1,13 @@
 """UNDECLARED_HIGH_Z: a connected high-Z object (Z_eff ≥ 57) where none is declared.
 
-High-Z pixels (class 4) are opened by a small square to drop isolated misclassified
-pixels; connected pieces of at least ``min_pixels`` pixels and ``min_area_cm2`` at the
-scan plane, whose median Z_eff is at least ``min_zeff``, are reported, anywhere in the
-image, unless a declared item's HS chapter is high-Z goods (lead, tungsten, gold...).
+High-Z pixels (class 4) of the cargo space (the container's own ends, floor and roof are
+thick steel seen edge-on, where Z_eff is least reliable; without a container, the whole
+image) are opened by a small square to drop isolated misclassified pixels. Connected
+pieces of at least ``min_pixels`` pixels and ``min_area_cm2`` at the scan plane, whose
+median Z_eff is at least ``min_zeff`` and whose areal density stands ``min_excess_g_cm2``
+above a ring of ``ring_mm`` around them (a high-Z object adds mass; interlacing edges
+between cartons, which can fake a high Z_eff, do not), are reported, unless a declared
+item's HS chapter is high-Z goods (lead, tungsten, gold...).
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import numpy as np
 
 from nii.classes import HIGH_Z
 from nii.inspection.checks._context import CheckInput, CheckResult, components, dominant_material
-from nii.inspection.checks._morphology import open_rect
+from nii.inspection.checks._morphology import box_pixels, open_rect
 from nii.inspection.verdict import Reason
 
 __all__ = ["CODE", "check_high_z"]
@@ -32,6 +36,21 @@ def _declared_high_z(inp: CheckInput) -> list[str]:
     return chapters
 
 
+def _excess_over_ring(areal: np.ndarray, bbox: tuple[int, int, int, int], pixels: np.ndarray,
+                      ring_rows: int, ring_cols: int) -> float:
+    """Median areal density (g/cm²) of a component minus that of a ring around it."""
+    r0, c0, r1, c1 = bbox
+    R0, C0 = max(r0 - ring_rows, 0), max(c0 - ring_cols, 0)
+    R1, C1 = min(r1 + ring_rows, areal.shape[0]), min(c1 + ring_cols, areal.shape[1])
+    window = areal[R0:R1, C0:C1]
+    inside = np.zeros(window.shape, bool)
+    inside[r0 - R0:r1 - R0, c0 - C0:c1 - C0] = pixels
+    around = window[~inside]
+    if around.size == 0:
+        return float("inf")
+    return float(np.median(areal[r0:r1, c0:c1][pixels]) - np.median(around))
+
+
 def check_high_z(inp: CheckInput) -> CheckResult:
     """Raise ``UNDECLARED_HIGH_Z`` for high-Z objects the manifest does not explain.
 
@@ -47,9 +66,20 @@ def check_high_z(inp: CheckInput) -> CheckResult:
     """
     result = CheckResult()
     high_z = inp.classes == HIGH_Z
+    structure = inp.structure
+    if structure.found:
+        # The container's own ends, floor and roof are thick steel seen edge-on, where
+        # dual-energy Z_eff is least reliable; the search covers the cargo space.
+        rows, cols = structure.interior()
+        inside = np.zeros_like(high_z)
+        inside[rows, cols] = high_z[rows, cols]
+        high_z = inside
     if not high_z.any():
         return result
     high_z = open_rect(high_z, 2, 2)
+    ring_rows = box_pixels(inp.threshold("high_z", "ring_mm"), inp.row_height_mm)
+    ring_cols = box_pixels(inp.threshold("high_z", "ring_mm"), inp.column_pitch_mm)
+    min_excess = inp.threshold("high_z", "min_excess_g_cm2")
     min_area = inp.threshold("high_z", "min_area_cm2")
     min_pixels = int(inp.threshold("high_z", "min_pixels"))
     min_zeff = inp.threshold("high_z", "min_zeff")
@@ -63,7 +93,8 @@ def check_high_z(inp: CheckInput) -> CheckResult:
         zeff = inp.zeff[r0:r1, c0:c1][pixels]
         zeff = zeff[np.isfinite(zeff)]
         median_zeff = float(np.median(zeff)) if zeff.size else math.nan
-        if count >= min_pixels and area >= min_area and median_zeff >= min_zeff:
+        excess = _excess_over_ring(inp.areal_g_cm2, bbox, pixels, ring_rows, ring_cols)
+        if count >= min_pixels and area >= min_area and median_zeff >= min_zeff and excess >= min_excess:
             residual = inp.structure.residual_g_cm2 if inp.structure.found else inp.areal_g_cm2
             mass = float(np.clip(residual[r0:r1, c0:c1][pixels], 0, None).sum()) * pixel_area / 1000.0
             objects.append((area, mass, median_zeff, bbox, pixels))
@@ -98,6 +129,6 @@ def check_high_z(inp: CheckInput) -> CheckResult:
         f"{length_cm:.0f} × {height_cm:.0f} cm) {where}{more}",
         score,
     ))
-    for area, mass, median_zeff, bbox, pixels in objects[:_MAX_REGIONS]:
+    for area, _mass, _zeff, bbox, _pixels in objects[:_MAX_REGIONS]:
         result.regions.append(inp.region(bbox, "high_z", min(0.99, 0.7 + 0.3 * (1.0 - math.exp(-area / (4.0 * min_area)))), CODE))
     return result

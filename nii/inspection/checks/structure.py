@@ -6,6 +6,9 @@ Three tests on the container's structure (:mod:`._structure_model`):
   stay within ``floor_excess_rel`` (and ``floor_excess_g_cm2``) of its median along the
   container over any stretch longer than ``min_length_mm`` (a false floor is a local
   thickening);
+* **false floor** — a thin horizontal layer within ``floor_zone_mm`` above the floor
+  boards that stands ``plate_g_cm2_mm`` (areal density × height) above the rows either
+  side of it over ``plate_min_length_mm`` (a steel plate across the width over a cavity);
 * **false wall** — a thin vertical slab (at most ``false_wall_max_mm`` long) that fills
   at least ``false_wall_fill`` of the interior height and stands ``false_wall_g_cm2``
   above the columns either side of it;
@@ -33,7 +36,7 @@ CODE = "STRUCTURE_ANOMALY"
 def _runs(flags: np.ndarray) -> list[tuple[int, int]]:
     padded = np.concatenate([[False], np.asarray(flags, bool), [False]])
     edges = np.flatnonzero(padded[1:] != padded[:-1])
-    return list(zip(edges[0::2].tolist(), edges[1::2].tolist()))
+    return list(zip(edges[0::2].tolist(), edges[1::2].tolist(), strict=True))
 
 
 def _band_excess(inp: CheckInput, band: tuple[int, int], name: str, result: CheckResult, near: list[float]) -> None:
@@ -97,6 +100,43 @@ def _false_wall(inp: CheckInput, result: CheckResult, near: list[float]) -> None
         result.regions.append(inp.region(bbox, dominant_material(inp.classes[r0:r1, c0 + start:c0 + stop]), score, CODE))
 
 
+def _false_floor(inp: CheckInput, result: CheckResult, near: list[float]) -> None:
+    """A thin, very heavy horizontal layer just above the floor: a plate over a cavity."""
+    structure = inp.structure
+    f0 = structure.floor_rows[0]
+    c0, c1 = structure.interior_cols
+    row_h = inp.row_height_mm
+    zone = box_pixels(inp.threshold("structure_anomaly", "floor_zone_mm"), row_h)
+    z0, z1 = max(structure.interior_rows[0], f0 - zone), f0 - 1  # the boards' row stays out
+    if z1 - z0 < 3 or c1 - c0 < 8:
+        return
+    layer_rows = max(1, int(round(12.0 / row_h)))   # a plate of up to ~12 mm
+    gap = max(1, int(np.ceil(40.0 / row_h)))        # rows either side it is compared with
+    values = ndimage.uniform_filter1d(inp.areal_g_cm2[z0 - gap:z1 + gap, c0:c1], size=layer_rows, axis=0, mode="nearest")
+    centre = values[gap:-gap]
+    sides = np.maximum(values[: -2 * gap], values[2 * gap:])
+    spike = (centre - sides).max(axis=0) * layer_rows * row_h     # g/cm² × mm
+    limit = inp.threshold("structure_anomaly", "plate_g_cm2_mm")
+    min_length = box_pixels(inp.threshold("structure_anomaly", "plate_min_length_mm"), inp.column_pitch_mm)
+    smoothed = ndimage.median_filter(spike, size=max(3, box_pixels(100.0, inp.column_pitch_mm)), mode="nearest")
+    near.append(float(smoothed.max()) / limit)
+    width_cm = float(inp.manifest.container.structure.get("internal_mm", [0, inp.manifest.container.width_mm])[1]) / 10.0
+    for start, stop in _runs(smoothed > limit):
+        if stop - start < min_length:
+            continue
+        layer = float(np.median(spike[start:stop]))
+        steel_mm = layer / (7.85 * width_cm) if width_cm > 0 else float("nan")
+        score = min(0.95, 0.6 + 0.35 * (1.0 - math.exp(-(layer / limit - 1.0))))
+        result.reasons.append(Reason(
+            CODE, "high",
+            f"a thin horizontal layer of about {steel_mm:.0f} mm of steel across the width lies just above the "
+            f"floor over {(stop - start) * inp.column_pitch_mm / 1000:.1f} m: a false floor?",
+            score,
+        ))
+        bbox = (z0, c0 + start, f0, c0 + stop)
+        result.regions.append(inp.region(bbox, dominant_material(inp.classes[z0:f0, c0 + start:c0 + stop]), score, CODE))
+
+
 def _against_model(inp: CheckInput, result: CheckResult, near: list[float]) -> None:
     structure = inp.structure
     model = structure.model
@@ -152,6 +192,7 @@ def check_structure(inp: CheckInput) -> CheckResult:
     _band_excess(inp, inp.structure.floor_rows, "floor", result, near)
     _band_excess(inp, inp.structure.roof_rows, "roof", result, near)
     _false_wall(inp, result, near)
+    _false_floor(inp, result, near)
     _against_model(inp, result, near)
     if not result.reasons and near:
         result.near_miss = float(min(max(max(near), 0.0), 0.99))

@@ -1,0 +1,143 @@
+"""Benchmark of correction + discrimination on the reference 40 ft scan.
+
+The reference scan is a loaded 40 ft container through the default scanner: 1,024
+channels × 8,000 pulses in all (both energies, references included), uint16 samples.
+It is read once (not timed), then ``correct`` + ``discriminate`` are timed on one core
+with numpy and with torch on the CPU (and CUDA when present), beside the floor: one
+``numpy.copyto`` of the raw object samples in the same run.
+Goals: under 1 s, and under 10× the floor.
+
+Run (one core)::
+
+    .venv/bin/python benchmarks/bench_discrimination_speed.py
+    .venv/bin/python benchmarks/bench_discrimination_speed.py --scan other.nxr --repeat 5
+
+Without ``--scan`` it simulates the reference scan once (``nii.simulate``: 40 ft, HS
+chapter 03 cargo, a lead block, seed 1) into ``$TMPDIR/nii-bench/reference_40ft_sim.nxr``
+and reuses it. (``benchmarks/_data/reference_40ft.nxr`` of the reader benchmark holds
+random samples, not a physical scan: its air and dark references are the same noise.)
+The thread count is pinned to 1 *before* numpy and torch are imported.
+"""
+
+from __future__ import annotations
+
+import os
+
+for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS"):
+    os.environ.setdefault(_variable, "1")
+
+import argparse  # noqa: E402
+import statistics  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+import tempfile  # noqa: E402
+
+REFERENCE = Path(tempfile.gettempdir()) / "nii-bench" / "reference_40ft_sim.nxr"
+
+
+def _reference_scan(path: Path) -> Path:
+    if path.exists():
+        return path
+    from nii.simulate.run import simulate_scan
+    from nii.simulate.scanner import ScannerConfig
+    from nii.simulate.suite import build_scene
+
+    print(f"simulating the reference scan into {path} ...")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    config = ScannerConfig().scaled(channels=1024, pulses=8000)
+    scenario = build_scene("scenario", {"container": "40ft", "cargo_chapter": "03", "threat": "lead-block"}, 1)
+    simulate_scan(scenario, config, 1).write(path)
+    return path
+
+
+def _timed(function, repeat: int) -> list[float]:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scan", type=Path, default=None, help="NXR scan (default: the reference 40 ft scan)")
+    parser.add_argument("--repeat", type=int, default=3, help="timed repetitions (median and best printed)")
+    parser.add_argument("--no-torch", action="store_true", help="numpy only")
+    args = parser.parse_args(argv)
+
+    from scanner_io import load_scan
+
+    from nii.calibration import calibration_from_physics
+    from nii.correction import correct
+    from nii.discrimination import discriminate
+
+    path = args.scan or _reference_scan(REFERENCE)
+    scan = load_scan(path)
+    calibration = calibration_from_physics(scan.header)
+    calibration.lookup_table  # built once per calibration, not per scan
+    raws = [np.ascontiguousarray(frame.raw) for frame in scan.frames]
+    total_pulses = sum(r.shape[1] for r in raws)
+    print(f"scan {path.name}: {scan.rows} channels × {total_pulses} object pulses "
+          f"({len(raws)} energies, {raws[0].dtype}); {scan.header.raw.get('kind', '?') if hasattr(scan.header, 'raw') else ''}")
+
+    destinations = [np.empty_like(r) for r in raws]
+
+    def floor() -> None:
+        for destination, raw in zip(destinations, raws):
+            np.copyto(destination, raw)
+
+    floor_times = _timed(floor, max(args.repeat, 5))
+    floor_s = min(floor_times)
+    print(f"  floor: numpy.copyto of the raw samples ({sum(r.nbytes for r in raws) / 1e6:.1f} MB): "
+          f"{1e3 * floor_s:.1f} ms (best of {len(floor_times)})")
+
+    setups = [("numpy", "cpu")]
+    if not args.no_torch:
+        try:
+            import torch
+
+            torch.set_num_threads(1)
+            setups.append(("torch", "cpu"))
+            if torch.cuda.is_available():
+                setups.append(("torch", "cuda"))
+        except ImportError:
+            print("  torch not installed: numpy only")
+
+    results = {}
+    for backend, device in setups:
+        stage: dict[str, list[float]] = {"correct": [], "discriminate": [], "total": []}
+
+        def run() -> None:
+            start = time.perf_counter()
+            image = correct(scan, backend=backend, device=device)
+            middle = time.perf_counter()
+            discriminate(image, calibration, backend=backend, device=device)
+            end = time.perf_counter()
+            stage["correct"].append(middle - start)
+            stage["discriminate"].append(end - middle)
+            stage["total"].append(end - start)
+
+        run()  # warm-up (imports, first allocations, CUDA context)
+        for key in stage:
+            stage[key].clear()
+        _timed(run, args.repeat)
+        results[(backend, device)] = stage
+        median = statistics.median(stage["total"])
+        best = min(stage["total"])
+        print(f"  {backend:>5s}/{device:<4s}  correct {statistics.median(stage['correct']):6.3f} s  "
+              f"discriminate {statistics.median(stage['discriminate']):6.3f} s  "
+              f"total median {median:6.3f} s (best {best:6.3f} s) = {median / floor_s:6.0f}× floor")
+    print("  goals: total < 1 s and < 10× floor, one core")
+    numpy_total = statistics.median(results[("numpy", "cpu")]["total"])
+    print(f"  numpy/cpu: {'meets' if numpy_total < 1.0 else 'misses'} the 1 s goal; "
+          f"{'meets' if numpy_total < 10 * floor_s else 'misses'} the 10× floor goal")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

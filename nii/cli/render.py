@@ -1,0 +1,91 @@
+"""``nii render SCAN.nxr [--calibration C] [--verdict V.json] [--grey] -o IMAGE.png``."""
+
+from __future__ import annotations
+
+import argparse
+
+__all__ = ["register", "run"]
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``render`` subcommand to the ``nii`` parser."""
+    parser = subparsers.add_parser(
+        "render",
+        help="pseudo-colour (or grey) PNG of a scan, with the verdict's boxes",
+        description=(
+            "Render an NXR scan as a PNG: material pseudo-colour (orange organic, green "
+            "inorganic, blue metal, violet hatched high-Z, black impenetrable) shaded by "
+            "attenuation, or --grey levels; with --verdict, numbered boxes on its regions and "
+            "its reasons in the legend. Exit 2 on an error."
+        ),
+    )
+    parser.add_argument("scan", metavar="SCAN.nxr", help="the NXR scan")
+    parser.add_argument("--calibration", metavar="C.json", help="calibration (default: physics model)")
+    parser.add_argument("--verdict", metavar="V.json", help="verdict whose regions are boxed")
+    parser.add_argument("--grey", action="store_true", help="grey levels of the high-energy attenuation")
+    parser.add_argument("-o", "--output", required=True, metavar="IMAGE.png", help="PNG to write")
+    parser.add_argument("--max-width", type=int, default=4096, help="decimate longer images (columns)")
+    parser.add_argument("--backend", choices=("numpy", "torch"), default="numpy", help="array backend")
+    parser.add_argument("--device", default=None, help="cpu (default) or cuda (torch backend)")
+    parser.set_defaults(func=run)
+
+
+def _verdict(path: str | None) -> dict | None:
+    import json
+    from pathlib import Path
+
+    from nii.errors import NiiError
+
+    if not path:
+        return None
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise NiiError(f"{path}: cannot read the verdict JSON ({exc})") from exc
+    regions = data.get("regions") if isinstance(data, dict) else None
+    if not isinstance(regions, list) or not all(
+        isinstance(r, dict) and isinstance(r.get("bbox"), list) and len(r["bbox"]) == 4 for r in regions
+    ):
+        raise NiiError(f"{path}: not a verdict (needs 'regions' with 4-number 'bbox' lists)")
+    return data
+
+
+def run(args: argparse.Namespace) -> int:
+    """Render ``args.scan`` to ``args.output``; return the exit status."""
+    from pathlib import Path
+
+    from scanner_io import load_scan
+
+    from nii.cli.discriminate import load_calibration_for
+    from nii.correction import correct
+    from nii.errors import NiiError
+    from nii.render import compose, draw_boxes, evidence_png, legend, render_grey, save_png
+    from nii.io_utils import atomic_write_bytes
+
+    output = Path(args.output)
+    if Path(args.scan).resolve() == output.resolve():
+        raise NiiError(f"{output}: the output would overwrite the input scan; choose another -o path")
+    if args.max_width < 16:
+        raise NiiError(f"--max-width must be at least 16 columns, got {args.max_width}")
+    verdict = _verdict(args.verdict)
+    scan = load_scan(args.scan)
+    image = correct(scan, backend=args.backend, device=args.device)
+    if args.grey:
+        rgb = render_grey(image)
+        step = max(1, -(-rgb.shape[1] // args.max_width))
+        rgb = rgb[:, ::step]
+        if verdict:
+            rgb = draw_boxes(rgb, verdict["regions"], column_step=step)
+        save_png(output, compose(rgb, legend(rgb.shape[1], title=scan.header.scan_id)) if verdict else rgb)
+    else:
+        from nii.discrimination import discriminate
+
+        calibration = load_calibration_for(scan, args.calibration)
+        material_map = discriminate(image, calibration, backend=args.backend, device=args.device)
+        if verdict is None:
+            verdict_for_picture = {"scan_id": scan.header.scan_id, "regions": []}
+        else:
+            verdict_for_picture = verdict
+        atomic_write_bytes(output, evidence_png(image, material_map, verdict_for_picture, max_width=args.max_width))
+    print(f"wrote {output}")
+    return 0

@@ -1,0 +1,99 @@
+"""``nii inspect`` and ``nii.inspection.inspect``: exit codes, outputs, corrupt inputs."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from nii.cli import EXIT_CLEAR, EXIT_ERROR, EXIT_INSPECT, main
+from nii.inspection import inspect
+
+MANIFEST = {"container_id": "TEST1234567", "iso_type": "22G1", "declared_empty": False,
+            "items": [{"hs_code": "610910", "gross_mass_kg": 2000}]}
+
+
+@pytest.fixture
+def manifest_path(tmp_path):
+    path = tmp_path / "scan.manifest.json"
+    path.write_text(json.dumps(MANIFEST), encoding="utf-8")
+    return path
+
+
+def test_single_scan_writes_verdict_and_evidence(small_scan, manifest_path, tmp_path, capsys):
+    out = tmp_path / "out"
+    status = main(["inspect", str(small_scan.path), "--manifest", str(manifest_path), "--out", str(out)])
+    assert status in (EXIT_CLEAR, EXIT_INSPECT)
+    verdict = json.loads((out / "verdict.json").read_text(encoding="utf-8"))
+    assert (out / "evidence.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert verdict["verdict"] == ("inspect" if status == EXIT_INSPECT else "clear")
+    assert verdict["scan_id"] == small_scan.header["scan_id"]
+    line = capsys.readouterr().out.strip()
+    assert len(line.splitlines()) == 1 and verdict["verdict"].upper() in line
+    # The library gives the same result as the command line.
+    library = inspect(small_scan.path, manifest_path).to_dict()
+    # (the physics calibration's identifier hashes its creation time, to the second)
+    library["provenance"].pop("calibration")
+    cli_calibration = verdict["provenance"].pop("calibration")
+    assert cli_calibration
+    assert library == verdict
+    assert not list(out.glob(".*.tmp"))
+
+
+def test_default_out_is_beside_the_scan(small_scan, manifest_path):
+    status = main(["inspect", str(small_scan.path), "--manifest", str(manifest_path)])
+    assert status in (EXIT_CLEAR, EXIT_INSPECT)
+    assert (small_scan.path.with_name("small.inspection") / "verdict.json").is_file()
+
+
+def test_bad_manifest_json_exits_2(small_scan, tmp_path, capsys):
+    bad = tmp_path / "bad.json"
+    bad.write_text("{\"container_id\": ", encoding="utf-8")
+    assert main(["inspect", str(small_scan.path), "--manifest", str(bad), "--out", str(tmp_path / "o")]) == EXIT_ERROR
+    error = capsys.readouterr().err
+    assert "bad.json" in error and "Traceback" not in error
+    assert not (tmp_path / "o" / "verdict.json").exists()
+
+
+def test_invalid_manifest_field_exits_2(small_scan, tmp_path, capsys):
+    bad = tmp_path / "neg.json"
+    bad.write_text(json.dumps({**MANIFEST, "items": [{"hs_code": "61", "gross_mass_kg": -3}]}), encoding="utf-8")
+    assert main(["inspect", str(small_scan.path), "--manifest", str(bad), "--out", str(tmp_path / "o")]) == EXIT_ERROR
+    assert "gross_mass_kg" in capsys.readouterr().err
+
+
+def test_truncated_or_garbage_scan_exits_2(small_scan, manifest_path, tmp_path, capsys):
+    garbage = tmp_path / "garbage.nxr"
+    garbage.write_bytes(b"NOTANXR" * 10)
+    assert main(["inspect", str(garbage), "--manifest", str(manifest_path), "--out", str(tmp_path / "g")]) == EXIT_ERROR
+    header_only = tmp_path / "header_only.nxr"
+    data = small_scan.path.read_bytes()
+    header_only.write_bytes(data[: 16 + int.from_bytes(data[8:12], "little")])
+    assert main(["inspect", str(header_only), "--manifest", str(manifest_path), "--out", str(tmp_path / "h")]) == EXIT_ERROR
+    error = capsys.readouterr().err
+    assert "Traceback" not in error
+    assert not (tmp_path / "h" / "verdict.json").exists()
+
+
+def test_missing_manifest_option_exits_2(small_scan, capsys):
+    assert main(["inspect", str(small_scan.path)]) == EXIT_ERROR
+    assert "--manifest" in capsys.readouterr().err
+
+
+def test_output_never_overwrites_an_input(small_scan, tmp_path, capsys):
+    manifest = tmp_path / "verdict.json"
+    manifest.write_text(json.dumps(MANIFEST), encoding="utf-8")
+    assert main(["inspect", str(small_scan.path), "--manifest", str(manifest), "--out", str(tmp_path)]) == EXIT_ERROR
+    assert json.loads(manifest.read_text(encoding="utf-8")) == MANIFEST
+
+
+def test_parser_keeps_the_batch_options():
+    from nii.cli import build_parser
+
+    args = build_parser().parse_args(["inspect", "a.nxr", "b.nxr", "--manifests", "m", "--workers", "2",
+                                      "--no-resume", "--dask-scheduler", "tcp://x:8786", "--dicos", "--out", "o"])
+    assert args.scan == ["a.nxr", "b.nxr"] and args.manifests == "m" and args.workers == 2
+    assert args.resume is False and args.dask_scheduler == "tcp://x:8786" and args.dicos
+    from nii.cli.inspect import is_batch
+
+    assert is_batch(args)
