@@ -159,6 +159,26 @@ class ArrayBackend:
             out = (window / size).to(array.dtype)
         return out
 
+    def segment_sums(self, labels: Any, values: Any, count: int) -> Any:
+        """Sum ``values`` per integer label (float64), like :func:`numpy.bincount`.
+
+        Parameters
+        ----------
+        labels : array of int
+            Label of each element (0 … count−1), same shape as ``values``.
+        values : array or None
+            Values to sum (any units); None counts the elements.
+        count : int
+            Number of labels.
+        """
+        if self.name == "numpy":
+            weights = None if values is None else np.ravel(values).astype(np.float64)
+            return np.bincount(np.ravel(labels), weights=weights, minlength=count)
+        torch = require_torch()
+        weights = None if values is None else values.reshape(-1).to(torch.float64)
+        sums = torch.bincount(labels.reshape(-1), weights=weights, minlength=count)
+        return sums.to(torch.float64)
+
     def take(self, array: Any, indices: Any, axis: int) -> Any:
         """Gather ``array`` along ``axis`` at integer ``indices`` (an array of this backend)."""
         if self.name == "numpy":

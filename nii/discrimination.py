@@ -45,6 +45,7 @@ __all__ = [
     "guided_smooth",
     "DEFAULT_ALPHA_HIGH_MIN",
     "DEFAULT_SMOOTHING_RADIUS_PX",
+    "DEFAULT_MIN_REGION_PX",
 ]
 
 #: Smallest smoothed α_H whose material is told (dimensionless): about 7 g/cm² of any
@@ -55,6 +56,14 @@ DEFAULT_ALPHA_HIGH_MIN = 0.2
 DEFAULT_SMOOTHING_RADIUS_PX = 3
 #: Guided-filter regularisation in units of the pixel noise of α_H.
 DEFAULT_EDGE_SIGMAS = 3.0
+#: A pixel is on an edge when its window variance exceeds this share of ``ε``
+#: (guided weight ``var / (var + ε)`` above 0.3): about twice the noise variance.
+_EDGE_WEIGHT = 0.3
+_EDGE_VARIANCE_FACTOR = _EDGE_WEIGHT / (1.0 - _EDGE_WEIGHT)
+#: Regions smaller than this (pixels) keep their pixel-wise estimate.
+DEFAULT_MIN_REGION_PX = 30
+#: A region is homogeneous when the spread of α_H beyond noise is below this fraction of its mean.
+REGION_RELATIVE_SPREAD = 0.05
 
 
 @dataclass
@@ -142,6 +151,7 @@ def guided_smooth(
     *,
     radius: int,
     edge_sigmas: float,
+    noise_sigma_other: Any = None,
 ) -> tuple[Any, Any, Any, Any]:
     """Edge-preserving smoothing of ``guide`` (self-guided) and ``other`` (guided by it).
 
@@ -157,6 +167,8 @@ def guided_smooth(
         Window half-width (pixels).
     edge_sigmas : float
         Regularisation ``ε = (edge_sigmas × σ)²``: variations below it are smoothed.
+    noise_sigma_other : array, optional
+        Per-pixel noise std of ``other``; when given, a fifth output marks the edges.
 
     Returns
     -------
@@ -190,7 +202,79 @@ def guided_smooth(
     weight_other /= denominator
     smoothed_other = weight_other * detail
     smoothed_other += mean_p
+    if noise_sigma_other is not None:
+        # an edge: the local variance of either image is well above its noise
+        variance_other = box(other * other)
+        variance_other -= mean_p * mean_p
+        threshold_other = noise_sigma_other * noise_sigma_other
+        threshold_other *= _EDGE_VARIANCE_FACTOR * edge_sigmas * edge_sigmas
+        edges = (weight > _EDGE_WEIGHT) | (variance_other > threshold_other)
+        return smoothed, smoothed_other, weight, weight_other, edges
     return smoothed, smoothed_other, weight, weight_other
+
+
+def _merge_regions(
+    backend: ArrayBackend,
+    alpha_high: Any,
+    alpha_low: Any,
+    sigma_high: Any,
+    sigma_low: Any,
+    edges: Any,
+    *,
+    min_region_px: int,
+) -> tuple[Any, Any, Any, Any, Any] | None:
+    """Replace the pixels of homogeneous regions by the region means.
+
+    Regions are the connected (4-neighbour) areas free of edges; a region of at least
+    ``min_region_px`` pixels whose α_H varies by less than
+    :data:`REGION_RELATIVE_SPREAD` of its mean beyond the noise is homogeneous: one
+    material at one thickness (a block, a carton stack). Its mean α_H and α_L, with
+    the noise reduced by the pixel count, replace the pixel values.
+
+    Returns
+    -------
+    (alpha_high, alpha_low, noise_high2, noise_low2, in_region) or None
+        Region means broadcast to the pixels (edges and small or heterogeneous regions
+        keep NaN), their noise variances, and the mask of merged pixels; None when no
+        region qualifies.
+    """
+    from scipy import ndimage
+
+    xp = backend.xp
+    host_edges = np.asarray(backend.to_numpy(edges), bool)
+    labels_host, count = ndimage.label(~host_edges)
+    count += 1  # label 0: edges
+    labels = backend.asarray(labels_host.astype(np.int64), backend.int_dtype)
+    pixels = backend.to_numpy(backend.segment_sums(labels, None, count))
+    sums = [backend.to_numpy(backend.segment_sums(labels, values, count))
+            for values in (alpha_high, alpha_low, alpha_high * alpha_high, sigma_high * sigma_high,
+                           sigma_low * sigma_low)]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean_high, mean_low, mean_square, noise_high2, noise_low2 = (v / pixels for v in sums)
+        excess = mean_square - mean_high**2 - noise_high2
+        homogeneous = (
+            (pixels >= min_region_px)
+            & (excess <= (REGION_RELATIVE_SPREAD * mean_high) ** 2)
+            & np.isfinite(mean_high)
+            & np.isfinite(mean_low)
+        )
+    homogeneous[0] = False
+    if not homogeneous.any():
+        return None
+    nan = np.float32(np.nan)
+    table = np.stack(
+        [
+            np.where(homogeneous, mean_high, nan),
+            np.where(homogeneous, mean_low, nan),
+            np.where(homogeneous, noise_high2 / pixels, nan),
+            np.where(homogeneous, noise_low2 / pixels, nan),
+        ],
+        axis=-1,
+    ).astype(np.float32)
+    shape = tuple(alpha_high.shape)
+    gathered = xp.reshape(backend.take(backend.asarray(table), xp.reshape(labels, (-1,)), 0), shape + (4,))
+    in_region = backend.asarray(homogeneous[labels_host])
+    return gathered[..., 0], gathered[..., 1], gathered[..., 2], gathered[..., 3], in_region
 
 
 def _lookup(backend: ArrayBackend, table: Any, attenuation_high: Any, ratio: Any) -> tuple[Any, Any, Any, Any]:
@@ -228,6 +312,7 @@ def discriminate(
     alpha_high_min: float = DEFAULT_ALPHA_HIGH_MIN,
     smoothing_radius_px: int = DEFAULT_SMOOTHING_RADIUS_PX,
     edge_sigmas: float = DEFAULT_EDGE_SIGMAS,
+    min_region_px: int = DEFAULT_MIN_REGION_PX,
 ) -> MaterialMap:
     """Return the material map of a corrected dual-energy image.
 
@@ -247,6 +332,9 @@ def discriminate(
         Guided-filter window half-width (pixels); 0 disables smoothing.
     edge_sigmas : float
         Guided-filter regularisation, in pixel-noise standard deviations.
+    min_region_px : int
+        Homogeneous edge-free regions of at least this many pixels are estimated from
+        their mean attenuations (one material per block); 0 disables it.
 
     Returns
     -------
@@ -286,8 +374,9 @@ def discriminate(
 
     radius = int(smoothing_radius_px)
     if radius > 0:
-        smooth_high, smooth_low, weight_high, weight_low = guided_smooth(
-            array_backend, alpha_high, alpha_low, sigma_high, radius=radius, edge_sigmas=edge_sigmas
+        smooth_high, smooth_low, weight_high, weight_low, edges = guided_smooth(
+            array_backend, alpha_high, alpha_low, sigma_high, radius=radius, edge_sigmas=edge_sigmas,
+            noise_sigma_other=sigma_low,
         )
         inverse_window = 1.0 / float((2 * radius + 1) ** 2)
         # var(q_H) ≈ σ_H² (w² + (1 − w²)/n);  var(q_L) ≈ σ_L²/n + w_L² σ_H²
@@ -303,6 +392,18 @@ def discriminate(
         low_term *= inverse_window
         noise_low2 += low_term
         del low_term, weight_high, weight_low
+        merged = None
+        if min_region_px > 0:
+            unusable = array_backend.asarray(np.asarray(image.starved, bool) | np.asarray(image.saturated, bool))
+            merged = _merge_regions(array_backend, alpha_high, alpha_low, sigma_high, sigma_low,
+                                    edges | unusable, min_region_px=min_region_px)
+        if merged is not None:
+            region_high, region_low, region_noise_high2, region_noise_low2, in_region = merged
+            smooth_high = xp.where(in_region, region_high, smooth_high)
+            smooth_low = xp.where(in_region, region_low, smooth_low)
+            noise_high2 = xp.where(in_region, region_noise_high2, noise_high2)
+            noise_low2 = xp.where(in_region, region_noise_low2, noise_low2)
+            del region_high, region_low, region_noise_high2, region_noise_low2
     else:
         smooth_high, smooth_low = alpha_high, alpha_low
         noise_high2 = sigma_high * sigma_high
@@ -349,6 +450,7 @@ def discriminate(
         "alpha_high_min": float(alpha_high_min),
         "smoothing_radius_px": radius,
         "edge_sigmas": float(edge_sigmas),
+        "min_region_px": int(min_region_px),
         "scan_id": getattr(image, "scan_id", ""),
     }
     as32 = lambda a: np.asarray(host(a), dtype=np.float32)  # noqa: E731

@@ -31,6 +31,19 @@ def test_single_scene_to_a_file(tmp_path, capsys):
     assert (tmp_path / "a.truth.npz").exists()
 
 
+def test_single_scene_options_reach_the_scenario(tmp_path):
+    out = tmp_path / "b.nxr"
+    argv = ["simulate", "--container", "40ft", "--cargo", "44", "--threat", "lead-block", "--threat-size",
+            "small", "--variant", "mass_underdeclared", "--chassis", "--seed", "4", "-o", str(out)]
+    assert main(argv + SMALL) == 0
+    truth = json.loads((tmp_path / "b.truth.json").read_text())
+    options = truth["scenario"]
+    assert options["threat"] == "lead_block" and options["threat_size"] == "small"
+    assert options["variant"] == "mass_underdeclared" and options["chassis"] is True
+    assert "MASS_MISMATCH" in truth["expected_reasons"] and truth["expected_verdict"] == "inspect"
+    assert any(r["threat"] == "lead_block" for r in truth["regions"] if "threat" in r)
+
+
 def test_single_scene_refuses_to_overwrite(tmp_path, capsys):
     out = tmp_path / "a.nxr"
     assert main(_scene_args() + SMALL + ["-o", str(out)]) == 0
@@ -103,6 +116,10 @@ def test_only_merges_into_an_existing_index(tmp_path):
     assert [s["id"] for s in index["scans"]] == ["a", "b"]
     assert main(base + ["--only", "a"]) == 2  # a.nxr exists
     assert main(base + ["--only", "zz"]) == 2
+    other = tmp_path / "other.toml"
+    other.write_text(suite.read_text().replace('name = "two"', 'name = "other"').replace('"b"', '"c"'))
+    assert main(["simulate", "--suite", str(other), "--out", str(out), "--only", "c", "--no-progress"]) == 2
+    assert not (out / "c.nxr").exists()
 
 
 def test_wedge_set_one_scan(tmp_path):

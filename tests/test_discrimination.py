@@ -83,7 +83,7 @@ def test_blocks_come_out_as_their_class(calibration):
             else:  # the curves of Z 57–92 nearly coincide at MeV: only the band is told
                 assert zeff >= 57, (curve.name, areal[i], zeff)
             rho = np.nanmedian(material_map.areal_density_g_cm2[interior(i, j)])
-            tolerance = 0.08 if curve.zeff < 57 else 0.15
+            tolerance = 0.12 if curve.zeff < 57 else 0.15  # κ varies ~10 % with H content
             assert rho == pytest.approx(areal[i], rel=tolerance), (curve.name, areal[i])
     # air around the blocks has no material
     assert (material_map.classes[:2, :] == NONE).all()

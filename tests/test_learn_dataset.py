@@ -30,7 +30,7 @@ def write_fake_scan(folder: Path, scan_id: str, *, threat: bool, seed: int = 0, 
         "scan_id": scan_id, "kind": "object", "expected_verdict": "inspect" if threat else "clear",
         "expected_reasons": sample.reasons,
         "regions": [{"bbox": box, "bbox_mm": [0, 0, 1, 1], "reason": reason, "material": material}
-                    for box, reason, material in zip(sample.boxes.tolist(), sample.box_reasons, sample.box_materials)],
+                    for box, reason, material in zip(sample.boxes.tolist(), sample.box_reasons, sample.box_materials, strict=True)],
         "cargo_mass_kg": sample.cargo_mass_kg,
     }
     (folder / f"{scan_id}.truth.json").write_text(json.dumps(truth))
@@ -194,15 +194,41 @@ def test_coco_export_round_trip(tmp_path):
     assert len(document["images"]) == 3
     assert len(document["annotations"]) == sum(len(s.boxes) for s in samples)
     names = {c["id"]: c["name"] for c in document["categories"]}
-    for image, sample in zip(document["images"], samples):
+    for image, sample in zip(document["images"], samples, strict=True):
         high, low = read_coco_attenuation(tmp_path, image)
         np.testing.assert_allclose(high, np.clip(sample.attenuation_high, -0.5, None), atol=1 / 8000 + 1e-6)
         np.testing.assert_allclose(low, np.clip(sample.attenuation_low, -0.5, None), atol=1 / 8000 + 1e-6)
         annotations = [a for a in document["annotations"] if a["image_id"] == image["id"]]
-        for annotation, box, reason in zip(annotations, sample.boxes, sample.box_reasons):
+        for annotation, box, reason in zip(annotations, sample.boxes, sample.box_reasons, strict=True):
             row0, col0, row1, col1 = box.tolist()
             assert annotation["bbox"] == [col0, row0, col1 - col0, row1 - row0]  # COCO: x, y, w, h
             assert names[annotation["category_id"]] == reason
     pycocotools = pytest.importorskip("pycocotools.coco")
     coco = pycocotools.COCO(str(path))
     assert len(coco.getAnnIds()) == len(document["annotations"])
+
+
+def test_real_simulated_scan_is_corrected_once_and_cached(tmp_path, monkeypatch):
+    pytest.importorskip("nii.simulate.run")
+    from nii.cli import main
+
+    status = main(["simulate", "--container", "20ft", "--cargo", "61", "--threat", "lead-block",
+                   "--channels", "32", "--pulses", "240", "--seed", "3", "--out", str(tmp_path), "--no-progress"])
+    assert status == 0
+    nxr = next(tmp_path.glob("*.nxr"))
+    sample = ds.load_scan_sample(nxr)
+    truth = json.loads(nxr.with_suffix(".truth.json").read_text())
+    assert sample.label == int(truth["expected_verdict"] == "inspect")
+    assert sample.boxes.tolist() == [r["bbox"] for r in truth["regions"]]
+    assert sample.truth_classes.shape == sample.attenuation_high.shape == sample.classes.shape
+    assert nxr.with_suffix(ds.CACHE_SUFFIX).is_file()
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("the cache should have been used")
+
+    monkeypatch.setattr(ds, "_analyse", must_not_run)
+    again = ds.load_scan_sample(nxr)
+    np.testing.assert_array_equal(again.attenuation_high, sample.attenuation_high)
+    nxr.touch()  # a changed scan invalidates the cache
+    with pytest.raises(AssertionError, match="cache"):
+        ds.load_scan_sample(nxr)

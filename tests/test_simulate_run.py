@@ -224,3 +224,22 @@ def test_bad_suites_are_refused_with_a_clear_error(tmp_path, text, problem):
 def test_missing_suite_file(tmp_path):
     with pytest.raises(CatalogueError, match="no such suite"):
         load_suite(tmp_path / "absent.toml")
+
+
+def test_phantom_alone_is_a_calibration_scan_and_inside_a_container_is_not(tmp_path):
+    from nii.simulate.scenario import block_scene
+
+    config = ScannerConfig().scaled(channels=32, pulses=240)
+    alone = simulate_scan(block_scene("iron", 100.0), config, 1, out=tmp_path / "alone.nxr")
+    inside = simulate_scan(block_scene("iron", 100.0, behind_container=True), config, 1,
+                           out=tmp_path / "inside.nxr")
+    header = read_nxr(tmp_path / "alone.nxr").header
+    assert header.kind == "calibration" and len(header.phantom) == 1
+    block = header.phantom[0]
+    assert block["thickness_mm"] == 100.0 and block["material"]["name"] == "iron"
+    assert 0 <= block["channels"][0] < block["channels"][1] < 32
+    other = read_nxr(tmp_path / "inside.nxr").header
+    assert other.kind == "object" and not other.phantom
+    (hidden,) = inside.truth.scenario["phantom"]
+    assert hidden["material"] == block["material"] and hidden["thickness_mm"] == 100.0
+    assert alone.truth.expected_verdict is None and alone.truth.manifest is None

@@ -205,7 +205,7 @@ def test_end_walls_are_seen_edge_on(container20):
     flank = (profile["pitch"] - profile["outer_flat"] - profile["inner_flat"]) / 2
     crossings = 2 * span / profile["pitch"]
     per_crossing = thickness * math.hypot(flank, profile["depth"]) / profile["depth"]
-    assert steel[1] == pytest.approx(crossings * per_crossing + 2 * structure["side_wall_mm"], rel=0.15)
+    assert steel[1] == pytest.approx(crossings * per_crossing + 2 * structure["front_post_mm"]["thickness"], rel=0.05)  # + corner posts
     assert steel[2] < 6.0  # only the two side walls
     assert steel[3] > 20.0  # doors, frames and locking bars
 
@@ -310,3 +310,16 @@ def test_block_scene_alone_and_behind_a_container():
     assert 3.0 < steel_inside < 5.0  # two corrugated 1.6 mm side walls
     with pytest.raises(SimulationError):
         block_scene("lead", 5000.0)
+
+
+def test_carving_keeps_mass_exact_and_respects_coil_eyes():
+    from nii.simulate.scene import carve
+
+    pallet = SceneObject("load", material("fruit"), "cargo", (Box(0.0, 1000.0, 0.0, 1000.0, 0.0, 1000.0, 0.5),))
+    carved = carve(pallet, (400.0, 600.0, 400.0, 600.0, 400.0, 600.0))
+    assert carved.mass_kg == pytest.approx(pallet.mass_kg * (1 - 0.008))
+    ray = Scene([carved], 1000.0, 1000.0).path_lengths_mm(np.array([500.0]), np.array([500.0, 100.0]), row_height_mm=0, column_width_mm=0)
+    np.testing.assert_allclose(ray[0, 0], [400.0, 500.0])  # 0.5 × (1000 − 200) and 0.5 × 1000
+    coil = SceneObject("coil", STEEL, "cargo", (Cylinder("x", 500.0, 500.0, 500.0, 600.0, 1000.0, 305.0),))
+    assert carve(coil, (450.0, 550.0, 400.0, 600.0, 450.0, 550.0)) is not None  # in the eye
+    assert carve(coil, (100.0, 200.0, 400.0, 600.0, 450.0, 550.0)) is None  # through the steel

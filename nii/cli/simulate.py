@@ -39,8 +39,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     what = parser.add_argument_group("what to simulate (one scene, or --suite, or --wedges)")
     what.add_argument("--container", help="container type, e.g. 20ft, 40ft, 40hc, 22G1")
-    what.add_argument("--cargo", help="HS chapter of the declared goods, e.g. 03, 44, 'empty'")
+    what.add_argument("--cargo", help="HS chapter of the goods, e.g. 03, 44, 2523; 'none' for an empty container")
     what.add_argument("--threat", default="none", help="threat or concealment to hide (default: none)")
+    what.add_argument("--threat-size", choices=("small", "medium", "large"), default="medium",
+                      help="size of the threat (default: medium)")
+    what.add_argument("--variant", default="honest",
+                      help="manifest: honest, mass_underdeclared, material_mismatch, declared_empty")
+    what.add_argument("--chassis", action="store_true", help="put the container on a trailer chassis")
     what.add_argument("--suite", help="suite TOML file (or the name of one in seeds/suites)")
     what.add_argument("--wedges", action="store_true", help="the calibration step-wedge set")
     what.add_argument("--only", nargs="+", metavar="ID", help="only these scan ids of the suite")
@@ -112,7 +117,8 @@ def _run_scene(args: argparse.Namespace) -> int:
         scan_id = args.scan_id or described.replace("/", "_")
         nxr = Path(args.out_dir or DEFAULT_OUT) / f"{scan_id}.nxr"
     scenario = build_scene("scenario", {"container": args.container, "cargo_chapter": args.cargo,
-                                        "threat": args.threat}, args.seed)
+                                        "threat": args.threat, "threat_size": args.threat_size,
+                                        "variant": args.variant, "chassis": args.chassis}, args.seed)
     result = simulate_scan(scenario, config, args.seed, out=nxr, scan_id=scan_id, overwrite=args.overwrite)
     truth = result.truth
     reasons = ", ".join(truth.expected_reasons) or "none"

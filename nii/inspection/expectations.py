@@ -46,6 +46,8 @@ class HsExpectation:
         Typical packing.
     high_z_expected : bool
         Whether the goods themselves are high-Z.
+    uniformity : str
+        ``"uniform"`` (loads look alike pallet to pallet) or ``"mixed"`` (dense parts are normal).
     source : str
         Where the figures come from.
     """
@@ -58,6 +60,7 @@ class HsExpectation:
     packing: str
     high_z_expected: bool
     source: str
+    uniformity: str = "uniform"
 
 
 @dataclass(frozen=True)
@@ -138,6 +141,9 @@ def _parse_entry(entry: Any, index: int, path: Path) -> list[HsExpectation]:
     source = entry.get("source")
     if not isinstance(source, str) or not source:
         raise CatalogueError(f"{where}: 'source' is missing")
+    uniformity = entry.get("uniformity", "uniform")
+    if uniformity not in ("uniform", "mixed"):
+        raise CatalogueError(f"{where}: 'uniformity' must be \"uniform\" or \"mixed\"")
     return [
         HsExpectation(
             chapter=chapter,
@@ -148,6 +154,7 @@ def _parse_entry(entry: Any, index: int, path: Path) -> list[HsExpectation]:
             packing=str(entry.get("packing", "")),
             high_z_expected=bool(entry.get("high_z_expected", False)),
             source=source,
+            uniformity=uniformity,
         )
         for chapter in chapters
     ]

@@ -37,7 +37,14 @@ from nii.errors import NiiError
 from nii.io_utils import atomic_write_bytes, atomic_write_text
 
 from . import metrics
-from .plugins import DetectorResult, ModelError, as_result, available_detectors, get_detector, run_detector
+from .plugins import (
+    DetectorResult,
+    ModelError,
+    as_result,
+    available_detectors,
+    get_detector,
+    run_detector,
+)
 from .sample import ScanSample
 
 __all__ = ["PHYSICS", "BenchReport", "run_bench", "score_detector", "material_view", "roc_png", "markdown_report"]
@@ -140,7 +147,7 @@ def score_detector(results: Sequence[DetectorResult], samples: Sequence[ScanSamp
     targets = [{"boxes": s.boxes.astype(np.float64)} for s in samples]
     figures["map50"] = metrics.mean_average_precision_50(predictions, targets)
     figures["seconds_per_scan"] = float(np.mean([r.seconds for r in results])) if results else nan
-    figures["scores"] = {s.scan_id: r.score for s, r in zip(samples, results)}
+    figures["scores"] = {s.scan_id: r.score for s, r in zip(samples, results, strict=True)}
     return figures
 
 
@@ -312,7 +319,7 @@ def roc_png(curves: dict[str, dict[str, list[float]] | None], size: int = 480) -
         colour = _COLOURS[index % len(_COLOURS)]
         label = name if curve else f"{name} (n/a)"
         if curve:
-            draw.line([point(f, t) for f, t in zip(curve["fpr"], curve["tpr"])], fill=colour, width=2)
+            draw.line([point(f, t) for f, t in zip(curve["fpr"], curve["tpr"], strict=True)], fill=colour, width=2)
         draw.rectangle([margin_left + size - 170, margin_top + size - 20 - 16 * index,
                         margin_left + size - 160, margin_top + size - 10 - 16 * index], fill=colour)
         draw.text((margin_left + size - 154, margin_top + size - 22 - 16 * index), label[:24], fill="black")

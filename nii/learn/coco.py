@@ -108,7 +108,7 @@ def export_coco(
             "attenuation_scale": attenuation_scale, "attenuation_offset": attenuation_offset,
             "row_height_mm": sample.row_height_mm,
         })
-        for (row0, col0, row1, col1), reason, material in zip(sample.boxes.tolist(), sample.box_reasons, sample.box_materials):
+        for (row0, col0, row1, col1), reason, material in zip(sample.boxes.tolist(), sample.box_reasons, sample.box_materials, strict=True):
             width, height = col1 - col0, row1 - row0
             annotations.append({
                 "id": len(annotations) + 1, "image_id": image_id, "category_id": category_of[reason],

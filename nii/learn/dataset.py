@@ -79,10 +79,9 @@ def _cache_key(nxr: Path) -> str:
 
 
 def _analyse(nxr: Path, calibration: Any | None) -> dict[str, np.ndarray]:
-    from scanner_io import load_scan
-
     from nii.correction import correct
     from nii.discrimination import discriminate
+    from scanner_io import load_scan
 
     scan = load_scan(nxr)
     image = correct(scan)

@@ -227,7 +227,7 @@ def _map50_numpy(predictions: list[BoxPrediction], targets: list[BoxTarget]) -> 
     for cls in classes:
         matches: list[tuple[float, bool]] = []
         ground_truths = 0
-        for prediction, target in zip(predictions, targets):
+        for prediction, target in zip(predictions, targets, strict=True):
             gt_boxes = target.boxes[target.labels == cls]
             ground_truths += len(gt_boxes)
             keep = prediction.labels == cls

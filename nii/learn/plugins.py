@@ -408,7 +408,7 @@ def run_detector(detector: str | Callable[..., Any], image: Any, material_map: A
 
     name = detector if isinstance(detector, str) else getattr(detector, "__name__", type(detector).__name__)
     function = get_detector(detector) if isinstance(detector, str) else detector
-    shape = tuple(getattr(image, "attenuation_high").shape[:2]) if hasattr(image, "attenuation_high") else None
+    shape = tuple(image.attenuation_high.shape[:2]) if hasattr(image, "attenuation_high") else None
     started = time.perf_counter()
     try:
         output = function(image, material_map)

@@ -271,7 +271,7 @@ class ZooDetector:
             scores = output["scores"].cpu().numpy()
             scan_score = float(scores.max()) if scores.size else 0.0
             regions = [
-                _region(box, float(score), reason, classes) for box, score in zip(boxes, scores) if score >= threshold
+                _region(box, float(score), reason, classes) for box, score in zip(boxes, scores, strict=True) if score >= threshold
             ]
         else:
             scores_map = self.score_map(features)

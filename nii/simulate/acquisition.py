@@ -282,7 +282,8 @@ def linac_dose(
     Parameters
     ----------
     config : ScannerConfig
-        ``dose_jitter`` (pulse to pulse), ``dose_drift`` (slow), monitor level and noise.
+        ``dose_jitter`` (pulse to pulse), ``dose_drift`` (slow, correlation time
+        ``dose_drift_s``), monitor level and noise.
     schedule : PulseSchedule
         The pulses; dark pulses have no beam (output 0).
     rng : numpy.random.Generator
@@ -298,7 +299,8 @@ def linac_dose(
     """
     total = schedule.count
     jitter = 1.0 + config.dose_jitter * rng.standard_normal(total)
-    walk = ndimage.gaussian_filter1d(np.cumsum(rng.standard_normal(total)), 50.0, mode="nearest")
+    drift_pulses = max(config.dose_drift_s * config.pulse_rate_hz / 4.0, 1.0)
+    walk = ndimage.gaussian_filter1d(np.cumsum(rng.standard_normal(total)), drift_pulses, mode="nearest")
     walk -= walk.mean()
     span = np.max(np.abs(walk))
     drift = 1.0 + (walk / span * config.dose_drift if span > 0 else 0.0)
@@ -582,22 +584,22 @@ def detector_signal(
         Samples rounded to whole ADU and clipped (float32 outputs may keep fractions:
         the caller casts).
     """
-    gain = channels.gain[:, None]
-    dose = relative_dose[None, :]
-    amplitude = air_level_adu * gain
-    mean = amplitude * dose * t1
-    variance = amplitude * amplitude * dose * t2 / equivalent_quanta_air
-    with np.errstate(divide="ignore", invalid="ignore"):
-        quanta = np.where(variance > 0, mean * mean / np.where(variance > 0, variance, 1.0), np.inf)
+    amplitude = air_level_adu * channels.gain[:, None]
+    mean = amplitude * relative_dose[None, :] * t1
+    variance = (amplitude * amplitude / equivalent_quanta_air) * relative_dose[None, :] * t2
+    # Equivalent quanta mean² / variance below the threshold: scaled Poisson (no division
+    # needed to decide; dead channels and beam-off pulses have variance 0: Gaussian).
+    few = mean * mean < GAUSSIAN_MIN_QUANTA * variance
+    starved = (mean[few], variance[few]) if np.any(few) else None
     read = channels.read_noise_adu[:, None]
-    gaussian = quanta >= GAUSSIAN_MIN_QUANTA
-    sigma = np.sqrt(np.where(gaussian, variance, 0.0) + read * read)
-    signal = mean * gaussian + sigma * rng.standard_normal(mean.shape)
-    few = ~gaussian
-    if np.any(few):
-        lam = quanta[few]
-        scale = variance[few] / np.maximum(mean[few], 1e-300)
-        signal[few] += scale * rng.poisson(lam)
+    np.putmask(variance, few, 0.0)
+    variance += read * read
+    signal = rng.standard_normal(mean.shape)
+    signal *= np.sqrt(variance, out=variance)
+    if starved is not None:
+        m, v = starved
+        mean[few] = (v / m) * rng.poisson(m * m / v)
+    signal += mean
     signal += channels.dark_adu[:, None]
     np.round(signal, out=signal)
     np.clip(signal, 0.0, full_scale_adu, out=signal)
@@ -646,7 +648,28 @@ class Acquisition:
     object_start: int
 
 
-PathLengths = Callable[[np.ndarray, np.ndarray], np.ndarray]
+PathLengths = Callable[..., np.ndarray]
+
+
+def _scene_transmission(
+    path_lengths_mm: PathLengths, z_mm: np.ndarray, x_mm: np.ndarray, density_g_cm3: np.ndarray,
+    mu_cm2_g: np.ndarray, beam: BeamMoments, row_height_mm: float, column_mm: float, chunk: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Noise-free T1 and T2 (rows × pulses) of a scene at the pulses' true positions (mm)."""
+    rows, count = z_mm.size, x_mm.size
+    t1 = np.empty((rows, count))
+    t2 = np.empty((rows, count))
+    for start in range(0, count, chunk):
+        stop = min(start + chunk, count)
+        paths = np.asarray(path_lengths_mm(z_mm, x_mm[start:stop], row_height_mm=row_height_mm,
+                                           column_width_mm=column_mm), dtype=np.float64)
+        if paths.shape != (density_g_cm3.size, rows, stop - start):
+            raise SimulationError(
+                f"scene path lengths have shape {paths.shape}, expected "
+                f"{(density_g_cm3.size, rows, stop - start)}")
+        areal = paths * (density_g_cm3[:, None, None] / 10.0)  # mm × g/cm³ → g/cm²
+        t1[:, start:stop], t2[:, start:stop] = transmission_moments(areal, mu_cm2_g, beam)
+    return t1, t2
 
 
 def acquire(
@@ -725,20 +748,9 @@ def acquire(
         samples[refs] = detector_signal(
             ones, ones, relative_dose[refs], response_rows, config.air_level_adu,
             config.photons_air[energy] * beam.swank_factor, config.full_scale_adu, rng).T
-        t1 = np.empty((n_rows, objects.size))
-        t2 = np.empty((n_rows, objects.size))
-        mu = np.asarray(mass_attenuation[energy], dtype=np.float64)
-        for start in range(0, objects.size, column_chunk):
-            block = objects[start:start + column_chunk]
-            paths = np.asarray(path_lengths_mm(z_mm, true_position[block], row_height_mm=row_h,
-                                               column_width_mm=column_mm), dtype=np.float64)
-            if paths.shape != (density.size, n_rows, block.size):
-                raise SimulationError(
-                    f"scene path lengths have shape {paths.shape}, expected "
-                    f"{(density.size, n_rows, block.size)}")
-            areal = paths * (density[:, None, None] / 10.0)
-            t1[:, start:start + block.size], t2[:, start:start + block.size] = (
-                transmission_moments(areal, mu, beam))
+        t1, t2 = _scene_transmission(
+            path_lengths_mm, z_mm, true_position[objects], density,
+            np.asarray(mass_attenuation[energy], dtype=np.float64), beam, row_h, column_mm, column_chunk)
         if energy == 0:
             transmission_high = t1.copy()
         sigma_rows = config.blur_channels

@@ -28,7 +28,14 @@ import numpy as np
 from nii.errors import CatalogueError, SimulationError
 from nii.physics import Material, material
 from nii.resources import seed_path
-from nii.simulate.scene import Box, ContainerInfo, Cylinder, SceneObject, hollow_box, mixture_material
+from nii.simulate.scene import (
+    Box,
+    ContainerInfo,
+    Cylinder,
+    SceneObject,
+    hollow_box,
+    mixture_material,
+)
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -89,7 +89,7 @@ def _catalogue(path: Path) -> dict[str, Any]:
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise CatalogueError(f"{path}: container type '{code}' has a missing or invalid field ({exc}).") from exc
-        if len(external) != 3 or len(internal) != 3 or not all(i < e for i, e in zip(internal, external)):
+        if len(external) != 3 or len(internal) != 3 or not all(i < e for i, e in zip(internal, external, strict=True)):
             raise CatalogueError(f"{path}: container type '{code}' must have 3 internal dimensions smaller than the external ones.")
         if not item.source.strip():
             raise CatalogueError(f"{path}: container type '{code}' has an empty source.")

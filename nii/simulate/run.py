@@ -543,7 +543,9 @@ def simulate_scan(
     scan_id : str, optional
         Identifier for the header (default: ``sim-<seed>`` or the file's stem).
     kind : {"object", "calibration"}, optional
-        Header kind (default: ``calibration`` when the scene carries a phantom).
+        Header kind (default: ``calibration`` when the scene is a phantom alone in the
+        beam, with the header's ``phantom`` list; a phantom inside a container is an
+        ``object`` scan whose blocks are in the ground truth only).
     overwrite : bool
         Replace existing output files.
 
@@ -574,13 +576,18 @@ def simulate_scan(
         scene.path_lengths_mm, [m.density_g_cm3 for m in materials], tables, beams,
         float(scene.length_mm), config, rng)
     phantom = _phantom(scene, config)
-    kind = kind or ("calibration" if phantom else "object")
+    # A phantom alone in the beam is a calibration scan; one inside a container is not
+    # (the walls it sits behind are not in the header's phantom list): its blocks are
+    # then recorded in the ground truth only.
+    header_phantom = phantom if getattr(scene, "container", None) is None else None
+    kind = kind or ("calibration" if header_phantom else "object")
     if kind not in ("object", "calibration"):
         raise SimulationError(f"simulate_scan: kind must be 'object' or 'calibration', got {kind!r}")
     if scan_id is None:
         scan_id = _stem_name(Path(out)) if out is not None else f"sim-{int(seed)}"
     description = _describe(scene, scenario)
-    header = _header(scene, config, acquisition, scan_id, kind, int(seed), description, phantom)
+    header = _header(scene, config, acquisition, scan_id, kind, int(seed), description,
+                     header_phantom if kind == "calibration" else None)
     truth = _ground_truth(scene, scenario, config, acquisition, scan_id, kind, int(seed),
                           description, phantom)
     result = SimulatedScan(header=header, acquisition=acquisition, truth=truth)

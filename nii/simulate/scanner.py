@@ -9,7 +9,7 @@ plausible, not to copy any one vendor:
 setting                default                why
 =====================  =====================  ==========================================
 energies               6 and 3 MeV            the common 6/3 (Mi6: 6/3.5) interlaced pair
-pulse rate             400 Hz (both energies)  fielded linacs run 200–400 Hz
+pulse rate             400 Hz in all          fielded linacs run 200–400 Hz
 speed                  0.64 m/s               a 40 ft container in ~20 s, ~8,000 pulses
 channels × pitch       1,024 × 5.6 mm         4.30 m at the scan plane (4.2 mm rows): a
                                               high-cube on a trailer
@@ -98,6 +98,8 @@ class ScannerConfig:
         Relative standard deviation of the linac output from pulse to pulse.
     dose_drift : float
         Largest relative slow drift of the linac output over a scan.
+    dose_drift_s : float
+        Correlation time of that drift, s.
     dose_monitor_level : float
         Dose monitor reading of a nominal high-energy pulse, arbitrary units.
     dose_monitor_noise : float
@@ -153,6 +155,7 @@ class ScannerConfig:
     electronic_noise_adu: float = 1.5
     dose_jitter: float = 0.02
     dose_drift: float = 0.01
+    dose_drift_s: float = 2.0
     dose_monitor_level: float = 1000.0
     dose_monitor_noise: float = 0.001
     dead_channels: int = 2
@@ -197,7 +200,7 @@ class ScannerConfig:
              "photons_air must lie in 1..1e9 photons per channel per pulse")
         for name in ("pitch_mm", "pulse_rate_hz", "nominal_speed_mps", "encoder_resolution_mm",
                      "source_to_detector_mm", "source_to_object_mm", "air_level_adu",
-                     "dose_monitor_level", "noisy_factor", "detector_depth_mm",
+                     "dose_monitor_level", "noisy_factor", "detector_depth_mm", "dose_drift_s",
                      "scatter_sigma_mm"):
             value = getattr(self, name)
             need(isinstance(value, (int, float)) and math.isfinite(value) and value > 0,

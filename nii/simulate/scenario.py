@@ -21,7 +21,8 @@ A threat adds its library reason codes; undeclared mass (hidden goods, a car) be
 ``DECLARED_EMPTY_NOT_EMPTY``; and any region of the cargo space of at least
 ``min_unreadable_area_cm2`` that the estimated dual-energy transmission says is photon
 starved adds ``UNREADABLE_REGION`` (a threat mostly inside such a region is reported
-as unreadable instead of by its own code). An empty container declared empty is
+as unreadable instead of by its own code; a smaller starved threat keeps its code and
+its region records ``starved_fraction``: a hard case, not a different one). An empty container declared empty is
 ``clear``.
 
 Also here: calibration phantoms (:func:`step_wedge_scene`, :func:`block_scene`) and
@@ -40,11 +41,28 @@ import numpy as np
 from scipy import ndimage
 
 from nii.errors import SimulationError
-from nii.physics import Material, attenuation_coefficients, effective_beams, material, polychromatic_transmission
+from nii.physics import (
+    Material,
+    attenuation_coefficients,
+    effective_beams,
+    material,
+    polychromatic_transmission,
+)
 from nii.simulate.cargo import CargoLoad, build_cargo, commodity
-from nii.simulate.containers import build_chassis, build_container, chassis_height_mm, container_type
+from nii.simulate.containers import (
+    build_chassis,
+    build_container,
+    chassis_height_mm,
+    container_type,
+)
 from nii.simulate.scene import Box, ContainerInfo, Scene, SceneObject
-from nii.simulate.threats import SIZES, material_class_name, place_threat, threat, threat_cargo_region
+from nii.simulate.threats import (
+    SIZES,
+    material_class_name,
+    place_threat,
+    threat,
+    threat_cargo_region,
+)
 
 __all__ = [
     "VARIANTS",
@@ -186,7 +204,7 @@ def _starved_regions(
     # readable on the mean are readable; only the others are sub-sampled.
     mean_areal = scene.path_lengths_mm(z, x, row_height_mm=_COARSE_MM, column_width_mm=_COARSE_MM) * density
     candidate = np.zeros((rows, cols), dtype=bool)
-    for beam, table in zip(beams, mu):
+    for beam, table in zip(beams, mu, strict=True):
         candidate |= polychromatic_transmission(beam, table, mean_areal) < starved_transmission
     candidate &= goods
     if candidate.any():
@@ -194,7 +212,7 @@ def _starved_regions(
         x_sub = x0 + (np.arange(cols * sub) + 0.5) * _SUB_MM
         areal = scene.path_lengths_mm(z_sub, x_sub, row_height_mm=0.0, column_width_mm=0.0) * density
         areal = areal.reshape(len(materials), rows, sub, cols, sub).transpose(0, 1, 3, 2, 4)[:, candidate]
-        for beam, table in zip(beams, mu):
+        for beam, table in zip(beams, mu, strict=True):
             cell = polychromatic_transmission(beam, table, areal).reshape(-1, sub * sub).mean(axis=1)
             starved[candidate] |= cell < starved_transmission
     labels, _ = ndimage.label(starved)
@@ -211,12 +229,14 @@ def _starved_regions(
     return regions, starved, z, x
 
 
-def _fraction_inside(bbox: Sequence[float], mask: np.ndarray, z: np.ndarray, x: np.ndarray) -> float:
+def _fraction_inside(bbox: Sequence[float], mask: np.ndarray, z: np.ndarray, x: np.ndarray) -> tuple[float, float]:
+    """Fraction of a box's coarse cells that are starved, and their area in cm²."""
     rows = (z >= bbox[0]) & (z < bbox[2])
     cols = (x >= bbox[1]) & (x < bbox[3])
     if not rows.any() or not cols.any():
-        return 0.0
-    return float(mask[np.ix_(rows, cols)].mean())
+        return 0.0, 0.0
+    inside = mask[np.ix_(rows, cols)]
+    return float(inside.mean()), float(inside.sum()) * (_COARSE_MM / 10) ** 2
 
 
 def _normalise_threat(value: str | None) -> str | None:
@@ -396,7 +416,11 @@ def build_scenario(
     # ------------------------------------------------- threats and unreadable
     unreadable, starved, zc, xc = _starved_regions(scene, interior, energies, starved_transmission, min_unreadable_area_cm2)
     for entry in regions:
-        if _fraction_inside(entry["bbox_mm"], starved, zc, xc) >= 0.5:
+        fraction, area_cm2 = _fraction_inside(entry["bbox_mm"], starved, zc, xc)
+        entry["starved_fraction"] = round(fraction, 3)
+        # Mostly unreadable and large enough to be reported: the scanner cannot tell
+        # what it is, only that it cannot see through it.
+        if fraction >= 0.5 and area_cm2 >= min_unreadable_area_cm2:
             entry["reason"] = "UNREADABLE_REGION"
         reasons.append(entry["reason"])
     for bbox in unreadable:

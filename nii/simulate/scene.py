@@ -25,6 +25,11 @@ Path lengths are **aperture averaged**: each ray stands for a pixel of height
 footprint (exact for boxes and for cylinders with a vertical or conveyance-parallel
 axis; exact along ``x`` on 4 sub-rows for discs seen face-on). A 2 mm roof sheet then shows as a
 partial-volume row instead of vanishing between row centres. Pass 0 for point rays.
+Averaging the path is not averaging the transmission: for a thin, dense sheet seen
+edge-on (a roof, an end wall, a cross member's web) ``exp(−μ·mean L)`` is far darker
+than the mean of ``exp(−μL)`` a detector pixel records; a caller that needs the pixel's
+transmission there should average point rays (aperture 0) over sub-positions, as
+:func:`nii.simulate.scenario.build_scenario` does for its unreadable-region estimate.
 """
 
 from __future__ import annotations
@@ -601,9 +606,20 @@ def tube_along_y(z0: float, z1: float, x0: float, x1: float, y0: float, y1: floa
 def _intersection(a: Sequence[float], b: Sequence[float]) -> tuple[float, ...] | None:
     lo = [max(a[i], b[i]) for i in (0, 2, 4)]
     hi = [min(a[i + 1], b[i + 1]) for i in (0, 2, 4)]
-    if any(h <= l for l, h in zip(lo, hi)):
+    if any(upper <= lower for lower, upper in zip(lo, hi, strict=True)):
         return None
     return (lo[0], hi[0], lo[1], hi[1], lo[2], hi[2])
+
+
+def _inside_eye(cylinder: Cylinder, bounds3d: Sequence[float]) -> bool:
+    """Whether a box lies entirely within the hole of a hollow cylinder (across its axis)."""
+    if cylinder.inner_radius_mm <= 0:
+        return False
+    centre = {"z": cylinder.zc, "x": cylinder.xc, "y": cylinder.yc}
+    across = [axis for axis in "zxy" if axis != cylinder.axis]
+    spans = {axis: (bounds3d[2 * i], bounds3d[2 * i + 1]) for i, axis in enumerate("zxy")}
+    reach = [max(abs(spans[a][0] - centre[a]), abs(spans[a][1] - centre[a])) for a in across]
+    return math.hypot(*reach) <= cylinder.inner_radius_mm
 
 
 def carve(host: SceneObject, bounds3d: Sequence[float]) -> SceneObject | None:
@@ -611,7 +627,8 @@ def carve(host: SceneObject, bounds3d: Sequence[float]) -> SceneObject | None:
 
     Box primitives get a negative box over their intersection with the cavity (same
     density scale), so the host's mass stays exact; cylinders (drums, bottles, tyres)
-    that touch the cavity are removed whole. Cavities already carved are respected.
+    that touch the cavity are removed whole, unless it lies in their hole (a coil's or
+    a reel's eye).
 
     Parameters
     ----------
@@ -626,6 +643,8 @@ def carve(host: SceneObject, bounds3d: Sequence[float]) -> SceneObject | None:
             kept.append(primitive)
             continue
         if isinstance(primitive, Cylinder):
+            if _inside_eye(primitive, bounds3d):
+                kept.append(primitive)  # the cavity sits in its hole: nothing displaced
             continue
         kept.append(primitive)
         if primitive.weight > 0:

@@ -198,6 +198,10 @@ def _scan(entry: Mapping[str, Any], suite_seed: int, base: ScannerConfig, source
 
 
 def _slug(value: Any) -> str:
+    if isinstance(value, bool):
+        value = str(value).lower()
+    elif isinstance(value, float) and value.is_integer():
+        value = int(value)
     text = re.sub(r"[^A-Za-z0-9.]+", "-", str(value)).strip("-")
     return text or "x"
 
@@ -414,6 +418,24 @@ def _worker(arguments: tuple[SuiteScan, str, bool, str | None]) -> dict[str, Any
     return run_suite_scan(scan, out_dir, overwrite=overwrite, started_at=started_at)
 
 
+def _previous_entries(index_path: Path, suite: Suite, overwrite: bool) -> list[dict[str, Any]]:
+    """Entries of an existing ``suite.json`` of the same suite (for a partial run)."""
+    if not index_path.exists():
+        return []
+    try:
+        index = json.loads(index_path.read_text(encoding="utf-8"))
+        previous = index.get("scans", [])
+    except (OSError, ValueError, AttributeError) as exc:
+        raise SimulationError(f"{index_path}: not a readable suite index ({exc})") from exc
+    if index.get("suite") != suite.name:
+        if overwrite:
+            return []
+        raise SimulationError(
+            f"{index_path}: indexes suite {index.get('suite')!r}, not {suite.name!r}; "
+            "use another output folder or pass --overwrite")
+    return list(previous) if isinstance(previous, list) else []
+
+
 def run_suite(
     suite: Suite,
     out_dir: str | os.PathLike,
@@ -467,6 +489,7 @@ def run_suite(
                 if target.exists():
                     raise SimulationError(
                         f"{target}: the file already exists; choose another output folder or pass --overwrite")
+    previous = _previous_entries(index_path, suite, overwrite) if only is not None else []
     out.mkdir(parents=True, exist_ok=True)
     position = {s.scan_id: i for i, s in enumerate(suite.scans)}
     jobs = [(s, str(out), overwrite, _started_at(s.scanner.started_at, position[s.scan_id])) for s in scans]
@@ -498,12 +521,8 @@ def run_suite(
             bar.close()
     ordered = [entries[s.scan_id] for s in scans]
     listed = ordered
-    if only is not None and index_path.exists():
-        # A partial run adds to (or refreshes) the entries of an existing index.
-        try:
-            previous = json.loads(index_path.read_text(encoding="utf-8")).get("scans", [])
-        except (OSError, ValueError, AttributeError) as exc:
-            raise SimulationError(f"{index_path}: not a readable suite index ({exc})") from exc
+    if previous:
+        # A partial run adds to (or refreshes) the entries of the existing index.
         merged = {e["id"]: e for e in previous if isinstance(e, dict) and "id" in e}
         merged.update(entries)
         listed = [merged[s.scan_id] for s in suite.scans if s.scan_id in merged]

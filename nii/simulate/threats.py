@@ -17,7 +17,9 @@ material class name and the reason code).
 
 from __future__ import annotations
 
+import math
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -244,26 +246,41 @@ def _location(
     ceiling, floor, x0, x1, y0, y1 = region
     if dz > floor - ceiling or dx > x1 - x0 or dy > y1 - y0:
         raise SimulationError(f"a threat of {dz:.0f} × {dx:.0f} × {dy:.0f} mm does not fit in the container.")
-    hosts = [
-        p.bounds3d
+    primitives = [
+        p
         for item in cargo
         if item.role == "cargo" and not item.metadata.get("packaging")
         for p in item.primitives
         if p.weight > 0
     ]
+    hosts = [p.bounds3d for p in primitives]
     if hosts:
         volumes = np.asarray([(b[1] - b[0]) * (b[3] - b[2]) * (b[5] - b[4]) for b in hosts])
-        host = hosts[int(rng.choice(len(hosts), p=volumes / volumes.sum()))]
+        chosen = primitives[int(rng.choice(len(hosts), p=volumes / volumes.sum()))]
+        host = chosen.bounds3d
         centre = [float(rng.uniform(host[2 * i], host[2 * i + 1])) for i in range(3)]
-        # Keep it inside the loaded space and off the floor's edge.
-        z_top_goods = min(b[0] for b in hosts)
-        zc = float(np.clip(centre[0], max(ceiling, z_top_goods) + dz / 2, floor - dz / 2))
+        if isinstance(chosen, Cylinder) and _fits_in_eye(chosen, dims):
+            # Hidden in the eye of a coil, reel or tyre stack: centred on its axis.
+            axis = "zxy".index(chosen.axis)
+            centre = [chosen.zc, chosen.xc, chosen.yc][:]
+            centre[axis] = float(rng.uniform(host[2 * axis] + dims[axis] / 2, max(host[2 * axis + 1] - dims[axis] / 2, host[2 * axis] + dims[axis] / 2)))
+            zc = float(centre[0])
+        else:
+            # Keep it inside the loaded space and off the floor's edge.
+            z_top_goods = min(b[0] for b in hosts)
+            zc = float(np.clip(centre[0], max(ceiling, z_top_goods) + dz / 2, floor - dz / 2))
     else:
         centre = [floor - dz / 2, float(rng.uniform(x0 + dx / 2, x1 - dx / 2)), float(rng.uniform(y0 + dy / 2, y1 - dy / 2))]
         zc = floor - dz / 2
     xc = float(np.clip(centre[1], x0 + dx / 2, x1 - dx / 2))
     yc = float(np.clip(centre[2], y0 + dy / 2, y1 - dy / 2))
     return (zc - dz / 2, zc + dz / 2, xc - dx / 2, xc + dx / 2, yc - dy / 2, yc + dy / 2)
+
+
+def _fits_in_eye(cylinder: Cylinder, dims: Sequence[float]) -> bool:
+    """Whether a box of ``dims`` (z, x, y) fits across the hole of a hollow cylinder."""
+    across = [d for i, d in enumerate(dims) if "zxy"[i] != cylinder.axis]
+    return cylinder.inner_radius_mm > 0 and math.hypot(*across) / 2 < cylinder.inner_radius_mm
 
 
 def _make_room(cargo: list[SceneObject], bounds: tuple[float, ...]) -> list[SceneObject]:
@@ -469,7 +486,7 @@ def _vehicle(
             rims.append(Cylinder("y", z_axle, xw, yw + side * 40.0, wheel_r * 0.66 - 6.0, 5.0))
             rims.append(Cylinder("y", z_axle, xw, yw - side * 150.0, 140.0, 12.0))  # brake disc
         # Running gear (subframe, suspension, axle) between the wheels.
-        running.append(Box(body_bottom - 150.0, body_bottom, xw - 300.0, xw + 300.0, yc - width / 2 + 250.0, yc + width / 2 - 250.0, 0.08))
+        running.append(Box(body_bottom - 150.0, body_bottom, xw - 300.0, xw + 300.0, yc - width / 2 + 250.0, yc + width / 2 - 250.0, 0.12))
     objects.append(SceneObject(f"{item.name} ({size}) tyres", rubber, "threat", tuple(tyres), counts_as_cargo=item.counts_as_cargo))
     objects.append(SceneObject(f"{item.name} ({size}) wheels", steel, "threat", tuple(rims + running), counts_as_cargo=item.counts_as_cargo))
     bounds = (body_top, floor, bx0, bx1, by0, by1)

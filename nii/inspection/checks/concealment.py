@@ -12,7 +12,9 @@ and the local spread combined, by ``min_contrast_rel`` of the background and by
 ``min_extent_mm`` (material: ``material_min_extent_mm``) in either direction are edges,
 not objects, and are dropped. Connected departures of at least ``min_area_cm2`` (and at
 most ``max_area_fraction`` of the cargo) are reported.
-Blocks with too little cargo give no background: an object standing alone in an empty
+In cargo whose declared HS chapter is "mixed" (machinery, furniture, drums: dense
+parts are normal there) the contrast, significance and area thresholds are multiplied
+by ``mixed_factor``. Blocks with too little cargo give no background: an object standing alone in an empty
 part of the box is cargo, not a concealment.
 """
 
@@ -111,7 +113,10 @@ def check_concealment(inp: CheckInput) -> CheckResult:
     structure = inp.structure
     if not structure.found or inp.manifest.declared_empty:
         return result
-    settings = lambda name: inp.threshold("concealment", name)  # noqa: E731
+    mixed = _mixed_cargo(inp)
+    factor = inp.threshold("concealment", "mixed_factor") if mixed else 1.0
+    scaled = ("departure_sigma", "min_contrast_rel", "min_contrast_g_cm2", "min_area_cm2", "zeff_departure")
+    settings = lambda name: inp.threshold("concealment", name) * (factor if name in scaled else 1.0)  # noqa: E731
     rows, cols = structure.interior()
     residual = structure.residual_g_cm2[rows, cols]
     cargo = cargo_mask(inp, inp.threshold("empty", "min_residual_g_cm2"), inp.threshold("empty", "min_residual_sigma"))[rows, cols]
@@ -190,6 +195,15 @@ def check_concealment(inp: CheckInput) -> CheckResult:
         result.regions.append(inp.region((r0 + offset_r, c0 + offset_c, r1 + offset_r, c1 + offset_c),
                                          material, _score(area, contrast, min_area), CODE))
     return result
+
+
+def _mixed_cargo(inp: CheckInput) -> bool:
+    """Whether any declared item's chapter is "mixed" cargo, where dense parts are normal."""
+    for item in inp.manifest.items:
+        expectation = inp.table.get(item.hs_code)
+        if expectation is not None and expectation.uniformity == "mixed":
+            return True
+    return False
 
 
 def _class_of_background(zeff_background: np.ndarray) -> np.ndarray:

@@ -2,7 +2,9 @@
 
 High-Z pixels (class 4) of the cargo space (the container's own ends, floor and roof are
 thick steel seen edge-on, where Z_eff is least reliable; without a container, the whole
-image) are opened by a small square to drop isolated misclassified pixels. Connected
+image) are opened by a rectangle of ``min_extent_mm`` (at least two pixels where the
+pixels are small) to drop isolated misclassified pixels and the thin lines of false
+high Z_eff that interlacing leaves along sharp vertical edges. Connected
 pieces of at least ``min_pixels`` pixels and ``min_area_cm2`` at the scan plane, whose
 median Z_eff is at least ``min_zeff`` and whose areal density stands ``min_excess_g_cm2``
 above a ring of ``ring_mm`` around them (a high-Z object adds mass; interlacing edges
@@ -76,7 +78,9 @@ def check_high_z(inp: CheckInput) -> CheckResult:
         high_z = inside
     if not high_z.any():
         return result
-    high_z = open_rect(high_z, 2, 2)
+    extent = inp.threshold("high_z", "min_extent_mm")
+    high_z = open_rect(high_z, max(2, box_pixels(extent, inp.row_height_mm)) if inp.row_height_mm < extent / 2 else 1,
+                       max(2, box_pixels(extent, inp.column_pitch_mm)) if inp.column_pitch_mm < extent / 2 else 1)
     ring_rows = box_pixels(inp.threshold("high_z", "ring_mm"), inp.row_height_mm)
     ring_cols = box_pixels(inp.threshold("high_z", "ring_mm"), inp.column_pitch_mm)
     min_excess = inp.threshold("high_z", "min_excess_g_cm2")

@@ -86,6 +86,12 @@ def check_material_mix(inp: CheckInput) -> CheckResult:
     cargo_kg = float(weights.sum()) * inp.pixel_area_cm2 / 1000.0
     if cargo_kg < inp.threshold("material", "min_cargo_mass_kg"):
         return result
+    unreadable_share = observed.get("impenetrable", 0.0)
+    if unreadable_share > inp.threshold("material", "max_unreadable_share"):
+        result.warnings.append(
+            f"{unreadable_share:.0%} of the cargo mass is impenetrable: its material mix is not checked"
+        )
+        return result
     readable = {name: observed.get(name, 0.0) for name in _COMPARED}
     total = sum(readable.values())
     if total <= 0:

@@ -6,12 +6,13 @@ Three tests on the container's structure (:mod:`._structure_model`):
   stay within ``floor_excess_rel`` (and ``floor_excess_g_cm2``) of its median along the
   container over any stretch longer than ``min_length_mm`` (a false floor is a local
   thickening);
-* **false floor** — a thin horizontal layer within ``floor_zone_mm`` above the floor
-  boards that stands ``plate_g_cm2_mm`` (areal density × height) above the rows either
-  side of it over ``plate_min_length_mm`` (a steel plate across the width over a cavity);
-* **false wall** — a thin vertical slab (at most ``false_wall_max_mm`` long) that fills
-  at least ``false_wall_fill`` of the interior height and stands ``false_wall_g_cm2``
-  above the columns either side of it;
+* **false floor** — goods stand on pallets, bearers or skids, which leave the first
+  ``floor_zone_mm`` above the boards light or broken at every pallet; an even layer of
+  more than ``floor_layer_g_cm2`` right on the boards over more than
+  ``floor_layer_min_length_mm`` (longer than a pallet) is a cavity under a false floor;
+* **false wall** — a sheet across the container seen edge-on: a line at most
+  ``false_wall_max_mm`` wide standing ``false_wall_g_cm2`` above its surroundings on at
+  least ``false_wall_fill`` of the interior rows where the surroundings are light;
 * **against the model** — when the container type carries a structure description,
   the side walls, floor band and end bands must not exceed the model's areal density
   by more than ``model_excess_rel``.
@@ -69,31 +70,60 @@ def _band_excess(inp: CheckInput, band: tuple[int, int], name: str, result: Chec
         result.regions.append(inp.region(bbox, dominant_material(inp.classes[b0:b1, c0 + start:c0 + stop]), score, CODE))
 
 
+def _side_minimum(values: np.ndarray, near: int, far: int) -> np.ndarray:
+    """Per pixel, the smaller of the mean levels ``near..far`` columns to its left and right."""
+    width = far - near
+    kernel = ndimage.uniform_filter1d(values, size=width, axis=1, mode="nearest")
+    shift = near + width // 2
+    left = np.empty_like(kernel)
+    right = np.empty_like(kernel)
+    left[:, shift:] = kernel[:, :-shift]
+    left[:, :shift] = kernel[:, :1]
+    right[:, :-shift] = kernel[:, shift:]
+    right[:, -shift:] = kernel[:, -1:]
+    return np.minimum(left, right)
+
+
 def _false_wall(inp: CheckInput, result: CheckResult, near: list[float]) -> None:
+    """A thin sheet across the container from floor to ceiling: a false end wall.
+
+    Seen edge-on, a sheet across the width is a thin vertical line from the floor to the
+    ceiling. Where cargo stands either side of it the line hides in the cargo, so the
+    test looks at the rows where the surroundings are light (the headroom above the
+    goods, an empty compartment): there a false wall stands out over the full height.
+    """
     structure = inp.structure
     r0, r1 = structure.interior_rows
     c0, c1 = structure.interior_cols
     if r1 - r0 < 8 or c1 - c0 < 16:
         return
     residual = structure.residual_g_cm2[r0:r1, c0:c1]
-    slab = inp.threshold("structure_anomaly", "false_wall_g_cm2")
+    line_g_cm2 = inp.threshold("structure_anomaly", "false_wall_g_cm2")
     max_width = box_pixels(inp.threshold("structure_anomaly", "false_wall_max_mm"), inp.column_pitch_mm)
-    column_mean = residual.mean(axis=0)
-    # Local level either side: the median over a window five slab-widths wide.
-    side = ndimage.median_filter(column_mean, size=5 * max_width + 1, mode="nearest")
-    fill = (residual > slab).mean(axis=0)
-    candidate = (column_mean - side > slab) & (fill >= inp.threshold("structure_anomaly", "false_wall_fill"))
-    near.append(float(np.max((column_mean - side) / slab)) * float(np.max(fill)) if column_mean.size else 0.0)
+    gap = max_width + 1
+    reach = gap + max(2, box_pixels(150.0, inp.column_pitch_mm))
+    if c1 - c0 <= 2 * reach:
+        return
+    sides = _side_minimum(residual, gap, reach)
+    light = sides < line_g_cm2
+    line = light & (residual - sides > line_g_cm2)
+    light_rows = light.sum(axis=0)
+    share = np.where(light_rows > 0, line.sum(axis=0) / np.maximum(light_rows, 1), 0.0)
+    min_rows = box_pixels(300.0, inp.row_height_mm)
+    fill = inp.threshold("structure_anomaly", "false_wall_fill")
+    candidate = (light_rows >= min_rows) & (share >= fill)
+    candidate[:reach] = candidate[-reach:] = False
+    near.append(float(np.max(np.where(light_rows >= min_rows, share, 0.0))) / fill)
     for start, stop in _runs(candidate):
         if stop - start > max_width:
             continue
-        excess = float((column_mean - side)[start:stop].mean())
-        score = min(0.95, 0.6 + 0.35 * (1.0 - math.exp(-(excess / slab - 1.0))))
+        excess = float(np.median((residual - sides)[:, start:stop][line[:, start:stop]]))
+        score = min(0.95, 0.6 + 0.35 * (1.0 - math.exp(-(excess / line_g_cm2 - 1.0))))
         result.reasons.append(Reason(
             CODE, "high",
-            f"a full-height slab {(stop - start) * inp.column_pitch_mm:.0f} mm thick at x ≈ "
-            f"{inp.position_mm[c0 + start] / 1000:.2f} m stands {excess:.0f} g/cm² above the cargo "
-            "either side: a false wall?",
+            f"a thin sheet runs across the container from floor to ceiling at x ≈ "
+            f"{inp.position_mm[c0 + start] / 1000:.2f} m ({excess:.0f} g/cm² above its surroundings): "
+            "a false wall?",
             score,
         ))
         bbox = (r0, c0 + start, r1, c0 + stop)
@@ -101,40 +131,53 @@ def _false_wall(inp: CheckInput, result: CheckResult, near: list[float]) -> None
 
 
 def _false_floor(inp: CheckInput, result: CheckResult, near: list[float]) -> None:
-    """A thin, very heavy horizontal layer just above the floor: a plate over a cavity."""
+    """A dense layer lying on the floor boards along more than a pallet's length: a false floor.
+
+    Goods stand on pallets, bearers or skids, which leave the first few centimetres above
+    the boards light or broken along x at every pallet; a cavity under a plate is a
+    continuous, even layer right on the boards.
+    """
     structure = inp.structure
     f0 = structure.floor_rows[0]
     c0, c1 = structure.interior_cols
     row_h = inp.row_height_mm
-    zone = box_pixels(inp.threshold("structure_anomaly", "floor_zone_mm"), row_h)
-    z0, z1 = max(structure.interior_rows[0], f0 - zone), f0 - 1  # the boards' row stays out
-    if z1 - z0 < 3 or c1 - c0 < 8:
+    # Locate the boards: the lowest heavy row near the expected floor top.
+    w0 = max(structure.interior_rows[0], f0 - box_pixels(40.0, row_h))
+    w1 = min(structure.rows[1], f0 + box_pixels(100.0, row_h))
+    if w1 - w0 < 2 or c1 - c0 < 8:
         return
-    layer_rows = max(1, int(round(12.0 / row_h)))   # a plate of up to ~12 mm
-    gap = max(1, int(np.ceil(40.0 / row_h)))        # rows either side it is compared with
-    values = ndimage.uniform_filter1d(inp.areal_g_cm2[z0 - gap:z1 + gap, c0:c1], size=layer_rows, axis=0, mode="nearest")
-    centre = values[gap:-gap]
-    sides = np.maximum(values[: -2 * gap], values[2 * gap:])
-    spike = (centre - sides).max(axis=0) * layer_rows * row_h     # g/cm² × mm
-    limit = inp.threshold("structure_anomaly", "plate_g_cm2_mm")
-    min_length = box_pixels(inp.threshold("structure_anomaly", "plate_min_length_mm"), inp.column_pitch_mm)
-    smoothed = ndimage.median_filter(spike, size=max(3, box_pixels(100.0, inp.column_pitch_mm)), mode="nearest")
-    near.append(float(smoothed.max()) / limit)
-    width_cm = float(inp.manifest.container.structure.get("internal_mm", [0, inp.manifest.container.width_mm])[1]) / 10.0
-    for start, stop in _runs(smoothed > limit):
-        if stop - start < min_length:
+    profile = np.median(inp.areal_g_cm2[w0:w1, c0:c1], axis=1)
+    heavy = np.flatnonzero(profile > 0.5 * float(profile.max()))
+    board_mm = inp.manifest.container.structure.get("floor_mm")
+    if not isinstance(board_mm, (int, float)):
+        board_mm = inp.threshold("structure_anomaly", "floor_board_mm")
+    top = w0 + int(heavy[-1]) - box_pixels(float(board_mm), row_h) + 1
+    z0 = max(structure.interior_rows[0], top - box_pixels(inp.threshold("structure_anomaly", "floor_zone_mm"), row_h))
+    f0 = top - 1
+    if f0 - z0 < 0:
+        return
+    layer = inp.areal_g_cm2[z0:f0 + 1, c0:c1]
+    level = inp.threshold("structure_anomaly", "floor_layer_g_cm2")
+    smooth = ndimage.median_filter(layer.min(axis=0), size=max(3, box_pixels(30.0, inp.column_pitch_mm)), mode="nearest")
+    min_length = box_pixels(inp.threshold("structure_anomaly", "floor_layer_min_length_mm"), inp.column_pitch_mm)
+    longest = 0
+    for start, stop in _runs(smooth > level):
+        longest = max(longest, stop - start)
+        segment = smooth[start:stop]
+        if stop - start < min_length or float(segment.std()) > 0.15 * float(segment.mean()):
             continue
-        layer = float(np.median(spike[start:stop]))
-        steel_mm = layer / (7.85 * width_cm) if width_cm > 0 else float("nan")
-        score = min(0.95, 0.6 + 0.35 * (1.0 - math.exp(-(layer / limit - 1.0))))
+        length_m = (stop - start) * inp.column_pitch_mm / 1000.0
+        mean = float(segment.mean())
+        score = min(0.95, 0.6 + 0.35 * (1.0 - math.exp(-(mean / level - 1.0))))
         result.reasons.append(Reason(
             CODE, "high",
-            f"a thin horizontal layer of about {steel_mm:.0f} mm of steel across the width lies just above the "
-            f"floor over {(stop - start) * inp.column_pitch_mm / 1000:.1f} m: a false floor?",
+            f"an even layer of {mean:.0f} g/cm² lies directly on the floor over {length_m:.1f} m, "
+            "longer than any pallet: a false floor?",
             score,
         ))
-        bbox = (z0, c0 + start, f0, c0 + stop)
-        result.regions.append(inp.region(bbox, dominant_material(inp.classes[z0:f0, c0 + start:c0 + stop]), score, CODE))
+        bbox = (z0, c0 + start, f0 + 1, c0 + stop)
+        result.regions.append(inp.region(bbox, dominant_material(inp.classes[z0:f0 + 1, c0 + start:c0 + stop]), score, CODE))
+    near.append(longest / min_length if min_length else 0.0)
 
 
 def _against_model(inp: CheckInput, result: CheckResult, near: list[float]) -> None:

@@ -74,7 +74,7 @@ class SmallUNet(nn.Module):
             skips.append(x)
             x = nn.functional.max_pool2d(x, 2)
         x = self.bottom(x)
-        for upsample, block, skip in zip(self.upsample, self.up, reversed(skips)):
+        for upsample, block, skip in zip(self.upsample, self.up, reversed(skips), strict=True):
             x = block(torch.cat([upsample(x), skip], dim=1))
         return self.head(x)[..., :rows, :cols]
 
