@@ -3,7 +3,8 @@
 A 20 ft container (22G1 of ``seeds/containers.toml``) drawn directly as areal density
 (g/cm²) on a coarse grid: 30 mm rows × 25 mm columns at the scan plane, 96 × 320
 pixels. Walls, roof, floor and end bands follow the structure the checks expect; a
-trailer's rails sit under the container. Cargo and threats are boxes added on top.
+trailer's rails sit under the container. Cargo and threats are boxes added on top; goods
+stand on pallets, so they stop a row (30 mm) above the floor boards.
 """
 
 from __future__ import annotations
@@ -43,7 +44,8 @@ class Scene:
         if container:
             self.add(TOP, FRONT, BOTTOM, REAR, 2.67, METAL)                  # both side walls
             self.add(TOP, FRONT, TOP + ROOF_ROWS, REAR, 62.0, METAL)         # roof band
-            self.add(BOTTOM - FLOOR_ROWS, FRONT, BOTTOM, REAR, 38.0, ORGANIC)  # floor band
+            self.add(BOTTOM - FLOOR_ROWS, FRONT, BOTTOM - FLOOR_ROWS + 1, REAR, 150.0, ORGANIC)  # boards
+            self.add(BOTTOM - FLOOR_ROWS + 1, FRONT, BOTTOM, REAR, 8.0, METAL)  # bottom rails
             self.add(TOP, FRONT, BOTTOM, FRONT + END_COLS, 250.0, METAL)     # front end
             self.add(TOP, REAR - END_COLS, BOTTOM, REAR, 250.0, METAL)       # doors
             self.add(BOTTOM, FRONT, BOTTOM + 3, REAR, 12.0, METAL)           # trailer rails

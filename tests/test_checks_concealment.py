@@ -11,7 +11,7 @@ from nii.inspection.checks.concealment import local_background
 
 
 def cargo(seed=0):
-    return Scene(seed=seed).add(IN_ROW0 + 20, FRONT + 3, IN_ROW1, REAR - 3, 40.0, ORGANIC)
+    return Scene(seed=seed).add(IN_ROW0 + 20, FRONT + 3, IN_ROW1 - 1, REAR - 3, 40.0, ORGANIC)
 
 
 def test_uniform_cargo_is_clear():
@@ -35,8 +35,8 @@ def test_small_or_faint_departures_are_ignored():
 
 def test_stepped_cargo_of_two_densities_is_clear():
     scene = Scene(seed=4)
-    scene.add(IN_ROW0 + 20, FRONT + 3, IN_ROW1, 160, 30.0, ORGANIC)
-    scene.add(IN_ROW0 + 20, 160, IN_ROW1, REAR - 3, 30.0, INORGANIC)
+    scene.add(IN_ROW0 + 20, FRONT + 3, IN_ROW1 - 1, 160, 30.0, ORGANIC)
+    scene.add(IN_ROW0 + 20, 160, IN_ROW1 - 1, REAR - 3, 30.0, INORGANIC)
     assert check_concealment(check_input(scene, manifest())).reasons == []
 
 

@@ -17,7 +17,7 @@ from _inspection_synthetic import (
 from nii.classes import METAL, ORGANIC
 from nii.inspection.checks import check_mass
 
-ROWS = (IN_ROW0 + 20, IN_ROW1)
+ROWS = (IN_ROW0 + 20, IN_ROW1 - 1)
 COLS = (FRONT + 3, REAR - 3)   # the internal length of a 20 ft box (5.9 m)
 
 

@@ -16,7 +16,7 @@ from _inspection_synthetic import (
 from nii.classes import METAL, ORGANIC
 from nii.inspection.checks import check_material_mix
 
-ROWS = (IN_ROW0 + 20, IN_ROW1)
+ROWS = (IN_ROW0 + 20, IN_ROW1 - 1)
 COLS = (FRONT + 3, REAR - 3)
 
 

@@ -25,7 +25,7 @@ from nii.inspection.checks._structure_model import corrugation_factor, longest_r
 
 
 def cargo(seed=0):
-    return Scene(seed=seed).add(IN_ROW0 + 20, FRONT + 3, IN_ROW1, REAR - 3, 40.0, ORGANIC)
+    return Scene(seed=seed).add(IN_ROW0 + 20, FRONT + 3, IN_ROW1 - 1, REAR - 3, 40.0, ORGANIC)
 
 
 def test_structure_estimate_finds_the_box_above_the_trailer():
@@ -73,10 +73,13 @@ def test_walls_thicker_than_the_model_are_raised():
     assert any("side walls" in reason.message for reason in result.reasons)
 
 
-def test_false_floor_plate_is_raised_and_pallet_decks_are_not():
-    plate_row = IN_ROW1 - 3
-    scene = cargo(seed=5).add(plate_row, 80, plate_row + 1, 200, 330.0, METAL)   # 6 mm steel plate, 3 m
+def test_false_floor_layer_is_raised_and_pallets_are_not():
+    # A cavity of goods under a plate, lying on the boards over 3 m.
+    scene = cargo(seed=5).add(IN_ROW1 - 3, 80, IN_ROW1, 200, 140.0, ORGANIC)
     result = check_structure(check_input(scene, manifest()))
     assert any("false floor" in reason.message for reason in result.reasons)
-    decks = cargo(seed=6).add(plate_row, 60, plate_row + 1, 260, 60.0, ORGANIC)  # pallet decks
-    assert check_structure(check_input(decks, manifest())).reasons == []
+    # Pallets: heavy decks a row up, broken every 1.2 m.
+    pallets = cargo(seed=6)
+    for start in range(IN_COL0, IN_COL1 - 48, 50):
+        pallets.add(IN_ROW1 - 2, start, IN_ROW1 - 1, start + 46, 80.0, ORGANIC)
+    assert check_structure(check_input(pallets, manifest())).reasons == []

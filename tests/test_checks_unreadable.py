@@ -9,7 +9,7 @@ from nii.inspection.checks import check_unreadable
 
 
 def cargo(seed=0):
-    return Scene(seed=seed).add(IN_ROW0 + 20, FRONT + 3, IN_ROW1, REAR - 3, 40.0, ORGANIC)
+    return Scene(seed=seed).add(IN_ROW0 + 20, FRONT + 3, IN_ROW1 - 1, REAR - 3, 40.0, ORGANIC)
 
 
 def test_large_impenetrable_block_is_raised():

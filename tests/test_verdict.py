@@ -13,7 +13,7 @@ from nii.errors import AnalysisError
 from nii.inspection import REASON_CODES, Reason, Region, Verdict, combine_scores, verdict_from_maps
 
 PROVENANCE = {"input_sha256": "ab" * 32, "calibration": "physics:test"}
-ROWS, COLS = (IN_ROW0 + 20, IN_ROW1), (FRONT + 3, REAR - 3)
+ROWS, COLS = (IN_ROW0 + 20, IN_ROW1 - 1), (FRONT + 3, REAR - 3)
 
 
 def loaded(seed=0):
