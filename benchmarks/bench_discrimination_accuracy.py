@@ -14,7 +14,9 @@ Targets: ≥ 95 % of interior pixels in the right class over the blocks of 20–
 whose noise-free high-energy transmission is ≥ 1e-3, and every such block's majority
 right; too thin → ``none``; impenetrable → ``impenetrable``. It prints the confusion
 matrix, per-block results, per-material Z_eff error, and the same summary for the
-wedge curves alone (no physics-assisted interpolation) and for the physics model.
+wedge curves alone (no physics-assisted interpolation), with the container walls
+subtracted (``discriminate(..., subtract_walls=True)``), with the higher-Z reading of
+degenerate pairs (``degenerate_reading="higher"``) and for the physics model.
 The degeneracy of thin very-high-Z against Z ≈ 40–50 at 6/3 MeV is shown, not hidden.
 
 Run::
@@ -81,14 +83,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, default=None, help="write per-block results as JSON")
     args = parser.parse_args(argv)
 
-    from scanner_io import load_scan
-
     from nii.calibration import calibrate, calibration_from_physics
-    from nii.classes import CLASS_NAMES, class_of_zeff
+    from nii.classes import CLASS_NAMES
     from nii.correction import correct
     from nii.discrimination import discriminate
     from nii.physics import material, zeff
     from nii.simulate import block_scene, phantom_header, step_wedge_scene
+    from scanner_io import load_scan
 
     started = time.perf_counter()
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="nii-bench-accuracy-"))
@@ -126,9 +127,13 @@ def main(argv: list[str] | None = None) -> int:
         cases.append((name, IMPENETRABLE_G_CM2, False, "impenetrable"))
 
     block_config = _config(args.channels, args.pulses)
-    variants = {"wedges + physics-assisted": calibration, "wedges only": wedge_only}
+    variants = {"wedges + physics-assisted": (calibration, False, "lower"), "wedges only": (wedge_only, False, "lower"),
+                "wedges + physics-assisted, walls subtracted": (calibration, True, "lower"),
+                "wedges + physics-assisted, higher-Z reading": (calibration, False, "higher")}
     physics = None
-    confusion = {key: np.zeros((6, 6), np.int64) for key in ("wedges + physics-assisted", "wedges only", "physics model")}
+    confusion = {key: np.zeros((6, 6), np.int64) for key in (
+        "wedges + physics-assisted", "wedges only", "wedges + physics-assisted, walls subtracted",
+        "wedges + physics-assisted, higher-Z reading", "physics model")}
     results = []
     for index, (name, areal, inside, group) in enumerate(cases):
         item = material(name)
@@ -144,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
         image = correct(scan)
         if physics is None:
             physics = calibration_from_physics(scan.header)
-            variants["physics model"] = physics
+            variants["physics model"] = (physics, False, "lower")
         phantom = (simulated.truth.scenario or {}).get("phantom") or phantom_header(
             scene, block_config.row_height_mm, block_config.channels, first_channel=block_config.first_channel)
         mask = _interior(phantom[0], image)
@@ -156,8 +161,8 @@ def main(argv: list[str] | None = None) -> int:
                   "zeff_true": true_z, "class_true": CLASS_NAMES[expected], "t_high": t_high,
                   "pixels": int(mask.sum()), "eligible": bool(group == "graded" and 20 <= areal <= 250
                                                               and t_high >= 1e-3 and 1 <= expected <= 4)}
-        for label, chosen in variants.items():
-            material_map = discriminate(image, chosen)
+        for label, (chosen, walls, reading) in variants.items():
+            material_map = discriminate(image, chosen, subtract_walls=walls, degenerate_reading=reading)
             predicted = material_map.classes[mask]
             np.add.at(confusion[label], (truth, predicted), 1)
             counts = np.bincount(predicted, minlength=6)

@@ -25,7 +25,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import tomllib
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import cached_property
@@ -33,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import tomllib
 
 from nii import __version__
 from nii.classes import class_of_zeff
@@ -56,9 +56,13 @@ CALIBRATION_FORMAT = "nii-calibration"
 _VERSION = 1
 #: Lookup-table resolution (α_H nodes × ratio nodes).
 _ALPHA_NODES = 640
-_RATIO_NODES = 640
+_RATIO_NODES = 2048
 #: Margin of a phantom block excluded from its interior (image pixels).
 _INTERIOR_MARGIN_PX = 3
+#: Accuracy of a calibration curve in R = α_L/α_H (interpolation between wedge steps
+#: and the noise of their means): a point this close above the lightest curve is read
+#: as the lightest material.
+_LIGHTEST_TOLERANCE = 0.0015
 _MIN_INTERIOR_PIXELS = 9
 
 
@@ -85,6 +89,9 @@ class MaterialCurve:
         Element mass fractions.
     origin : str
         ``"wedge"`` (measured), ``"physics-model"`` or ``"physics-assisted"``.
+    measured : numpy.ndarray of bool
+        Which points were measured; the others extend a wedge curve beyond its
+        measured range with the physics model's shape.
     """
 
     name: str
@@ -96,12 +103,17 @@ class MaterialCurve:
     areal_density_g_cm2: np.ndarray
     composition: dict[str, float] = field(default_factory=dict)
     origin: str = "wedge"
+    measured: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         arrays = [np.asarray(getattr(self, n), np.float64) for n in _CURVE_ARRAYS]
         order = np.argsort(arrays[0], kind="stable")
-        for name, values in zip(_CURVE_ARRAYS, arrays):
+        for name, values in zip(_CURVE_ARRAYS, arrays, strict=True):
             setattr(self, name, values[order])
+        measured = np.ones(order.size, bool) if self.measured is None else np.asarray(self.measured, bool)
+        if measured.shape != order.shape:
+            raise CalibrationError(f"curve {self.name!r}: 'measured' has {measured.size} flags for {order.size} points")
+        self.measured = measured[order]
 
     @property
     def ratio(self) -> np.ndarray:
@@ -128,6 +140,7 @@ class MaterialCurve:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
         points = {name: [_finite_or_none(v) for v in getattr(self, name)] for name in _CURVE_ARRAYS}
+        points["measured"] = [bool(v) for v in self.measured]
         return {
             "name": self.name,
             "zeff": self.zeff,
@@ -163,7 +176,11 @@ class MaterialCurve:
         composition = data.get("composition") or {}
         if not isinstance(composition, dict):
             raise CalibrationError(f"{source}: curve {name!r} composition is not an object")
-        return cls(name=name, zeff=float(zeff), composition=composition, origin=str(data.get("origin", "wedge")), **arrays)
+        measured = points.get("measured")
+        if measured is not None and (not isinstance(measured, list) or len(measured) != high.size):
+            raise CalibrationError(f"{source}: curve {name!r} field points.measured is not one flag per point")
+        return cls(name=name, zeff=float(zeff), composition=composition, origin=str(data.get("origin", "wedge")),
+                   measured=None if measured is None else np.array(measured, bool), **arrays)
 
 
 _CURVE_ARRAYS = ("attenuation_high", "attenuation_low", "noise_high", "noise_low", "areal_density_g_cm2")
@@ -207,8 +224,18 @@ class LookupTable:
     def shape(self) -> tuple[int, int]:
         return tuple(self.zeff.shape)  # type: ignore[return-value]
 
+    @cached_property
+    def stacked(self) -> np.ndarray:
+        """``(A·B, 4)`` float32: Z, κ, |∂Z/∂R|, ambiguous (0/1) of each node, row-major."""
+        values = np.stack(
+            [self.zeff, self.mass_attenuation_cm2_g, self.zeff_per_ratio, self.ambiguous.astype(np.float32)], axis=-1
+        )
+        return np.ascontiguousarray(values, dtype=np.float32).reshape(-1, 4)
 
-def _build_table(curves: list[MaterialCurve], alpha_max: float) -> LookupTable:
+
+def _build_table(curves: list[MaterialCurve], alpha_max: float, reading: str = "lower") -> LookupTable:
+    """Tabulate Z on an (α_H, R) grid; where several segments between curves give the
+    same R (a degeneracy), ``reading`` picks the ``"lower"`` or the ``"higher"`` Z."""
     curves = sorted(curves, key=lambda c: c.zeff)
     z = np.array([c.zeff for c in curves])
     alpha = np.linspace(0.0, alpha_max, _ALPHA_NODES)
@@ -222,7 +249,7 @@ def _build_table(curves: list[MaterialCurve], alpha_max: float) -> LookupTable:
             kappas[k] = kappas[nearest]
     else:
         kappas[:] = np.nan
-    margin = 0.2
+    margin = 0.1
     ratio_start = float(np.min(ratios) - margin)
     ratio_stop = float(np.max(ratios) + margin)
     r = np.linspace(ratio_start, ratio_stop, _RATIO_NODES)
@@ -234,7 +261,8 @@ def _build_table(curves: list[MaterialCurve], alpha_max: float) -> LookupTable:
         chosen_z = np.full(r.size, np.nan)
         chosen_kappa = np.full(r.size, np.nan)
         first_class = np.zeros(r.size, np.int64)
-        for k in range(len(curves) - 1):
+        segments = range(len(curves) - 1)
+        for k in segments if reading == "lower" else reversed(segments):
             r0, r1 = rk[k], rk[k + 1]
             lo, hi = min(r0, r1), max(r0, r1)
             inside = (r >= lo) & (r <= hi)
@@ -262,6 +290,13 @@ def _build_table(curves: list[MaterialCurve], alpha_max: float) -> LookupTable:
         chosen_kappa = np.where(above, kappas[top, i], chosen_kappa)
         chosen_z = np.where(below, z[bottom], chosen_z)
         chosen_kappa = np.where(below, kappas[bottom, i], chosen_kappa)
+        # just above the lightest curve (within the calibration's accuracy): nothing is
+        # much lighter than its material, so read it as that material rather than as a
+        # thin heavy absorber whose curve crosses there (flagged ambiguous)
+        near_lightest = (r > rk[0]) & (r <= rk[0] + _LIGHTEST_TOLERANCE) & (chosen_z > z[0])
+        ambiguous[i] |= near_lightest
+        chosen_z = np.where(near_lightest, z[0], chosen_z)
+        chosen_kappa = np.where(near_lightest, kappas[0, i], chosen_kappa)
         zeff[i] = chosen_z
         kappa[i] = chosen_kappa
     slope = np.abs(np.gradient(zeff, r, axis=1))
@@ -344,10 +379,27 @@ class Calibration:
         """Largest α_H of the table: the curves' range plus 30 % (at least 12)."""
         return max(12.0, 1.3 * max(float(c.attenuation_high.max()) for c in self.curves))
 
-    @cached_property
+    @property
     def lookup_table(self) -> LookupTable:
-        """The ``(α_H, R) → Z_eff`` table built from the curves (cached)."""
-        return _build_table(self.curves, self.alpha_high_max)
+        """The ``(α_H, R) → Z_eff`` table built from the curves, lower-Z reading (cached)."""
+        return self.table("lower")
+
+    def table(self, reading: str = "lower") -> LookupTable:
+        """The ``(α_H, R) → Z_eff`` table (cached per reading).
+
+        Parameters
+        ----------
+        reading : {"lower", "higher"}
+            Which Z to report where two materials give the same attenuation pair
+            (thin heavy absorbers against lighter metals): the lower (fewer false
+            high-Z alarms) or the higher (no high-Z object read as a lighter one).
+        """
+        if reading not in ("lower", "higher"):
+            raise CalibrationError(f"degenerate reading must be 'lower' or 'higher', got {reading!r}")
+        cache = self.__dict__.setdefault("_tables", {})
+        if reading not in cache:
+            cache[reading] = _build_table(self.curves, self.alpha_high_max, reading)
+        return cache[reading]
 
     # -- compatibility
     def check_compatible(self, header: Any, *, source: str | None = None) -> None:
@@ -505,7 +557,12 @@ def physics_curves(
     origin : str
         Recorded origin of the curves.
     """
-    from nii.physics import attenuation_coefficients, effective_beams, polychromatic_transmission, zeff
+    from nii.physics import (
+        attenuation_coefficients,
+        effective_beams,
+        polychromatic_transmission,
+        zeff,
+    )
     from nii.physics import material as catalogue_material
 
     beams = effective_beams(tuple(float(e) for e in energies_mev[:2]))
@@ -662,7 +719,7 @@ def measure_phantoms(image: Any, header: Any, *, source: str = "scan") -> list[d
     unusable = image.starved | image.saturated | image.repaired | (coverage > 1)
     results = []
     m = _INTERIOR_MARGIN_PX
-    for block, (in_rows, in_cols) in zip(blocks, footprints):
+    for block, (in_rows, in_cols) in zip(blocks, footprints, strict=True):
         row_index, col_index = np.flatnonzero(in_rows), np.flatnonzero(in_cols)
         if row_index.size <= 2 * m or col_index.size <= 2 * m:
             continue
@@ -773,9 +830,14 @@ def calibrate(
         )
     if physics_assisted:
         try:
-            curves += _assisted_curves(curves, identity[1])
+            extended, references = _assisted_curves(curves, identity[1])
         except NiiError as exc:  # the measured curves alone still work
             notes.append(f"physics-assisted interpolation skipped: {exc}")
+        else:
+            added = sum(int((~c.measured).sum()) for c in extended)
+            if added:
+                notes.append(f"{added} points extend the measured curves beyond their range with the physics model's shape")
+            curves = extended + references
     return Calibration(
         curves=curves,
         energies_mev=identity[1],
@@ -789,15 +851,50 @@ def calibrate(
     )
 
 
-def _assisted_curves(measured: list[MaterialCurve], energies_mev: list[float]) -> list[MaterialCurve]:
-    """Reference-element curves from physics, shifted by the residuals of the measured curves."""
+def _extend_with_model(curve: MaterialCurve, model: MaterialCurve) -> MaterialCurve:
+    """Extend a measured curve beyond its range with the model's shape, anchored at its ends."""
+    alpha = model.attenuation_high
+    first, last = curve.attenuation_high[0], curve.attenuation_high[-1]
+    outside = (alpha < first) | (alpha > last)
+    if not outside.any():
+        return curve
+    offset_first = curve.ratio[0] - float(model.ratio_at(np.array([first]))[0])
+    offset_last = curve.ratio[-1] - float(model.ratio_at(np.array([last]))[0])
+    ratio = model.ratio[outside] + np.where(alpha[outside] < first, offset_first, offset_last)
+    zeros = np.zeros(int(outside.sum()))
+    return MaterialCurve(
+        name=curve.name,
+        zeff=curve.zeff,
+        attenuation_high=np.concatenate([curve.attenuation_high, alpha[outside]]),
+        attenuation_low=np.concatenate([curve.attenuation_low, ratio * alpha[outside]]),
+        noise_high=np.concatenate([curve.noise_high, zeros]),
+        noise_low=np.concatenate([curve.noise_low, zeros]),
+        areal_density_g_cm2=np.concatenate([curve.areal_density_g_cm2, model.areal_density_g_cm2[outside]]),
+        composition=curve.composition,
+        origin=curve.origin,
+        measured=np.concatenate([curve.measured, np.zeros(int(outside.sum()), bool)]),
+    )
+
+
+def _assisted_curves(
+    measured: list[MaterialCurve], energies_mev: list[float]
+) -> tuple[list[MaterialCurve], list[MaterialCurve]]:
+    """Physics assistance: the measured curves extended with the model's shape beyond
+    their range, and reference-element curves from the model shifted by the residuals
+    of the measured curves (interpolated in Z).
+
+    Returns
+    -------
+    extended, references : list of MaterialCurve
+    """
     seeds = _calibration_seeds()
     areal, min_t = _model_areal_densities(seeds)
     measured = sorted(measured, key=lambda c: c.zeff)
     z_measured = np.array([c.zeff for c in measured])
     model_of_measured = physics_curves(energies_mev, [c.composition for c in measured], areal, min_transmission=min_t)
     if len(model_of_measured) != len(measured):
-        return []
+        return measured, []
+    measured = [_extend_with_model(c, m) for c, m in zip(measured, model_of_measured, strict=True)]
     symbols = [
         s for s in seeds["reference_elements"]["symbols"] if np.all(np.abs(_element_z(s) - z_measured) > 1.5)
     ]
@@ -805,9 +902,10 @@ def _assisted_curves(measured: list[MaterialCurve], energies_mev: list[float]) -
     assisted = []
     for curve in references:
         alpha = curve.attenuation_high
-        # residual of each measured material at these α_H (flat beyond its measured range)
+        # residual of each measured material at these α_H (constant beyond its measured
+        # range, where the extended curve follows the model's shape)
         residuals = np.stack(
-            [m.ratio_at(alpha) - model.ratio_at(alpha) for m, model in zip(measured, model_of_measured)]
+            [m.ratio_at(alpha) - model.ratio_at(alpha) for m, model in zip(measured, model_of_measured, strict=True)]
         )
         residual = np.array([np.interp(curve.zeff, z_measured, residuals[:, j]) for j in range(alpha.size)])
         low = (curve.ratio + residual) * alpha
@@ -824,4 +922,4 @@ def _assisted_curves(measured: list[MaterialCurve], energies_mev: list[float]) -
                 origin="physics-assisted",
             )
         )
-    return assisted
+    return measured, assisted

@@ -19,7 +19,10 @@ The steps, per energy ``e``, channel ``c`` and pulse ``p`` (``spec/nxr-format.md
    energies sit half a column apart; the conveyance speed may vary);
 5. the saturation mask (``raw ≥ saturation``) and the photon-starvation mask
    (``T`` below a noise floor of ``starvation_sigmas`` dark-noise standard deviations);
-6. ``α = −ln max(T, floor)`` and its noise ``σ_α = σ_signal / signal``.
+6. ``α = −ln max(T, floor)`` and its noise ``σ_α = σ_T / T``, with
+   ``σ_T² = a + b T + c T²`` fitted on the image's own pulse-to-pulse differences
+   (:func:`fit_noise_model`; the air reference's spread, which includes the linac's
+   output jitter that the dose correction removes, is the fallback).
 
 The per-pixel arithmetic (steps 1–6) is one implementation run on numpy arrays or
 torch tensors (:mod:`nii.backend`).
@@ -363,7 +366,6 @@ def _correct_energy(
 ) -> dict[str, Any]:
     """Steps 1–6 for one energy on the backend's arrays (one implementation for all)."""
     xp = backend.xp
-    f32 = backend.float_dtype
     column = lambda v: backend.asarray(np.asarray(v, np.float32)[:, None])  # noqa: E731
     row = lambda v: backend.asarray(np.asarray(v, np.float32)[None, :])  # noqa: E731
 
@@ -450,7 +452,8 @@ def _correct_energy(
 # --------------------------------------------------------------------------- public
 
 
-def _reference(references: Any, energy: int, kind: str, source: str):
+def _reference(references: Any, energy: int) -> Any:
+    """The reference of one energy, or None when there is none."""
     if references is None:
         return None
     try:
@@ -551,9 +554,9 @@ def correct(
     per_energy: list[dict[str, Any]] = []
     bad_rows_all = bad_listed.copy()
     references = []
-    for energy, frame in enumerate(frames):
-        air = _reference(getattr(scan, "air", None), energy, "air", source)
-        dark = _reference(getattr(scan, "dark", None), energy, "dark", source)
+    for energy in range(len(frames)):
+        air = _reference(getattr(scan, "air", None), energy)
+        dark = _reference(getattr(scan, "dark", None), energy)
         if air is None:
             raise AnalysisError(
                 f"{source}: no air reference for energy index {energy}; give the scan's air file (load_scan(..., air=...))"

@@ -8,16 +8,18 @@
    ``α_H``, with the regularisation tied to the pixel noise (``ε = (k σ_H)²``): inside a
    homogeneous block the window mean is taken (noise down by the window size), across
    an edge whose contrast is well above the noise the local linear model keeps the edge.
-   Blocks therefore come out as one material, and edges do not mix materials.
+   Edges do not mix materials. Then each connected edge-free region that is
+   homogeneous (α_H spread within noise + 5 %) and large enough is read from its mean
+   attenuations, so that a block comes out as one material.
 2. **Lookup.** ``R = α_L / α_H`` and ``α_H`` index the calibration's table
    ``(α_H, R) → Z_eff`` (bilinear), which also gives ``|∂Z/∂R|``, the fitted material's
    mass attenuation ``κ = α_H / ρt`` and whether the point is degenerate (two classes
    give the same pair of attenuations).
 3. **Classes.** ``impenetrable`` where either energy is photon-starved; ``none``
-   where the smoothed ``α_H`` is below ``alpha_high_min`` (default 0.2: about 7 g/cm²
-   at MeV, where even the smoothed ratio's noise and the thin-absorber degeneracy of
-   heavy elements make Z meaningless) or the detector saturated; otherwise the
-   contract's Z bands (:mod:`nii.classes`).
+   where the estimated mass thickness is below ``min_areal_density_g_cm2`` (default
+   7 g/cm², about α_H ≈ 0.2: below it the smoothed ratio's noise and the thin-absorber
+   degeneracy of heavy elements make Z meaningless), where ``α_H < 0.1`` or the
+   detector saturated; otherwise the contract's Z bands (:mod:`nii.classes`).
 4. **Uncertainty** ``σ_Z = |∂Z/∂R| σ_R`` with ``σ_R² = (σ_L² + R² σ_H²) / α_H²`` from
    the smoothed noise, and **mass thickness** ``ρt = α_H / κ`` (g/cm²).
 
@@ -43,15 +45,21 @@ __all__ = [
     "MaterialMap",
     "discriminate",
     "guided_smooth",
+    "wall_background",
     "DEFAULT_ALPHA_HIGH_MIN",
+    "DEFAULT_MIN_AREAL_DENSITY_G_CM2",
     "DEFAULT_SMOOTHING_RADIUS_PX",
     "DEFAULT_MIN_REGION_PX",
 ]
 
-#: Smallest smoothed α_H whose material is told (dimensionless): about 7 g/cm² of any
-#: material at 6/3 MeV (μ/ρ ≈ 0.03 cm²/g). Below it the ratio's noise and the
-#: degeneracy of thin heavy absorbers make the class meaningless.
-DEFAULT_ALPHA_HIGH_MIN = 0.2
+#: Smallest smoothed α_H whose material is told (dimensionless), whatever the mass:
+#: below it the ratio is mostly noise (σ_R ≈ √2 σ_α / α_H).
+DEFAULT_ALPHA_HIGH_MIN = 0.1
+#: Smallest estimated mass thickness (g/cm²) whose material is told: about where a
+#: 6/3 MeV system starts telling materials apart (α_H ≈ 0.2 at μ/ρ ≈ 0.03 cm²/g); the
+#: ground truth of :mod:`nii.simulate` uses the same figure. Thinner sheets are ``none``
+#: even when (like 3 g/cm² of lead) their ratio is distinctive.
+DEFAULT_MIN_AREAL_DENSITY_G_CM2 = 7.0
 #: Half-width of the guided filter window (pixels): 7 × 7 windows, noise down ~7×.
 DEFAULT_SMOOTHING_RADIUS_PX = 3
 #: Guided-filter regularisation in units of the pixel noise of α_H.
@@ -62,6 +70,10 @@ _EDGE_WEIGHT = 0.3
 _EDGE_VARIANCE_FACTOR = _EDGE_WEIGHT / (1.0 - _EDGE_WEIGHT)
 #: Regions smaller than this (pixels) keep their pixel-wise estimate.
 DEFAULT_MIN_REGION_PX = 30
+#: Largest α_H taken as container walls alone (about 15 g/cm² of steel).
+_MAX_WALL_ATTENUATION = 0.5
+#: Row and column step of the pixels whose values make a region's statistics.
+_REGION_STRIDE = 2
 #: A region is homogeneous when the spread of α_H beyond noise is below this fraction of its mean.
 REGION_RELATIVE_SPREAD = 0.05
 
@@ -143,6 +155,51 @@ class MaterialMap:
         return atomic_writer(path, write)
 
 
+def wall_background(
+    attenuation_high: np.ndarray,
+    attenuation_low: np.ndarray,
+    *,
+    max_wall_attenuation: float = _MAX_WALL_ATTENUATION,
+    min_share: float = 0.2,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Estimate, per row, the attenuation of thin structure seen along the whole row.
+
+    A container's two side walls (about 2.5 g/cm² of steel) are in every ray of the
+    rows between roof and floor. In each row, the pixels with a small attenuation
+    (``0.02 < α_H < max_wall_attenuation``) are the walls alone where the container
+    is empty; their low percentile gives the walls' ``α_H`` and the matching ``α_L``.
+
+    Parameters
+    ----------
+    attenuation_high, attenuation_low : numpy.ndarray
+        ``α`` images (dimensionless), rows × columns.
+    max_wall_attenuation : float
+        Largest ``α_H`` taken for walls alone (dimensionless).
+    min_share : float
+        Fraction of a row's columns that must be wall-only for an estimate; other rows
+        get 0.
+
+    Returns
+    -------
+    background_high, background_low : numpy.ndarray of float64
+        Per-row ``α`` to subtract.
+    """
+    high = np.asarray(attenuation_high, np.float64)
+    low = np.asarray(attenuation_low, np.float64)
+    candidate = (high > 0.02) & (high < max_wall_attenuation)
+    background_high = np.zeros(high.shape[0])
+    background_low = np.zeros(high.shape[0])
+    enough = candidate.sum(axis=1) >= min_share * high.shape[1]
+    for row in np.flatnonzero(enough):
+        values = high[row, candidate[row]]
+        level = np.percentile(values, 20.0)
+        near = candidate[row] & (np.abs(high[row] - level) <= 0.1 * level + 0.005)
+        if near.sum() >= 10:
+            background_high[row] = np.median(high[row, near])
+            background_low[row] = np.median(low[row, near])
+    return background_high, background_low
+
+
 def guided_smooth(
     backend: ArrayBackend,
     guide: Any,
@@ -217,26 +274,36 @@ def _merge_regions(
     backend: ArrayBackend,
     alpha_high: Any,
     alpha_low: Any,
-    sigma_high: Any,
-    sigma_low: Any,
+    noise_variance: Any,
     edges: Any,
     *,
     min_region_px: int,
-) -> tuple[Any, Any, Any, Any, Any] | None:
+) -> tuple[Any, Any, Any, Any] | None:
     """Replace the pixels of homogeneous regions by the region means.
 
     Regions are the connected (4-neighbour) areas free of edges; a region of at least
     ``min_region_px`` pixels whose α_H varies by less than
     :data:`REGION_RELATIVE_SPREAD` of its mean beyond the noise is homogeneous: one
-    material at one thickness (a block, a carton stack). Its mean α_H and α_L, with
-    the noise reduced by the pixel count, replace the pixel values.
+    material at one thickness (a block, a carton stack). Its mean α_H and α_L replace
+    the pixel values, and the noise variances shrink with the pixel count.
+
+    Parameters
+    ----------
+    alpha_high, alpha_low : array
+        Unsmoothed attenuations (dimensionless).
+    noise_variance : array
+        Per-pixel noise variance of ``alpha_high``.
+    edges : array of bool
+        Pixels that belong to no region.
+    min_region_px : int
+        Smallest region (pixels).
 
     Returns
     -------
-    (alpha_high, alpha_low, noise_high2, noise_low2, in_region) or None
-        Region means broadcast to the pixels (edges and small or heterogeneous regions
-        keep NaN), their noise variances, and the mask of merged pixels; None when no
-        region qualifies.
+    (alpha_high, alpha_low, noise_scale, in_region) or None
+        Region means broadcast to the pixels (NaN outside merged regions), the factor
+        ``1 / pixels`` of each pixel's region, and the mask of merged pixels; None when
+        no region qualifies.
     """
     from scipy import ndimage
 
@@ -244,63 +311,61 @@ def _merge_regions(
     host_edges = np.asarray(backend.to_numpy(edges), bool)
     labels_host, count = ndimage.label(~host_edges)
     count += 1  # label 0: edges
-    labels = backend.asarray(labels_host.astype(np.int64), backend.int_dtype)
-    pixels = backend.to_numpy(backend.segment_sums(labels, None, count))
-    sums = [backend.to_numpy(backend.segment_sums(labels, values, count))
-            for values in (alpha_high, alpha_low, alpha_high * alpha_high, sigma_high * sigma_high,
-                           sigma_low * sigma_low)]
+    labels = labels_host if backend.name == "numpy" else backend.asarray(labels_host.astype(np.int64), backend.int_dtype)
+    pixels = np.bincount(labels_host.reshape(-1), minlength=count)
+    # the statistics of a region from every other row and column: a quarter of the work,
+    # and still hundreds of pixels for any region worth merging
+    sampled = labels[::_REGION_STRIDE, ::_REGION_STRIDE]
+    sampled_pixels = backend.to_numpy(backend.segment_sums(sampled, None, count))
+    high = alpha_high[::_REGION_STRIDE, ::_REGION_STRIDE]
+    sums = [backend.to_numpy(backend.segment_sums(sampled, values, count))
+            for values in (high, alpha_low[::_REGION_STRIDE, ::_REGION_STRIDE], high * high,
+                           noise_variance[::_REGION_STRIDE, ::_REGION_STRIDE])]
     with np.errstate(divide="ignore", invalid="ignore"):
-        mean_high, mean_low, mean_square, noise_high2, noise_low2 = (v / pixels for v in sums)
-        excess = mean_square - mean_high**2 - noise_high2
+        mean_high, mean_low, mean_square, mean_noise = (v / sampled_pixels for v in sums)
+        excess = mean_square - mean_high**2 - mean_noise
         homogeneous = (
             (pixels >= min_region_px)
+            & (sampled_pixels >= 4)
             & (excess <= (REGION_RELATIVE_SPREAD * mean_high) ** 2)
             & np.isfinite(mean_high)
             & np.isfinite(mean_low)
         )
+        scale = 1.0 / sampled_pixels
     homogeneous[0] = False
     if not homogeneous.any():
         return None
     nan = np.float32(np.nan)
     table = np.stack(
-        [
-            np.where(homogeneous, mean_high, nan),
-            np.where(homogeneous, mean_low, nan),
-            np.where(homogeneous, noise_high2 / pixels, nan),
-            np.where(homogeneous, noise_low2 / pixels, nan),
-        ],
+        [np.where(homogeneous, mean_high, nan), np.where(homogeneous, mean_low, nan), np.where(homogeneous, scale, nan)],
         axis=-1,
     ).astype(np.float32)
     shape = tuple(alpha_high.shape)
-    gathered = xp.reshape(backend.take(backend.asarray(table), xp.reshape(labels, (-1,)), 0), shape + (4,))
+    flat_labels = labels.reshape(-1) if backend.name == "numpy" else xp.reshape(labels, (-1,))
+    gathered = xp.reshape(backend.take(backend.asarray(table), flat_labels, 0), shape + (3,))
     in_region = backend.asarray(homogeneous[labels_host])
-    return gathered[..., 0], gathered[..., 1], gathered[..., 2], gathered[..., 3], in_region
+    return gathered[..., 0], gathered[..., 1], gathered[..., 2], in_region
 
 
 def _lookup(backend: ArrayBackend, table: Any, attenuation_high: Any, ratio: Any) -> tuple[Any, Any, Any, Any]:
-    """Look up ``(α_H, R)`` in the calibration table: Z (linear in R), κ, |∂Z/∂R|, ambiguity.
+    """Look up ``(α_H, R)`` in the calibration table: Z, κ, |∂Z/∂R| and ambiguity.
 
-    The α_H axis is sampled finely (the curves change slowly with α_H) and read at the
-    nearest node; along R, Z is interpolated linearly between nodes.
+    The nearest node is read (one gather per pixel): the table is fine enough (∆R ≈
+    0.0005) that this costs less than the calibration's accuracy, and Z is never
+    interpolated across the jumps of a degenerate region.
     """
     xp = backend.xp
     alpha_nodes, ratio_nodes = table.shape
-    flat_zeff = backend.asarray(np.ascontiguousarray(table.zeff, dtype=np.float32).reshape(-1))
-    companions = np.stack(
-        [table.mass_attenuation_cm2_g, table.zeff_per_ratio, table.ambiguous.astype(np.float32)], axis=-1
-    )
-    flat_companions = backend.asarray(np.ascontiguousarray(companions, dtype=np.float32).reshape(-1, 3))
+    flat = backend.asarray(table.stacked)
     alpha_index = xp.astype(xp.clip(attenuation_high * (1.0 / table.alpha_step) + 0.5, 0.0, alpha_nodes - 1.0), backend.int_dtype)
-    position = xp.clip((ratio - table.ratio_start) * (1.0 / table.ratio_step), 0.0, ratio_nodes - 1.001)
-    ratio_index = xp.astype(position, backend.int_dtype)
-    weight = position - xp.astype(ratio_index, position.dtype)
-    shape = tuple(position.shape)
-    index = xp.reshape(alpha_index * ratio_nodes + ratio_index, (-1,))
-    zeff_before = backend.take(flat_zeff, index, 0)
-    zeff_after = backend.take(flat_zeff, index + 1, 0)
-    zeff = xp.reshape(zeff_before + (zeff_after - zeff_before) * xp.reshape(weight, (-1,)), shape)
-    nearest = xp.reshape(backend.take(flat_companions, index, 0), shape + (3,))
-    return zeff, nearest[..., 0], nearest[..., 1], nearest[..., 2] > 0.5
+    ratio_index = xp.astype(
+        xp.clip((ratio - table.ratio_start) * (1.0 / table.ratio_step) + 0.5, 0.0, ratio_nodes - 1.0), backend.int_dtype
+    )
+    shape = tuple(ratio.shape)
+    index = alpha_index * ratio_nodes
+    index += ratio_index
+    values = xp.reshape(backend.take(flat, xp.reshape(index, (-1,)), 0), shape + (4,))
+    return values[..., 0], values[..., 1], values[..., 2], values[..., 3] > 0.5
 
 
 def discriminate(
@@ -310,9 +375,12 @@ def discriminate(
     backend: str | ArrayBackend = "numpy",
     device: str | None = None,
     alpha_high_min: float = DEFAULT_ALPHA_HIGH_MIN,
+    min_areal_density_g_cm2: float = DEFAULT_MIN_AREAL_DENSITY_G_CM2,
     smoothing_radius_px: int = DEFAULT_SMOOTHING_RADIUS_PX,
     edge_sigmas: float = DEFAULT_EDGE_SIGMAS,
     min_region_px: int = DEFAULT_MIN_REGION_PX,
+    subtract_walls: bool = False,
+    degenerate_reading: str = "lower",
 ) -> MaterialMap:
     """Return the material map of a corrected dual-energy image.
 
@@ -328,6 +396,8 @@ def discriminate(
         ``"cpu"`` or ``"cuda"`` (torch).
     alpha_high_min : float
         Smoothed ``α_H`` below which the class is ``none`` (dimensionless).
+    min_areal_density_g_cm2 : float
+        Estimated mass thickness (g/cm²) below which the class is ``none``.
     smoothing_radius_px : int
         Guided-filter window half-width (pixels); 0 disables smoothing.
     edge_sigmas : float
@@ -335,6 +405,13 @@ def discriminate(
     min_region_px : int
         Homogeneous edge-free regions of at least this many pixels are estimated from
         their mean attenuations (one material per block); 0 disables it.
+    subtract_walls : bool
+        Subtract the attenuation of thin structure present along whole rows (the side
+        walls of a container, :func:`wall_background`) before the lookup. Off by
+        default: a row filled end to end with light cargo would lose that cargo.
+    degenerate_reading : {"lower", "higher"}
+        Where two materials give the same attenuation pair (``ambiguous``), report the
+        lower-Z or the higher-Z one (:meth:`Calibration.table`).
 
     Returns
     -------
@@ -366,9 +443,14 @@ def discriminate(
             f"calibration is for {'/'.join(f'{e:g}' for e in calibration.energies_mev[:2])} MeV but scan "
             f"{getattr(image, 'scan_id', '')!r} was taken at {'/'.join(f'{e:g}' for e in energies)} MeV"
         )
-    table = calibration.lookup_table
+    table = calibration.table(degenerate_reading)
     alpha_high = array_backend.asarray(np.asarray(image.attenuation_high, np.float32))
     alpha_low = array_backend.asarray(np.asarray(image.attenuation_low, np.float32))
+    background = None
+    if subtract_walls:
+        background = wall_background(image.attenuation_high, image.attenuation_low)
+        alpha_high = alpha_high - array_backend.asarray(background[0][:, None].astype(np.float32))
+        alpha_low = alpha_low - array_backend.asarray(background[1][:, None].astype(np.float32))
     sigma_high = array_backend.asarray(np.asarray(image.sigma_high, np.float32))
     sigma_low = array_backend.asarray(np.asarray(image.sigma_low, np.float32))
 
@@ -395,15 +477,18 @@ def discriminate(
         merged = None
         if min_region_px > 0:
             unusable = array_backend.asarray(np.asarray(image.starved, bool) | np.asarray(image.saturated, bool))
-            merged = _merge_regions(array_backend, alpha_high, alpha_low, sigma_high, sigma_low,
+            merged = _merge_regions(array_backend, alpha_high, alpha_low, sigma_high * sigma_high,
                                     edges | unusable, min_region_px=min_region_px)
         if merged is not None:
-            region_high, region_low, region_noise_high2, region_noise_low2, in_region = merged
+            region_high, region_low, region_scale, in_region = merged
             smooth_high = xp.where(in_region, region_high, smooth_high)
             smooth_low = xp.where(in_region, region_low, smooth_low)
-            noise_high2 = xp.where(in_region, region_noise_high2, noise_high2)
-            noise_low2 = xp.where(in_region, region_noise_low2, noise_low2)
-            del region_high, region_low, region_noise_high2, region_noise_low2
+            # the mean of n pixels: the pixel noise over n (the window held 1/inverse_window)
+            shrink = xp.where(in_region, region_scale / inverse_window, xp.ones_like(region_scale))
+            shrink = xp.clip(shrink, None, 1.0)
+            noise_high2 *= shrink
+            noise_low2 *= shrink
+            del region_high, region_low, region_scale, shrink
     else:
         smooth_high, smooth_low = alpha_high, alpha_low
         noise_high2 = sigma_high * sigma_high
@@ -433,7 +518,7 @@ def discriminate(
         starved = starved | np.asarray(image.starved_low, bool)
     impenetrable = array_backend.asarray(starved)
     saturated = array_backend.asarray(np.asarray(image.saturated, bool))
-    too_thin = (smooth_high < alpha_high_min) | saturated
+    too_thin = (smooth_high < alpha_high_min) | (areal < min_areal_density_g_cm2) | saturated
     codes[too_thin] = NONE
     codes[impenetrable] = IMPENETRABLE
     undefined = too_thin | impenetrable
@@ -448,18 +533,21 @@ def discriminate(
         "backend": array_backend.name,
         "device": array_backend.device,
         "alpha_high_min": float(alpha_high_min),
+        "min_areal_density_g_cm2": float(min_areal_density_g_cm2),
         "smoothing_radius_px": radius,
         "edge_sigmas": float(edge_sigmas),
         "min_region_px": int(min_region_px),
+        "subtract_walls": bool(subtract_walls),
+        "degenerate_reading": degenerate_reading,
         "scan_id": getattr(image, "scan_id", ""),
     }
-    as32 = lambda a: np.asarray(host(a), dtype=np.float32)  # noqa: E731
+    as32 = lambda a: np.ascontiguousarray(host(a), dtype=np.float32)  # noqa: E731
     return MaterialMap(
         classes=host(codes).astype(np.uint8, copy=False),
         zeff=as32(zeff),
         zeff_sigma=as32(zeff_sigma),
         areal_density_g_cm2=as32(areal),
-        ambiguous=host(ambiguous & ~undefined).astype(bool, copy=False),
+        ambiguous=np.ascontiguousarray(host(ambiguous & ~undefined), dtype=bool),
         attenuation_high=as32(smooth_high),
         attenuation_low=as32(smooth_low),
         position_mm=np.asarray(image.position_mm, np.float64),

@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+from test_correction import StandInHeader, make_scan
 
 from nii.calibration import (
     Calibration,
@@ -18,7 +19,6 @@ from nii.calibration import (
 )
 from nii.correction import correct
 from nii.errors import CalibrationError
-from test_correction import StandInHeader, make_scan
 
 WEDGE_MATERIALS = {
     "polyethylene": (0.94, {"H": 0.143723, "C": 0.856277}),
@@ -188,9 +188,16 @@ def test_calibrate_from_wedge_scans():
     assert calibration.source == "wedge-scans" and calibration.scanner_id == "gantry-test"
     measured = [c for c in calibration.curves if c.origin == "wedge"]
     assert sorted(c.name for c in measured) == sorted(WEDGE_MATERIALS)
-    assert all(c.attenuation_high.size == 2 for c in measured)
+    assert all(c.measured.sum() == 2 for c in measured)  # two steps each, measured
+    assert all(c.attenuation_high.size > 2 for c in measured)  # extended by the model's shape
     assert any(c.origin == "physics-assisted" for c in calibration.curves)
     assert calibration.wedge_sha256 == [scan.sha256]
+    # the extension is anchored on the measured ends: R continuous there
+    lead = next(c for c in measured if c.name == "lead")
+    last = np.flatnonzero(lead.measured)[-1]
+    assert abs(lead.ratio[last + 1] - lead.ratio[last]) < 0.02
+    plain = calibrate([scan], physics_assisted=False)
+    assert all(c.origin == "wedge" and c.attenuation_high.size == 2 for c in plain.curves)
 
 
 def test_calibrate_rejects_object_scans_and_mixed_scanners():

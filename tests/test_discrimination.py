@@ -20,7 +20,7 @@ PHOTONS = (4e5, 1.5e5)  # detected photons per pixel in air, high / low
 @pytest.fixture(scope="module")
 def calibration():
     calibration = calibration_from_physics({"energies_mev": [6.0, 3.0]})
-    calibration.lookup_table  # build once
+    assert calibration.lookup_table.shape[0] > 0  # build once
     return calibration
 
 
@@ -106,6 +106,11 @@ def test_thin_lead_degeneracy_is_shown(calibration):
     inner = interior(0, 0)
     # 60 g/cm² of lead gives the same (α_H, R) as a Z ≈ 40 metal: flagged, not hidden
     assert material_map.ambiguous[inner].mean() > 0.5
+    assert (material_map.classes[inner] == METAL).mean() > 0.9  # the lower-Z reading
+    higher = discriminate(image, calibration, degenerate_reading="higher")
+    assert (higher.classes[inner] == HIGH_Z).mean() > 0.9
+    with pytest.raises(CalibrationError, match="lower"):
+        discriminate(image, calibration, degenerate_reading="middle")
 
 
 def test_thin_starved_and_saturated_pixels(calibration):
@@ -174,3 +179,27 @@ def test_save_npz_writes_the_contract_arrays(calibration, tmp_path):
         assert np.isfinite(zeff[(classes >= ORGANIC) & (classes <= HIGH_Z)]).all()
         assert set(np.unique(classes)) <= {NONE, ORGANIC, INORGANIC, METAL, HIGH_Z, IMPENETRABLE}
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["map.npz"]  # no temporary left
+
+
+def test_region_merging_makes_a_noisy_block_one_material(calibration):
+    image, curves = synthetic_image(["copper"], [150.0], seed=9)
+    image.attenuation_high += (3 * image.sigma_high * np.random.default_rng(1).standard_normal(image.sigma_high.shape)).astype(np.float32)
+    image.attenuation_low += (3 * image.sigma_low * np.random.default_rng(2).standard_normal(image.sigma_low.shape)).astype(np.float32)
+    image.sigma_high *= np.sqrt(10.0)
+    image.sigma_low *= np.sqrt(10.0)
+    inner = interior(0, 0)
+    pixelwise = discriminate(image, calibration, min_region_px=0)
+    merged = discriminate(image, calibration)
+    assert np.unique(pixelwise.zeff[inner]).size > 10  # pixel by pixel: scattered
+    assert np.unique(merged.classes[inner]).tolist() == [METAL]
+    assert np.unique(merged.zeff[inner]).size == 1 and abs(merged.zeff[inner][0, 0] - 29.0) < 6
+    assert np.nanmedian(merged.zeff_sigma[inner]) < np.nanmedian(pixelwise.zeff_sigma[inner])
+
+
+def test_a_thickness_ramp_is_not_flattened(calibration):
+    image, _ = synthetic_image(["aluminium"], [60.0])
+    ramp = np.linspace(0.5, 3.0, image.attenuation_high.shape[1], dtype=np.float32)
+    image.attenuation_high[:] = ramp
+    image.attenuation_low[:] = 1.36 * ramp
+    material_map = discriminate(image, calibration)
+    np.testing.assert_allclose(material_map.attenuation_high[10], ramp, atol=0.01)

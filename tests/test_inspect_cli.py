@@ -97,3 +97,24 @@ def test_parser_keeps_the_batch_options():
     from nii.cli.inspect import is_batch
 
     assert is_batch(args)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("threat", "status", "code"), [("none", EXIT_CLEAR, None), ("lead_block", EXIT_INSPECT, "UNDECLARED_HIGH_Z")])
+def test_end_to_end_on_simulated_scans(tmp_path, threat, status, code):
+    scan = tmp_path / f"{threat}.nxr"
+    assert main(["simulate", "--container", "20ft", "--cargo", "61", "--threat", threat, "--channels", "128",
+                 "--pulses", "1200", "--seed", "3", "-o", str(scan)]) == 0
+    truth = json.loads(scan.with_name(f"{threat}.truth.json").read_text(encoding="utf-8"))
+    out = tmp_path / "out"
+    assert main(["inspect", str(scan), "--manifest", str(scan.with_name(f"{threat}.manifest.json")),
+                 "--out", str(out)]) == status
+    verdict = json.loads((out / "verdict.json").read_text(encoding="utf-8"))
+    assert verdict["verdict"] == truth["expected_verdict"]
+    assert verdict["estimates"]["cargo_mass_kg"] == pytest.approx(truth["cargo_mass_kg"], rel=0.15)
+    if code:
+        assert code in [reason["code"] for reason in verdict["reasons"]]
+        # The flagged box overlaps the threat's true box on the analysed grid.
+        r0, c0, r1, c1 = truth["regions"][0]["bbox"]
+        boxes = [region["bbox"] for region in verdict["regions"] if region["reason"] == code]
+        assert any(b[0] < r1 and r0 < b[2] and b[1] < c1 and c0 < b[3] for b in boxes)

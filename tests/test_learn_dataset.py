@@ -232,3 +232,21 @@ def test_real_simulated_scan_is_corrected_once_and_cached(tmp_path, monkeypatch)
     nxr.touch()  # a changed scan invalidates the cache
     with pytest.raises(AssertionError, match="cache"):
         ds.load_scan_sample(nxr)
+
+
+def test_corrupt_cache_is_recomputed(tmp_path, monkeypatch):
+    write_fake_scan(tmp_path, "C", threat=False)
+    nxr = tmp_path / "C.nxr"
+    nxr.with_suffix(ds.CACHE_SUFFIX).write_bytes(b"PK\x03\x04 not a zip")
+    calls = []
+
+    def analyse(path, calibration):
+        calls.append(path)
+        sample = synthetic_sample(np.random.default_rng(0), rows=32, cols=64, threat=False)
+        return {"attenuation_high": sample.attenuation_high, "attenuation_low": sample.attenuation_low}
+
+    monkeypatch.setattr(ds, "_analyse", analyse)
+    sample = ds.load_scan_sample(nxr)
+    assert calls == [nxr] and sample.shape == (32, 64)
+    ds.load_scan_sample(nxr)
+    assert len(calls) == 1  # rewritten cache used the second time

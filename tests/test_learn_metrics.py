@@ -66,6 +66,13 @@ def test_box_iou_hand_case():
     assert iou[0, 1] == 0.0 and iou[1, 0] == 0.0
 
 
+def test_merge_duplicate_boxes():
+    merged = metrics.merge_duplicate_boxes([[19, 17, 22, 23], [0, 0, 2, 2], [19, 18, 22, 23], [19, 17, 22, 24]])
+    assert merged.tolist() == [[19, 17, 22, 24], [0, 0, 2, 2]]
+    assert metrics.merge_duplicate_boxes([[0, 0, 10, 10], [0, 5, 10, 15]]).shape == (2, 4)  # IoU 1/3: two objects
+    assert metrics.merge_duplicate_boxes(np.zeros((0, 4))).shape == (0, 4)
+
+
 def test_map50_hand_cases():
     pred = [{"boxes": [[0, 0, 10, 10], [20, 20, 30, 30]], "scores": [0.9, 0.8]}]
     true = [{"boxes": [[0, 0, 10, 10], [50, 50, 60, 60]]}]

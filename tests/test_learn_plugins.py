@@ -108,6 +108,21 @@ def test_entry_point_detectors_are_found(monkeypatch):
         plugins.get_detector("broken")
 
 
+def test_public_names_resolve():
+    import nii.learn
+
+    assert set(nii.learn.__all__) == {
+        "DetectorResult", "ScoredRegion", "ModelError", "register_detector", "get_detector", "run_detector",
+        "available_detectors", "roc_auc", "roc_curve", "detection_rate_at_far", "mean_average_precision_50",
+        "material_class_accuracy", "cargo_mass_error", "ScanDataset", "load_model", "load_detector",
+        "export_coco", "run_bench",
+    }
+    for name in ("DetectorResult", "register_detector", "roc_auc", "run_bench"):
+        assert getattr(nii.learn, name) is not None
+    with pytest.raises(AttributeError):
+        nii.learn.not_a_name  # noqa: B018
+
+
 def test_plugins_and_bench_do_not_import_torch():
     code = ("import sys, nii, nii.learn, nii.learn.plugins, nii.learn.metrics, nii.learn.bench; "
             "print('torch' in sys.modules)")
@@ -154,3 +169,14 @@ def test_bench_runs_a_registered_detector(tmp_path):
     with Image.open(out / "roc.png") as picture:
         pixels = np.asarray(picture.convert("RGB"))
     assert (np.abs(pixels.astype(int) - (31, 119, 180)).sum(axis=-1) == 0).sum() > 100  # the first curve is drawn
+
+
+def test_operating_point_travels_with_the_result():
+    def cautious(image, material_map):
+        return DetectorResult(0.6, threshold=0.7)
+
+    result = plugins.run_detector(cautious, _Image())
+    assert result.threshold == 0.7 and not result.alarm
+    assert plugins.run_detector(lambda image, material_map: {"score": 0.6}, _Image()).alarm  # default 0.5
+    with pytest.raises(ModelError, match="threshold"):
+        plugins.as_result({"score": 0.5, "threshold": float("inf")})

@@ -12,9 +12,12 @@ import pytest
 from nii.errors import SimulationError
 from nii.simulate.acquisition import (
     GAUSSIAN_MIN_QUANTA,
+    SUBRAY_TRANSMISSION_TOLERANCE,
     BeamMoments,
     ChannelResponse,
     acquire,
+    aperture_transmission_moments,
+    subray_offsets,
     blur_expected,
     conveyance_positions,
     detector_signal,
@@ -185,6 +188,135 @@ def test_transmission_rejects_mismatched_shapes():
     beams = _beams()
     with pytest.raises(SimulationError):
         transmission_moments(np.zeros((2, 3, 3)), _mu(beams)[0], beams[0])
+
+
+# ------------------------------------------------------- aperture (sub-ray) averaging
+def _sheet_scene(z0: float, z1: float, depth_mm: float):
+    """A steel sheet seen edge-on: rows z in [z0, z1) mm, ``depth_mm`` along the beam."""
+    from nii.physics import material
+    from nii.simulate.scene import Box, Scene, SceneObject
+
+    sheet = SceneObject("roof", material("iron"), "container", (Box(z0, z1, -1e4, 1e4, 0.0, depth_mm),))
+    return Scene([sheet], length_mm=2000.0, height_mm=5000.0)
+
+
+def test_config_sub_rays_default_and_validation():
+    config = ScannerConfig()
+    assert (config.subray_rows, config.subray_columns) == (4, 2)
+    assert config.replace(subray_rows=3).subray_rows == 3
+    for bad in (0, 17, 2.5, True):
+        with pytest.raises(SimulationError, match="subray"):
+            config.replace(subray_rows=bad)
+    assert subray_offsets(4, 4.2) == pytest.approx([-1.575, -0.525, 0.525, 1.575])
+    assert subray_offsets(1, 3.0).tolist() == [0.0]
+
+
+@pytest.mark.parametrize("monochromatic", [True, False])
+def test_edge_on_sheet_records_the_mean_transmission_not_exp_of_the_mean_path(monochromatic):
+    # Half of one row is a 50 mm-deep steel sheet (2 of its 4 sub-rows): the pixel records
+    # T = f·T(L) + (1 − f) with f = ½, not T(f·L).
+    physics = pytest.importorskip("nii.physics")
+    density, depth = 7.874, 50.0
+    config = _config(channels=64, pulses=200)
+    row_h = config.row_height_mm
+    row = 20
+    scene = _sheet_scene(row * row_h, (row + 0.5) * row_h, depth)
+    areal = depth * density / 10.0
+    if monochromatic:
+        beams = [BeamMoments(6.0, np.array([2.0]), np.array([1.0])), BeamMoments(3.0, np.array([1.0]), np.array([1.0]))]
+        tables = [np.array([[0.04]]), np.array([[0.06]])]
+        sheet_t = np.exp(-0.04 * areal)
+        mean_path_t = np.exp(-0.04 * areal / 2)
+    else:
+        effective = physics.effective_beams((6.0, 3.0))
+        beams = [BeamMoments(b.endpoint_mev, b.energy_mev, b.weight) for b in effective]
+        tables = [physics.attenuation_coefficients(["iron"], b) for b in effective]
+        sheet_t = float(physics.polychromatic_transmission(effective[0], tables[0], np.array([[areal]]))[0])
+        mean_path_t = float(physics.polychromatic_transmission(effective[0], tables[0], np.array([[areal / 2]]))[0])
+    acq = acquire(scene.path_lengths_mm, [density], tables, beams, 2000.0, config, np.random.default_rng(3))
+    expected = 0.5 * sheet_t + 0.5
+    assert acq.transmission_high[row] == pytest.approx(expected, rel=1e-5)
+    assert np.all(acq.transmission_high[row] > mean_path_t + 0.05)  # far brighter than exp of the mean
+    assert np.all(acq.transmission_high[row + 1] == pytest.approx(1.0))
+    # The low energy too (the truth's impenetrable test reads both).
+    assert acq.transmission_low is not None and acq.transmission_low.shape[0] == 64
+    assert np.all(acq.transmission_low[row] > acq.transmission_low[row - 1] - 1.0)
+    assert np.all(acq.transmission_low[row] < 1.0)
+
+
+def test_roof_sheet_seen_lengthwise_is_not_starved():
+    # The brief's case: a 1.6 mm roof sheet crossed over 2.4 m, 38 % of a 4.2 mm row.
+    physics = pytest.importorskip("nii.physics")
+    effective = physics.effective_beams((6.0, 3.0))
+    beams = [BeamMoments(b.endpoint_mev, b.energy_mev, b.weight) for b in effective]
+    tables = [physics.attenuation_coefficients(["iron"], b) for b in effective]
+    config = _config(channels=64, pulses=200).replace(pitch_mm=5.6)  # 4.2 mm rows
+    row_h = config.row_height_mm
+    assert row_h == pytest.approx(4.2)
+    z0 = 24 * row_h
+    scene = _sheet_scene(z0, z0 + 1.6, 2400.0)
+    acq = acquire(scene.path_lengths_mm, [7.874], tables, beams, 2000.0, config, np.random.default_rng(4))
+    # Sub-rays at 0.525 and 1.575 mm below the row top cross the sheet: f = 2/4.
+    assert acq.transmission_high[24] == pytest.approx(0.5, abs=1e-6)
+    assert acq.transmission_low[24] == pytest.approx(0.5, abs=1e-6)
+    assert np.min(acq.transmission_high) > 0.49
+
+
+def _mixed_scene():
+    """Boxes with edges inside pixels, thin sheets, drums (curved chords) and a lead block."""
+    from nii.physics import material
+    from nii.simulate.scene import Box, Cylinder, Scene, SceneObject
+
+    objects = [
+        SceneObject("roof", material("iron"), "container", (Box(3.1, 4.7, 0, 600, 0, 2400),)),
+        SceneObject("wall", material("iron"), "container", (Box(0, 300, 101.3, 103.3, 0, 2300),)),
+        SceneObject("pallet", material("wood_pine"), "cargo", (Box(40.7, 210.2, 20.4, 560.9, 100, 1100),)),
+        SceneObject("drums", material("polyethylene"), "cargo",
+                    (Cylinder("z", 150, 300, 1400, 90, 200), Cylinder("x", 120, 300, 1800, 70, 500, 30))),
+        SceneObject("lead", material("lead"), "threat", (Box(101.1, 160.6, 400.2, 455.5, 500, 560),)),
+    ]
+    return Scene(objects, length_mm=600.0, height_mm=300.0)
+
+
+@pytest.mark.parametrize("energy", [6.0, 3.0])
+def test_fast_path_matches_brute_force_sub_ray_averaging(energy):
+    physics = pytest.importorskip("nii.physics")
+    effective = physics.effective_beams((energy,))[0]
+    beam = BeamMoments(energy, effective.energy_mev, effective.weight)
+    scene = _mixed_scene()
+    mu = physics.attenuation_coefficients(scene.materials, effective)
+    density = np.array([m.density_g_cm3 for m in scene.materials]) / 10.0
+    rows, cols, sub_rows, sub_cols, row_h, col_w = 60, 150, 4, 2, 4.2, 3.2
+    z = (np.arange(rows) + 0.5) * row_h
+    x = (np.arange(cols) + 0.5) * col_w + 30.0
+    z_sub = (z[:, None] + subray_offsets(sub_rows, row_h)).ravel()
+    x_sub = (x[:, None] + subray_offsets(sub_cols, col_w)).ravel()
+    paths = scene.path_lengths_mm(z_sub, x_sub, row_height_mm=0.0, column_width_mm=0.0)
+    areal = (paths * density[:, None, None].astype(np.float32)).reshape(len(density), rows, sub_rows, cols, sub_cols)
+    fast = aperture_transmission_moments(areal, mu, beam)
+    # Brute force: every sub-ray evaluated directly, then averaged.
+    flat = areal.transpose(0, 1, 3, 2, 4).reshape(len(density), -1).astype(np.float64)
+    each = np.exp(-(flat.T @ mu))
+    for moment, weight in zip(fast, (beam.signal_weight, beam.second_moment_weight), strict=True):
+        brute = (each @ weight).reshape(rows, cols, sub_rows * sub_cols).mean(axis=2)
+        assert np.max(np.abs(moment - brute)) <= max(SUBRAY_TRANSMISSION_TOLERANCE, 1e-12) + 1e-9
+        assert np.max(np.abs(moment - brute)) <= 1e-4
+    exact = aperture_transmission_moments(areal, mu, beam, tolerance=0.0)
+    assert np.allclose(exact[0], fast[0], rtol=0, atol=SUBRAY_TRANSMISSION_TOLERANCE)
+    # Averaging matters here: one evaluation at the mean areal density is far darker at edges.
+    single = aperture_transmission_moments(areal, mu, beam, tolerance=np.inf)
+    assert np.max(exact[0] - single[0]) > 0.05
+    assert np.all(exact[0] >= single[0] - 1e-12)  # Jensen: the mean of T is at least T of the mean
+
+
+def test_aperture_transmission_rejects_bad_input():
+    beams = _beams()
+    with pytest.raises(SimulationError, match="Sr"):
+        aperture_transmission_moments(np.zeros((1, 2, 2)), _mu(beams)[0], beams[0])
+    with pytest.raises(SimulationError, match="tolerance"):
+        aperture_transmission_moments(np.zeros((1, 2, 2, 2, 2)), _mu(beams)[0], beams[0], tolerance=-1.0)
+    t1, t2 = aperture_transmission_moments(np.zeros((1, 0, 2, 3, 2)), _mu(beams)[0], beams[0])
+    assert t1.shape == t2.shape == (0, 3)
 
 
 # ------------------------------------------------------------------------ noise

@@ -24,10 +24,13 @@ def _config(**changes) -> ScannerConfig:
     return ScannerConfig().scaled(channels=64, pulses=440).replace(**changes)
 
 
-def _scene() -> Scene:
-    wood = SceneObject("pallets", material("wood_pine"), "cargo", (Box(600.0, 2400.0, 300.0, 2700.0, 0.0, 1500.0),))
+def _scene(wood_depth_mm: float = 1000.0, lead_mm: float = 70.0) -> Scene:
+    # 70 mm of lead behind 1 m of pine: more lead than wood per cm² (high_z) and readable
+    # at both energies.
+    wood = SceneObject("pallets", material("wood_pine"), "cargo",
+                       (Box(600.0, 2400.0, 300.0, 2700.0, 0.0, wood_depth_mm),))
     z0, x0, z1, x1 = LEAD_BOX_MM
-    lead = SceneObject("lead block", material("lead"), "threat", (Box(z0, z1, x0, x1, 600.0, 690.0),),
+    lead = SceneObject("lead block", material("lead"), "threat", (Box(z0, z1, x0, x1, 600.0, 600.0 + lead_mm),),
                        counts_as_cargo=True)
     return Scene([wood, lead], length_mm=3000.0, height_mm=2700.0, name="test pallets")
 
@@ -90,6 +93,8 @@ def test_truth_files_are_written_beside_the_scan(written):
         assert arrays["classes"].dtype == np.uint8 and arrays["zeff"].dtype == np.float32
         assert arrays["classes"].shape == (64, arrays["position_mm"].size)
         assert np.array_equal(arrays["channel"], np.arange(64))
+        assert arrays["transmission_low"].shape == arrays["transmission_high"].shape
+    assert np.array_equal(again.transmission_low, scan.truth.transmission_low)
 
 
 def test_truth_grid_is_the_analysed_grid_of_the_high_energy_pulses(written):
@@ -131,6 +136,47 @@ def test_ground_truth_region_falls_on_the_threat(written):
     assert np.median(box) > np.median(frame) + 1.0
     # Nothing in the margins before the object: class none there.
     assert np.all(scan.truth.classes[:, scan.truth.position_mm < -50] == NONE)
+
+
+def test_truth_is_impenetrable_where_only_the_low_energy_is_starved():
+    # 90 mm of lead behind 1.5 m of pine: the 6 MeV beam still reads it, the 3 MeV one
+    # is starved; the discrimination calls that impenetrable, and so does the truth.
+    from nii.classes import IMPENETRABLE
+    from nii.simulate.truth import DEFAULT_IMPENETRABLE_TRANSMISSION as FLOOR
+
+    scenario = _scenario()
+    scenario.scene = _scene(wood_depth_mm=1500.0, lead_mm=90.0)
+    truth = simulate_scan(scenario, _config(), 5).truth
+    (region,) = truth.regions
+    row0, col0, row1, col1 = region["bbox"]
+    core = (slice(row0 + 1, row1 - 1), slice(col0 + 1, col1 - 1))
+    assert np.all(truth.transmission_high[core] > FLOOR)
+    assert np.all(truth.transmission_low[core] < FLOOR)
+    assert np.all(truth.classes[core] == IMPENETRABLE)
+
+
+def test_edge_on_roof_sheet_is_read_as_the_detector_records_it(tmp_path):
+    # A 1.6 mm steel roof crossed over 2.4 m covers 38 % of a 4.2 mm row. The pixel
+    # records the mean of exp(−μL) over its sub-rays (2 of 4 cross the sheet): T ≈ ½,
+    # not exp(−μ · 0.38 · 2400 mm) ≈ 0, so neither the truth nor the image is starved.
+    from nii.classes import IMPENETRABLE
+
+    config = ScannerConfig().replace(channels=64, pulses=300, dead_channels=0, noisy_channels=0)
+    row_h = config.row_height_mm
+    z0 = 24 * row_h
+    roof = SceneObject("roof", material("iron"), "container", (Box(z0, z0 + 1.6, 0.0, 1500.0, 0.0, 2400.0),))
+    scan = simulate_scan(Scene([roof], length_mm=1500.0, height_mm=64 * row_h), config, 2)
+    inside = (scan.truth.position_mm > 50.0) & (scan.truth.position_mm < 1450.0)  # 21 mm columns
+    assert not np.any(scan.truth.classes == IMPENETRABLE)
+    assert scan.truth.transmission_high[24, inside] == pytest.approx(0.5, abs=1e-6)
+    assert scan.truth.transmission_low[24, inside] == pytest.approx(0.5, abs=1e-6)
+    # The measured image agrees: α at the roof row is about ln 2 (blur spreads a little).
+    image = load_scan(scan.write(tmp_path / "roof.nxr")[0])
+    high = image.frames[0]
+    dark, air = image.dark[0].mean, image.air[0].mean
+    transmission = (high.raw.astype(np.float64) - dark[:, None]) / (air - dark)[:, None]
+    inside_pulses = (high.position_mm > 200.0) & (high.position_mm < 1300.0)
+    assert 0.4 < np.median(transmission[24, inside_pulses]) < 0.75
 
 
 def test_same_seed_gives_byte_identical_files(tmp_path, written):

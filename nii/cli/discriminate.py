@@ -52,12 +52,11 @@ def run(args: argparse.Namespace) -> int:
     """Write the material map of ``args.scan``; return the exit status."""
     from pathlib import Path
 
-    from scanner_io import load_scan
-
     from nii.classes import CLASS_NAMES
     from nii.correction import correct
     from nii.discrimination import discriminate
     from nii.errors import NiiError
+    from scanner_io import load_scan
 
     output = Path(args.output)
     if Path(args.scan).resolve() == output.resolve():

@@ -54,13 +54,12 @@ def run(args: argparse.Namespace) -> int:
     """Render ``args.scan`` to ``args.output``; return the exit status."""
     from pathlib import Path
 
-    from scanner_io import load_scan
-
     from nii.cli.discriminate import load_calibration_for
     from nii.correction import correct
     from nii.errors import NiiError
-    from nii.render import compose, draw_boxes, evidence_png, legend, render_grey, save_png
     from nii.io_utils import atomic_write_bytes
+    from nii.render import compose, draw_boxes, evidence_png, legend, render_grey, save_png
+    from scanner_io import load_scan
 
     output = Path(args.output)
     if Path(args.scan).resolve() == output.resolve():

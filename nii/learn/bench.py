@@ -144,7 +144,7 @@ def score_detector(results: Sequence[DetectorResult], samples: Sequence[ScanSamp
         figures.update(roc_auc=nan, detection_rate_far_1pct=nan, detection_rate_far_5pct=nan, roc=None)
     predictions = [{"boxes": np.array([g.bbox for g in r.regions], dtype=np.float64).reshape(-1, 4),
                     "scores": np.array([g.score for g in r.regions], dtype=np.float64)} for r in results]
-    targets = [{"boxes": s.boxes.astype(np.float64)} for s in samples]
+    targets = [{"boxes": metrics.merge_duplicate_boxes(s.boxes)} for s in samples]
     figures["map50"] = metrics.mean_average_precision_50(predictions, targets)
     figures["seconds_per_scan"] = float(np.mean([r.seconds for r in results])) if results else nan
     figures["scores"] = {s.scan_id: r.score for s, r in zip(samples, results, strict=True)}
@@ -295,7 +295,7 @@ def roc_png(curves: dict[str, dict[str, list[float]] | None], size: int = 480) -
     """
     from PIL import Image, ImageDraw
 
-    margin_left, margin_bottom, margin_top, margin_right = 56, 44, 16, 16
+    margin_left, margin_bottom, margin_top, margin_right = 56, 44, 28, 16
     width, height = size + margin_left + margin_right, size + margin_top + margin_bottom
     canvas = Image.new("RGB", (width, height), "white")
     draw = ImageDraw.Draw(canvas)
@@ -314,7 +314,7 @@ def roc_png(curves: dict[str, dict[str, list[float]] | None], size: int = 480) -
     draw.line([point(0, 0), point(1, 1)], fill=(180, 180, 180))
     draw.rectangle([point(0, 1), point(1, 0)], outline="black")
     draw.text((margin_left + size // 2 - 50, height - 18), "false-alarm rate", fill="black")
-    draw.text((4, margin_top - 12 if margin_top > 12 else 2), "detection rate", fill="black")
+    draw.text((margin_left - 30, 4), "detection rate", fill="black")
     for index, (name, curve) in enumerate(curves.items()):
         colour = _COLOURS[index % len(_COLOURS)]
         label = name if curve else f"{name} (n/a)"

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -112,7 +113,7 @@ def _load_cached(nxr: Path, *, calibration: Any | None, cache: bool) -> dict[str
             with np.load(cache_path, allow_pickle=False) as stored:
                 if str(stored["cache_key"]) == key:
                     return {name: stored[name] for name in stored.files if name != "cache_key"}
-        except (OSError, ValueError, KeyError):
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile):
             pass  # unreadable or stale cache: recompute
     arrays = _analyse(nxr, calibration)
     if cache:

@@ -24,6 +24,7 @@ __all__ = [
     "roc_auc",
     "detection_rate_at_far",
     "box_iou",
+    "merge_duplicate_boxes",
     "BoxPrediction",
     "BoxTarget",
     "mean_average_precision_50",
@@ -167,6 +168,46 @@ def box_iou(boxes_a, boxes_b) -> np.ndarray:
     union = area_a[:, None] + area_b[None, :] - inter
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(union > 0, inter / union, 0.0)
+
+
+def merge_duplicate_boxes(boxes, iou_threshold: float = 0.5) -> np.ndarray:
+    """Merge ground-truth boxes that describe one object (IoU ≥ threshold) into their union.
+
+    The simulator's truth may list one object twice (e.g. a lead block as ``high_z``
+    and as the ``impenetrable`` area it causes); scoring detections against both would
+    count a miss for a detector that found the object once.
+
+    Parameters
+    ----------
+    boxes : array_like, shape (n, 4)
+        ``(row0, col0, row1, col1)`` pixels.
+    iou_threshold : float
+        Boxes overlapping at least this much (0–1) are merged, transitively.
+
+    Returns
+    -------
+    numpy.ndarray, shape (m, 4)
+        The merged boxes (m ≤ n), in order of first appearance.
+
+    Examples
+    --------
+    >>> merge_duplicate_boxes([[19, 17, 22, 23], [19, 18, 22, 23], [0, 0, 2, 2]]).tolist()
+    [[19.0, 17.0, 22.0, 23.0], [0.0, 0.0, 2.0, 2.0]]
+    """
+    merged = [list(map(float, box)) for box in np.asarray(boxes, dtype=np.float64).reshape(-1, 4)]
+    changed = True
+    while changed:
+        changed = False
+        for i in range(len(merged)):
+            for j in range(i + 1, len(merged)):
+                if box_iou([merged[i]], [merged[j]])[0, 0] >= iou_threshold:
+                    a, b = merged[i], merged.pop(j)
+                    merged[i] = [min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3])]
+                    changed = True
+                    break
+            if changed:
+                break
+    return np.array(merged, dtype=np.float64).reshape(-1, 4)
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from importlib import metadata
 from typing import Any, Protocol, runtime_checkable
 
@@ -281,12 +282,19 @@ def get_detector(name: str) -> Callable[..., Any]:
         return loaded
     from nii.resources import models_dir
 
-    if (models_dir() / name / "config.json").is_file():
-        from nii.learn.zoo import load_detector  # imports torch: only now that a model is asked for
-
-        return load_detector(name)
+    config = models_dir() / name / "config.json"
+    if config.is_file():
+        return _zoo_detector(str(models_dir()), name, config.stat().st_mtime_ns)
     known = ", ".join(available_detectors()) or "none"
     raise ModelError(f"no detector named {name!r} (available: {known})")
+
+
+@lru_cache(maxsize=8)
+def _zoo_detector(root: str, name: str, config_mtime_ns: int) -> Callable[..., Any]:
+    """Load a zoo model once per (folder, config version): inspecting a batch reuses it."""
+    from nii.learn.zoo import load_detector  # imports torch: only now that a model is asked for
+
+    return load_detector(name, root=root)
 
 
 def _finite_unit(value: Any, what: str) -> float:

@@ -67,14 +67,14 @@ class Recipe:
 RECIPES: dict[str, Recipe] = {
     "unet_segmenter": Recipe(
         kind="segmenter", feature_set="alpha_material", architecture={"base": 8, "depth": 3},
-        epochs=12, batch_size=16, learning_rate=2e-3, positive_fraction=0.5,
+        epochs=20, batch_size=16, learning_rate=2e-3, positive_fraction=0.5,
         inference={"region_threshold": 0.5, "min_area_px": 4, "score_top_k": 16},
         description="per-pixel probability of concealed dense matter (small U-Net on α_H, α_L, α_L/α_H, Z_eff, impenetrable mask)",
     ),
     "fcos_detector": Recipe(
         kind="box_detector", feature_set="alpha_ratio",
         architecture={"widths": [16, 24, 48, 64], "fpn_channels": 64, "head_convs": 2, "score_thresh": 0.05},
-        epochs=12, batch_size=8, learning_rate=1e-3, positive_fraction=0.7,
+        epochs=20, batch_size=8, learning_rate=1e-3, positive_fraction=0.7,
         inference={"region_threshold": 0.3},
         description="boxes around concealed objects (torchvision FCOS, tiny FPN backbone, 3-channel α stem)",
     ),
@@ -217,7 +217,7 @@ def evaluate_detector(detector: Any, samples: list[ScanSample]) -> dict[str, Any
         seconds.append(result.seconds)
         predictions.append({"boxes": np.array([r.bbox for r in result.regions], dtype=np.float64).reshape(-1, 4),
                             "scores": np.array([r.score for r in result.regions])})
-        targets.append({"boxes": sample.boxes.astype(np.float64)})
+        targets.append({"boxes": metrics.merge_duplicate_boxes(sample.boxes)})
     nan = float("nan")
     both = 0 < sum(labels) < len(labels)
     report = {
@@ -304,6 +304,7 @@ def train_model(name: str, samples: list[ScanSample], out: str | Path, *, seed: 
     from nii.io_utils import atomic_write_text
 
     atomic_write_text(folder / "MODEL_CARD.md", _card(name, recipe, config, report, size))
+    (folder / "MODEL_CARD.md").chmod(0o644)
     log(f"wrote {folder} ({size / 1e6:.2f} MB); validation: " + json.dumps(report))
     return report
 
@@ -363,8 +364,8 @@ coarse (a false-alarm rate below 1/negatives means no false alarm allowed).
 
 ```python
 from nii.learn.plugins import get_detector
-detector = get_detector("{name}")          # loads models/{name}/ (torch)
-result = detector(image, material_map)     # DetectorResult: .score, .regions
+detector = get_detector("{name}")    # loads models/{name}/ (imports torch)
+result = detector(image, material_map)  # DetectorResult: .score, .regions, .alarm
 ```
 
 ## Limits

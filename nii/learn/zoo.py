@@ -199,6 +199,8 @@ def save_model(module: Any, config: dict[str, Any], folder: str | os.PathLike, c
     config = dict(config, weights="weights.safetensors")
     atomic_write_text(out / "config.json", json.dumps(config, indent=2, sort_keys=True) + "\n")
     atomic_write_text(out / "MODEL_CARD.md", card)
+    for name in ("weights.safetensors", "config.json", "MODEL_CARD.md"):
+        os.chmod(out / name, 0o644)  # shipped files: readable by every user (temp files are 0600)
     return out
 
 

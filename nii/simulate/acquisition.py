@@ -12,7 +12,12 @@ Pure array functions, no I/O. :func:`acquire` strings them together for one scen
    dose monitor reads it with its own small noise.
 4. **Transmission** (:func:`transmission_moments`): the signal-weighted transmission
    ``T1 = Σ w_i exp(−Σ_m μ_m(E_i) ρt_m)`` of each pixel and its second-moment
-   companion ``T2`` (weights ``w_i E_i``), which sets the quantum noise.
+   companion ``T2`` (weights ``w_i E_i``), which sets the quantum noise. Both are
+   **averaged over point sub-rays** inside each pixel's aperture
+   (:func:`aperture_transmission_moments`, ``subray_rows × subray_columns`` of the
+   configuration), as the detector averages the fluence: a thin dense sheet seen
+   edge-on over a fraction ``f`` of a pixel gives ``f·T(L) + (1 − f)``, not the far
+   darker ``T(f·L)`` of the mean path.
 5. **Detector** (:func:`detector_signal`): blur of the expected signal along channels
    and along the conveyance, a broad forward-scatter term, compound-Poisson quantum
    noise, electronic noise, per-channel gain and dark offset, dead and noisy channels,
@@ -70,7 +75,10 @@ __all__ = [
     "conveyance_positions",
     "linac_dose",
     "channel_response",
+    "SUBRAY_TRANSMISSION_TOLERANCE",
     "transmission_moments",
+    "subray_offsets",
+    "aperture_transmission_moments",
     "blur_expected",
     "scatter_signal",
     "detector_signal",
@@ -84,6 +92,20 @@ GAUSSIAN_MIN_QUANTA = 64.0
 
 #: Largest number of pixel × energy-bin products evaluated at once (memory bound).
 _CHUNK_ELEMENTS = 4_000_000
+
+#: Largest number of sub-ray path lengths (materials × sub-rows × sub-columns) asked of
+#: a scene at once (float32: 32 MB).
+_SUBRAY_CHUNK_ELEMENTS = 8_000_000
+
+#: Sub-ray values summarised per band of rows (fits a CPU cache: 1 MB of float32).
+_SUMMARY_BAND_ELEMENTS = 262_144
+
+#: Largest error (absolute, on T1 and T2) allowed when a pixel's transmission is taken
+#: at the mean of its sub-rays' areal densities instead of averaged over them. The
+#: bound ``(Σ_m μ_rms,m Δa_m)² / 8`` (see :func:`aperture_transmission_moments`) stays
+#: below it for sub-ray spreads up to about 0.25 g/cm² of iron at 6 MeV; pixels with
+#: larger spreads (edges, thin sheets, curved chords) are averaged sub-ray by sub-ray.
+SUBRAY_TRANSMISSION_TOLERANCE = 1.0e-5
 
 #: Most samples (channels × pulses) one simulated scan may hold: 2,048 channels ×
 #: about 73,000 pulses; the working arrays stay within a few GB.
@@ -456,6 +478,170 @@ def transmission_moments(
     return t1, t2
 
 
+def subray_offsets(count: int, aperture_mm: float) -> np.ndarray:
+    """Return the offsets of ``count`` point rays centred in equal parts of an aperture.
+
+    Parameters
+    ----------
+    count : int
+        Number of sub-rays (≥ 1).
+    aperture_mm : float
+        Width of the pixel's aperture, mm.
+
+    Returns
+    -------
+    numpy.ndarray of float64, shape ``(count,)``
+        Offsets from the pixel centre, mm: ``((k + ½) / count − ½) × aperture``.
+
+    Examples
+    --------
+    >>> subray_offsets(4, 4.0).tolist()
+    [-1.5, -0.5, 0.5, 1.5]
+    """
+    if not (isinstance(count, (int, np.integer)) and count >= 1):
+        raise SimulationError(f"sub-rays: count must be a positive integer, got {count!r}")
+    return ((np.arange(int(count)) + 0.5) / int(count) - 0.5) * float(aperture_mm)
+
+
+def _rms_attenuation(mu: np.ndarray, beam: BeamMoments) -> np.ndarray:
+    """Per material, the larger of the T1- and T2-weighted RMS of μ over the bins (cm²/g)."""
+    squared = mu * mu
+    return np.sqrt(np.maximum(squared @ beam.signal_weight, squared @ beam.second_moment_weight))
+
+
+def aperture_transmission_moments(
+    areal_subrays_g_cm2: np.ndarray,
+    mass_attenuation_cm2_g: np.ndarray,
+    beam: BeamMoments,
+    *,
+    tolerance: float = SUBRAY_TRANSMISSION_TOLERANCE,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return T1 and T2 of each pixel averaged over its point sub-rays.
+
+    Parameters
+    ----------
+    areal_subrays_g_cm2 : numpy.ndarray, shape ``(M, R, Sr, C, Sc)``
+        Areal density (g/cm²) of each of ``M`` materials along the sub-ray ``(sr, sc)``
+        of pixel ``(r, c)``: ``Sr`` sub-rows by ``Sc`` sub-columns per pixel.
+    mass_attenuation_cm2_g : numpy.ndarray, shape ``(M, E)``
+        Mass attenuation of the materials on the beam's energy bins, cm²/g.
+    beam : BeamMoments
+        The effective beam of this energy.
+    tolerance : float
+        Largest absolute error (dimensionless transmission) accepted on T1 and T2 where a
+        pixel is evaluated once, at the mean of its sub-rays; 0 averages every pixel
+        whose sub-rays differ at all, ``inf`` none (the mean path, for comparison).
+
+    Returns
+    -------
+    T1, T2 : numpy.ndarray of float64, shape ``(R, C)``
+        Mean over the sub-rays of the signal and second-moment transmissions
+        (:func:`transmission_moments`): what the detector pixel records.
+
+    Notes
+    -----
+    A pixel records the mean fluence over its aperture, ``⟨exp(−μL)⟩``, which for a thin
+    dense sheet seen edge-on is far brighter than ``exp(−μ⟨L⟩)``. Exactly, both moments
+    are the mean over the sub-rays. Fast path: most pixels of a scene are uniform over
+    their aperture, and for them the mean of the sub-rays equals one evaluation at the
+    mean areal density. By Jensen's inequality with the bound of the second derivative,
+    if material ``m``'s areal density varies by ``Δa_m`` (g/cm²) among the sub-rays,
+    ``0 ≤ ⟨T⟩ − T(⟨a⟩) ≤ (Σ_m μ_rms,m Δa_m)² / 8`` for both moments, with ``μ_rms,m`` the
+    weighted RMS of the material's attenuation over the bins (Minkowski's inequality
+    joins the bins). Pixels whose bound exceeds ``tolerance`` are averaged sub-ray by
+    sub-ray; the others take the single evaluation. Runs of identical pixels and
+    sub-rays are evaluated once (:func:`transmission_moments`).
+
+    Examples
+    --------
+    >>> beam = BeamMoments(1.0, np.array([1.0]), np.array([1.0]))
+    >>> sheet = np.zeros((1, 1, 2, 1, 1)); sheet[0, 0, 0] = 100.0   # half the pixel
+    >>> t1, _ = aperture_transmission_moments(sheet, np.array([[0.05]]), beam)
+    >>> round(float(t1[0, 0]), 4)                                  # ½·e⁻⁵ + ½
+    0.5034
+    """
+    areal = np.asarray(areal_subrays_g_cm2)
+    if areal.dtype.kind != "f":
+        areal = areal.astype(np.float64)
+    mu = np.asarray(mass_attenuation_cm2_g, dtype=np.float64)
+    if areal.ndim != 5 or mu.ndim != 2 or mu.shape[0] != areal.shape[0]:
+        raise SimulationError(
+            f"transmission: sub-ray areal density must be (M, R, Sr, C, Sc) and attenuation (M, E); "
+            f"got {areal.shape} and {mu.shape}")
+    if not (isinstance(tolerance, (int, float, np.floating)) and tolerance >= 0):
+        raise SimulationError(f"transmission: tolerance must be a number ≥ 0, got {tolerance!r}")
+    return _aperture_moments(areal, np.ones(areal.shape[0]), mu, beam, tolerance)
+
+
+def _subray_summary(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean, maximum and minimum over the sub-rays of ``(M, R, Sr, C, Sc)`` values → ``(M, R, C)``.
+
+    Elementwise passes over contiguous blocks, a band of rows at a time so that the
+    three passes find the band in cache: numpy's reductions over two short, strided
+    axes are an order of magnitude slower.
+    """
+    m, rows, sub_rows, cols, sub_cols = values.shape
+    blocks = values.reshape(m, rows, sub_rows, cols * sub_cols)
+    total = np.empty((m, rows, cols * sub_cols), dtype=values.dtype)
+    highest = np.empty_like(total)
+    lowest = np.empty_like(total)
+    band = max(1, _SUMMARY_BAND_ELEMENTS // max(m * sub_rows * cols * sub_cols, 1))
+    for r0 in range(0, rows, band):
+        r1 = min(r0 + band, rows)
+        first = blocks[:, r0:r1, 0]
+        t, hi, lo = total[:, r0:r1], highest[:, r0:r1], lowest[:, r0:r1]
+        t[...] = first
+        hi[...] = first
+        lo[...] = first
+        for k in range(1, sub_rows):
+            block = blocks[:, r0:r1, k]
+            t += block
+            np.maximum(hi, block, out=hi)
+            np.minimum(lo, block, out=lo)
+    out = []
+    for image, combine in ((total, np.add), (highest, np.maximum), (lowest, np.minimum)):
+        image = image.reshape(m, rows, cols, sub_cols)
+        reduced = image[..., 0].astype(np.float64)
+        for k in range(1, sub_cols):
+            combine(reduced, image[..., k], out=reduced)
+        out.append(reduced)
+    out[0] *= 1.0 / (sub_rows * sub_cols)
+    return out[0], out[1], out[2]
+
+
+def _aperture_moments(
+    values: np.ndarray, scale: np.ndarray, mu: np.ndarray, beam: BeamMoments, tolerance: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`aperture_transmission_moments` of areal densities ``values × scale[m]`` (g/cm²).
+
+    The per-material ``scale`` (≥ 0; e.g. density / 10 for path lengths in mm) is
+    applied after the sub-ray reductions, which it commutes with.
+    """
+    m, rows, sub_rows, cols, sub_cols = values.shape
+    if m == 0 or rows == 0 or cols == 0:
+        return transmission_moments(np.zeros((m, rows, cols)), mu, beam)
+    mean, highest, lowest = _subray_summary(values)
+    mean *= scale[:, None, None]
+    t1, t2 = transmission_moments(mean, mu, beam)
+    if sub_rows * sub_cols == 1:
+        return t1, t2
+    highest -= lowest  # spread of each material among the sub-rays
+    exponent_spread = np.tensordot(_rms_attenuation(mu, beam) * scale, highest, axes=1)  # (R, C)
+    uneven = exponent_spread * exponent_spread > 8.0 * tolerance
+    if tolerance == 0:
+        uneven |= exponent_spread > 0
+    if not np.any(uneven):
+        return t1, t2
+    row, col = np.nonzero(uneven)  # row-major: a sheet along a row is one run of pixels
+    stacks = values[:, row, :, col, :]  # (P, M, Sr, Sc)
+    stacks = stacks.transpose(1, 2, 3, 0).reshape(m, sub_rows * sub_cols, row.size).astype(np.float64)
+    stacks *= scale[:, None, None]
+    s1, s2 = transmission_moments(stacks, mu, beam)
+    t1[row, col] = s1.mean(axis=0)
+    t2[row, col] = s2.mean(axis=0)
+    return t1, t2
+
+
 # -------------------------------------------------------------- blur/scatter
 def _broad_gaussian(image: np.ndarray, sigma_rows: float, sigma_cols: float) -> np.ndarray:
     """Approximate a wide Gaussian blur: block means, a Gaussian on the coarse grid, linear upsampling.
@@ -628,7 +814,10 @@ class Acquisition:
     relative_dose : numpy.ndarray of float64
         True relative linac output per pulse.
     transmission_high : numpy.ndarray of float64, shape ``(rows, object high pulses)``
-        Noise-free signal transmission of the high-energy object pulses, rows top-down.
+        Noise-free signal transmission of the high-energy object pulses, rows top-down
+        (averaged over each pixel's sub-rays, before blur and scatter).
+    transmission_low : numpy.ndarray of float64 or None
+        The same for the lowest energy's object pulses (``None`` with a single energy).
     channels : ChannelResponse
     object_start : int
         First pulse after the references.
@@ -644,6 +833,7 @@ class Acquisition:
     samples: np.ndarray
     relative_dose: np.ndarray
     transmission_high: np.ndarray
+    transmission_low: np.ndarray | None
     channels: ChannelResponse
     object_start: int
 
@@ -653,22 +843,36 @@ PathLengths = Callable[..., np.ndarray]
 
 def _scene_transmission(
     path_lengths_mm: PathLengths, z_mm: np.ndarray, x_mm: np.ndarray, density_g_cm3: np.ndarray,
-    mu_cm2_g: np.ndarray, beam: BeamMoments, row_height_mm: float, column_mm: float, chunk: int,
+    mu_cm2_g: np.ndarray, beam: BeamMoments, row_height_mm: float, column_mm: float,
+    sub_rows: int, sub_columns: int, chunk: int,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Noise-free T1 and T2 (rows × pulses) of a scene at the pulses' true positions (mm)."""
+    """Noise-free T1 and T2 (rows × pulses) of a scene at the pulses' true positions (mm).
+
+    Each pixel is ``sub_rows × sub_columns`` point rays (aperture 0) spread over its
+    ``row_height_mm × column_mm`` aperture; their transmissions are averaged
+    (:func:`aperture_transmission_moments`).
+    """
     rows, count = z_mm.size, x_mm.size
+    materials = density_g_cm3.size
     t1 = np.empty((rows, count))
     t2 = np.empty((rows, count))
+    z_sub = (z_mm[:, None] + subray_offsets(sub_rows, row_height_mm)[None, :]).ravel()
+    x_offsets = subray_offsets(sub_columns, column_mm)
+    per_column = max(materials, 1) * rows * sub_rows * sub_columns
+    chunk = max(1, min(chunk, _SUBRAY_CHUNK_ELEMENTS // per_column))
+    areal_per_mm = density_g_cm3 / 10.0  # mm × g/cm³ → g/cm²
     for start in range(0, count, chunk):
         stop = min(start + chunk, count)
-        paths = np.asarray(path_lengths_mm(z_mm, x_mm[start:stop], row_height_mm=row_height_mm,
-                                           column_width_mm=column_mm), dtype=np.float64)
-        if paths.shape != (density_g_cm3.size, rows, stop - start):
+        x_sub = (x_mm[start:stop, None] + x_offsets[None, :]).ravel()
+        paths = np.asarray(path_lengths_mm(z_sub, x_sub, row_height_mm=0.0, column_width_mm=0.0),
+                           dtype=np.float32)
+        if paths.shape != (materials, z_sub.size, x_sub.size):
             raise SimulationError(
                 f"scene path lengths have shape {paths.shape}, expected "
-                f"{(density_g_cm3.size, rows, stop - start)}")
-        areal = paths * (density_g_cm3[:, None, None] / 10.0)  # mm × g/cm³ → g/cm²
-        t1[:, start:stop], t2[:, start:stop] = transmission_moments(areal, mu_cm2_g, beam)
+                f"{(materials, z_sub.size, x_sub.size)}")
+        t1[:, start:stop], t2[:, start:stop] = _aperture_moments(
+            paths.reshape(materials, rows, sub_rows, stop - start, sub_columns), areal_per_mm,
+            mu_cm2_g, beam, SUBRAY_TRANSMISSION_TOLERANCE)
     return t1, t2
 
 
@@ -691,8 +895,10 @@ def acquire(
         ``path_lengths_mm(z_mm, x_mm, row_height_mm=h, column_width_mm=w) -> (M, R, C)``:
         path length (mm) of each of the scene's ``M`` materials along the ray at height
         ``z_mm[r]`` (mm down from the image top at the scan plane) and conveyance
-        position ``x_mm[c]``, averaged over a pixel aperture of ``h × w`` mm (a row
-        height by the distance between two pulses of one energy).
+        position ``x_mm[c]``, averaged over an aperture of ``h × w`` mm. It is called
+        with point rays (``h = w = 0``) at ``subray_rows × subray_columns`` positions per
+        pixel of a row height by the distance between two pulses of one energy; the
+        pixel's transmission is the mean of theirs.
     densities_g_cm3 : sequence of float
         Density of each material, g/cm³.
     mass_attenuation : sequence of numpy.ndarray
@@ -707,7 +913,8 @@ def acquire(
     rng : numpy.random.Generator
         The only source of randomness: the same generator state gives the same scan.
     column_chunk : int
-        Pulses per call of ``path_lengths_mm`` (bounds memory).
+        Most pulses per call of ``path_lengths_mm`` (fewer where the sub-rays of that
+        many pulses would exceed about 8 million path lengths: bounds memory).
 
     Returns
     -------
@@ -737,7 +944,7 @@ def acquire(
         response.gain[to_channel], response.dark_adu[to_channel],
         response.read_noise_adu[to_channel], response.dead, response.noisy, response.listed_bad)
     samples = np.empty((schedule.count, n_rows), dtype=np.dtype(config.sample_dtype))
-    transmission_high = None
+    transmission_high = transmission_low = None
     for energy, beam in enumerate(beams):
         mine = schedule.energy_index == energy
         pulses = np.flatnonzero(mine)
@@ -750,9 +957,12 @@ def acquire(
             config.photons_air[energy] * beam.swank_factor, config.full_scale_adu, rng).T
         t1, t2 = _scene_transmission(
             path_lengths_mm, z_mm, true_position[objects], density,
-            np.asarray(mass_attenuation[energy], dtype=np.float64), beam, row_h, column_mm, column_chunk)
+            np.asarray(mass_attenuation[energy], dtype=np.float64), beam, row_h, column_mm,
+            config.subray_rows, config.subray_columns, column_chunk)
         if energy == 0:
             transmission_high = t1.copy()
+        elif energy == len(beams) - 1:
+            transmission_low = t1.copy()
         sigma_rows = config.blur_channels
         sigma_cols = config.blur_mm / column_mm
         scatter = scatter_signal(t1, config.scatter_fraction, config.scatter_sigma_mm / row_h,
@@ -777,6 +987,7 @@ def acquire(
         samples=np.ascontiguousarray(samples),
         relative_dose=relative_dose,
         transmission_high=transmission_high,
+        transmission_low=transmission_low,
         channels=response,
         object_start=schedule.object_start,
     )

@@ -9,7 +9,8 @@ also writes, atomically and never over an existing file unless asked::
     SCAN.truth.json     expected verdict and reasons, regions (bbox on the analysed grid
                         and bbox_mm), true cargo mass, scenario, seed, grid description
     SCAN.truth.npz      classes (uint8) and zeff (float32) maps on the analysed grid,
-                        position_mm, channel, noise-free high-energy transmission
+                        position_mm, channel, noise-free high- and low-energy
+                        transmissions (what a pixel records: averaged over its sub-rays)
     SCAN.manifest.json  the manifest the inspection takes (scenario scans only)
 
 The same scene, configuration and seed give byte-identical files: every random draw
@@ -90,9 +91,13 @@ class GroundTruth:
     row_height_mm : float
         Row height at the scan plane, mm.
     transmission_high : numpy.ndarray of float32
-        Noise-free high-energy signal transmission on the analysed grid.
+        Noise-free high-energy signal transmission on the analysed grid: the mean over
+        each pixel's sub-rays, as the detector records it (before blur and scatter).
     scenario : dict
         Description of the scene (container, cargo chapter, threat, phantom, ...).
+    transmission_low : numpy.ndarray of float32 or None
+        The same for the lowest energy (``None`` for a single-energy scanner or a truth
+        written before it was recorded).
     """
 
     scan_id: str
@@ -110,6 +115,7 @@ class GroundTruth:
     row_height_mm: float
     transmission_high: np.ndarray
     scenario: dict = field(default_factory=dict)
+    transmission_low: np.ndarray | None = None
 
     def to_json_dict(self, files: Mapping[str, str] | None = None) -> dict[str, Any]:
         """Return the JSON part of the ground truth (``SCAN.truth.json``).
@@ -173,6 +179,8 @@ class GroundTruth:
             "channel": self.channel.astype(np.int32),
             "transmission_high": self.transmission_high.astype(np.float32),
         }
+        if self.transmission_low is not None:
+            arrays["transmission_low"] = self.transmission_low.astype(np.float32)
         written.append(atomic_writer(stem.with_name(files["npz"]), lambda s: _write_npz(s, arrays)))
         written.append(atomic_write_text(stem.with_name(stem.name + ".truth.json"),
                                          json.dumps(self.to_json_dict(files), indent=2) + "\n"))
@@ -210,6 +218,7 @@ class GroundTruth:
                 classes=maps["classes"], zeff=maps["zeff"], position_mm=maps["position_mm"],
                 channel=maps["channel"], row_height_mm=float(data["grid"]["row_height_mm"]),
                 transmission_high=maps["transmission_high"], scenario=data.get("scenario", {}),
+                transmission_low=maps.get("transmission_low"),
             )
         except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as exc:
             raise SimulationError(f"{path}: not a readable ground truth ({exc})") from exc
@@ -608,12 +617,17 @@ def _ground_truth(scene: Any, scenario: Any, config: ScannerConfig, acquisition:
     rows = config.channels
     row_h = config.row_height_mm
     z_mm = (np.arange(rows) + 0.5) * row_h
-    # Noise-free high-energy transmission of each pulse, interpolated onto the grid.
-    true_high = acquisition.true_position_mm[high]
-    order = np.argsort(true_high, kind="stable")
-    transmission = _interpolate_columns(acquisition.transmission_high[:, order], true_high[order], grid)
+    # Noise-free transmissions of each pulse (the mean over each pixel's sub-rays, what
+    # the detector records), interpolated onto the grid at the pulses' true positions.
+    transmission = _on_grid(acquisition.transmission_high, acquisition.true_position_mm[high], grid)
+    transmission_low = None
+    if acquisition.transmission_low is not None:
+        low = objects & (acquisition.energy_index == config.energy_count - 1)
+        transmission_low = _on_grid(acquisition.transmission_low, acquisition.true_position_mm[low], grid)
     column_mm = float(grid[-1] - grid[0]) / (grid.size - 1) if grid.size > 1 else None
+    # Impenetrable where either energy is photon starved, as the discrimination decides.
     classes, zeff = truth_maps(scene, z_mm, grid, transmission_high=transmission,
+                               transmission_low=transmission_low,
                                row_height_mm=row_h, column_width_mm=column_mm)
     channel = np.arange(rows, dtype=np.int32)
     if config.first_channel == "bottom":
@@ -637,7 +651,14 @@ def _ground_truth(scene: Any, scenario: Any, config: ScannerConfig, acquisition:
         row_height_mm=row_h,
         transmission_high=transmission.astype(np.float32),
         scenario=scenario_description,
+        transmission_low=None if transmission_low is None else transmission_low.astype(np.float32),
     )
+
+
+def _on_grid(image: np.ndarray, position_mm: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    """Columns of ``image`` taken at ``position_mm`` (any order), interpolated onto ``grid`` (mm)."""
+    order = np.argsort(position_mm, kind="stable")
+    return _interpolate_columns(image[:, order], position_mm[order], grid)
 
 
 def _interpolate_columns(image: np.ndarray, position: np.ndarray, grid: np.ndarray) -> np.ndarray:

@@ -10,8 +10,16 @@ The rule, per ray (pixel):
    material with the **largest areal density** along the ray (g/cm²) — a lead brick
    behind fruit is ``high_z`` once the lead carries more mass per cm² than the fruit;
    the ``zeff`` map holds that material's Z_eff;
-4. ``impenetrable`` (5) where the given high-energy transmission is below
-   ``impenetrable_transmission`` (the beam cannot read it, whatever is there).
+4. ``impenetrable`` (5) where the given high- or low-energy transmission is below
+   ``impenetrable_transmission`` (the beam cannot read it, whatever is there; the
+   discrimination calls a pixel impenetrable when either energy is starved).
+
+The transmissions must be what a detector pixel records: the mean of ``exp(−μL)``
+over the pixel's aperture (:func:`nii.simulate.acquisition.aperture_transmission_moments`),
+not ``exp(−μ·mean L)``, which starves every pixel an edge-on steel sheet crosses.
+:func:`nii.simulate.run.simulate_scan` passes the acquisition's own noise-free
+transmissions of both energies. Steps 2–3 use the aperture-averaged areal density
+(mass per pixel area), which is linear and needs no such care.
 
 ``zeff`` is NaN for classes 0 and 5.
 """
@@ -79,8 +87,9 @@ def truth_maps(
     x_mm : numpy.ndarray, shape (C,)
         Column positions along the conveyance in scene coordinates, mm.
     transmission_high : numpy.ndarray, shape (R, C), optional
-        Noise-free high-energy transmission (dimensionless) of the same pixels; where it
-        is below ``impenetrable_transmission`` the class is ``impenetrable``.
+        Noise-free high-energy transmission (dimensionless) of the same pixels, averaged
+        over each pixel's aperture as the detector records it; where it is below
+        ``impenetrable_transmission`` the class is ``impenetrable``.
     transmission_low : numpy.ndarray, shape (R, C), optional
         The same for the low energy (the discrimination calls a pixel impenetrable when
         either energy is photon starved).

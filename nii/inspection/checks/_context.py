@@ -17,6 +17,7 @@ from scipy import ndimage
 
 from nii.classes import CLASS_NAMES, IMPENETRABLE, NONE
 from nii.errors import AnalysisError
+from nii.inspection.checks._morphology import box_pixels, close_rect
 from nii.inspection.checks._structure_model import (
     StructureEstimate,
     estimate_structure,
@@ -74,7 +75,8 @@ class CheckInput:
     zeff : numpy.ndarray
         Effective atomic number (float32, NaN for classes 0 and 5).
     unreadable : numpy.ndarray
-        Pixels the beam could not read (impenetrable class or starved).
+        Pixels the beam could not read (impenetrable class or starved, repaired channels
+        excluded), closed over ``[checks.unreadable] closing_mm``.
     structure : StructureEstimate
     row_height_mm, column_pitch_mm : float
         Pixel size at the scan plane (mm).
@@ -196,7 +198,12 @@ def build_check_input(image: Any, material_map: Any, manifest: Manifest, table: 
     )
     starved = getattr(image, "starved", None)
     starved = _shape_check("starved mask", starved, shape).astype(bool) if starved is not None else np.zeros(shape, bool)
-    unreadable = starved | (classes == IMPENETRABLE)
+    repaired = getattr(image, "repaired", None)
+    repaired = _shape_check("repaired mask", repaired, shape).astype(bool) if repaired is not None else np.zeros(shape, bool)
+    # Dead or noisy channels were repaired from their neighbours: not a region the beam
+    # could not read. Near the noise floor the starved mask is speckled: a closing over
+    # a few centimetres makes such a region whole.
+    unreadable = (starved | (classes == IMPENETRABLE)) & ~repaired
 
     nonfinite = ~np.isfinite(areal)
     if nonfinite.mean() > _MAX_NONFINITE_SHARE and not unreadable[nonfinite].all():
@@ -239,6 +246,8 @@ def build_check_input(image: Any, material_map: Any, manifest: Manifest, table: 
         raise AnalysisError(
             f"scan {getattr(image, 'scan_id', '?')}: pixel size unknown (row height {row_height} mm, column pitch {pitch} mm)"
         )
+    closing = float(table.threshold("unreadable", "closing_mm"))
+    unreadable = close_rect(unreadable, box_pixels(closing, row_height), box_pixels(closing, pitch)) & ~repaired
     settings = table.thresholds.get("structure", {})
     model = structure_model(manifest.container, settings)
     structure = estimate_structure(

@@ -8,14 +8,17 @@ median absolute deviation of those block values over a ``window_blocks`` neighbo
 A pixel departs when it exceeds the background by ``departure_sigma`` times its noise
 and the local spread combined, by ``min_contrast_rel`` of the background and by
 ``min_contrast_g_cm2``; or when its effective Z departs from the neighbourhood's by
-``zeff_departure`` with a different material class. Departures thinner than
-``min_extent_mm`` (material: ``material_min_extent_mm``) in either direction are edges,
-not objects, and are dropped. Connected departures of at least ``min_area_cm2`` (and at
-most ``max_area_fraction`` of the cargo) are reported.
+``zeff_departure`` with a different material class. Dense departures are kept as lines
+of at least ``min_line_pixels`` (the walls of a hollow steel box seen edge-on are thin
+lines); material departures thinner than ``material_min_extent_mm`` in either
+direction are interlacing edges, not objects, and are dropped. Connected departures
+whose box covers at least ``min_area_cm2`` (with at least ``min_solid_fraction`` of it
+in departing pixels) and at most ``max_area_fraction`` of the cargo are reported.
+
 In cargo whose declared HS chapter is "mixed" (machinery, furniture, drums: dense
 parts are normal there) the contrast, significance and area thresholds are multiplied
-by ``mixed_factor``. Blocks with too little cargo give no background: an object standing alone in an empty
-part of the box is cargo, not a concealment.
+by ``mixed_factor``. Blocks with too little cargo give no background: an object
+standing alone in an empty part of the box is cargo, not a concealment.
 """
 
 from __future__ import annotations
@@ -143,25 +146,31 @@ def check_concealment(inp: CheckInput) -> CheckResult:
     readable = cargo & np.isfinite(zeff) & (classes != HIGH_Z)
     zeff_background, _ = local_background(zeff, readable, block, window, settings("min_cargo_fraction"))
     with np.errstate(invalid="ignore"):
+        # Concealed goods of another material add mass; a packaging or pallet edge that
+        # reads another class without adding mass is not one.
         odd_material = readable & (np.abs(zeff - zeff_background) > settings("zeff_departure")) \
-            & (residual > settings("min_contrast_g_cm2"))
+            & (residual > settings("min_contrast_g_cm2")) & (departure > 0)
     odd_material &= classes != _class_of_background(zeff_background)
 
-    extent = settings("min_extent_mm")
     material_extent = settings("material_min_extent_mm")
-    dense = open_rect(dense, box_pixels(extent, inp.row_height_mm), box_pixels(extent, inp.column_pitch_mm))
+    # Thin dense lines are kept (the walls of a hollow box seen edge-on are lines); specks go.
+    line = int(settings("min_line_pixels"))
+    dense = open_rect(dense, 1, line) | open_rect(dense, line, 1)
     odd_material = open_rect(odd_material, box_pixels(material_extent, inp.row_height_mm),
                              box_pixels(material_extent, inp.column_pitch_mm))
     candidates = dense | odd_material
     min_area = settings("min_area_cm2")
+    min_solid = inp.threshold("concealment", "min_solid_fraction")
     cargo_area = float(cargo.sum()) * inp.pixel_area_cm2
     max_area = settings("max_area_fraction") * cargo_area
     found = []
     near = 0.0
     for bbox, pixels in components(candidates):
         r0, c0, r1, c1 = bbox
-        area = float(pixels.sum()) * inp.pixel_area_cm2
-        if area < min_area or area > max_area:
+        # The area a departure encloses: its box (the walls of a hollow box are lines).
+        area = float((r1 - r0) * (c1 - c0)) * inp.pixel_area_cm2
+        solid = float(pixels.sum()) * inp.pixel_area_cm2
+        if area < min_area or solid < min_solid * min_area or area > max_area:
             near = max(near, min(area / min_area, 0.99)) if area < min_area else near
             continue
         excess = departure[r0:r1, c0:c1][pixels]

@@ -7,8 +7,9 @@ pixels are small) to drop isolated misclassified pixels and the thin lines of fa
 high Z_eff that interlacing leaves along sharp vertical edges. Connected
 pieces of at least ``min_pixels`` pixels and ``min_area_cm2`` at the scan plane, whose
 median Z_eff is at least ``min_zeff`` and whose areal density stands ``min_excess_g_cm2``
-above a ring of ``ring_mm`` around them (a high-Z object adds mass; interlacing edges
-between cartons, which can fake a high Z_eff, do not), are reported, unless a declared
+above the strips of ``ring_mm`` on both sides (a high-Z object adds mass to what surrounds
+it; the edge of a stack of goods, where interlacing can fake a high Z_eff, stands above
+its empty side only), are reported, unless a declared
 item's HS chapter is high-Z goods (lead, tungsten, gold...).
 """
 
@@ -40,17 +41,22 @@ def _declared_high_z(inp: CheckInput) -> list[str]:
 
 def _excess_over_ring(areal: np.ndarray, bbox: tuple[int, int, int, int], pixels: np.ndarray,
                       ring_rows: int, ring_cols: int) -> float:
-    """Median areal density (g/cm²) of a component minus that of a ring around it."""
+    """Median areal density (g/cm²) of a component minus the heavier of its two sides.
+
+    The sides are the strips ``ring_cols`` wide left and right of its box. An object adds
+    mass to whatever surrounds it, so it stands above both; the edge of a stack of goods,
+    where interlacing can fake a high Z_eff, stands above the empty side only.
+    """
     r0, c0, r1, c1 = bbox
-    R0, C0 = max(r0 - ring_rows, 0), max(c0 - ring_cols, 0)
-    R1, C1 = min(r1 + ring_rows, areal.shape[0]), min(c1 + ring_cols, areal.shape[1])
-    window = areal[R0:R1, C0:C1]
-    inside = np.zeros(window.shape, bool)
-    inside[r0 - R0:r1 - R0, c0 - C0:c1 - C0] = pixels
-    around = window[~inside]
-    if around.size == 0:
+    value = float(np.median(areal[r0:r1, c0:c1][pixels]))
+    sides = []
+    if c0 > 0:
+        sides.append(float(np.median(areal[r0:r1, max(c0 - ring_cols, 0):c0])))
+    if c1 < areal.shape[1]:
+        sides.append(float(np.median(areal[r0:r1, c1:c1 + ring_cols])))
+    if not sides:
         return float("inf")
-    return float(np.median(areal[r0:r1, c0:c1][pixels]) - np.median(around))
+    return value - max(sides)
 
 
 def check_high_z(inp: CheckInput) -> CheckResult:

@@ -70,8 +70,8 @@ def _band_excess(inp: CheckInput, band: tuple[int, int], name: str, result: Chec
         result.regions.append(inp.region(bbox, dominant_material(inp.classes[b0:b1, c0 + start:c0 + stop]), score, CODE))
 
 
-def _side_minimum(values: np.ndarray, near: int, far: int) -> np.ndarray:
-    """Per pixel, the smaller of the mean levels ``near..far`` columns to its left and right."""
+def _side_maximum(values: np.ndarray, near: int, far: int) -> np.ndarray:
+    """Per pixel, the larger of the mean levels ``near..far`` columns to its left and right."""
     width = far - near
     kernel = ndimage.uniform_filter1d(values, size=width, axis=1, mode="nearest")
     shift = near + width // 2
@@ -81,7 +81,7 @@ def _side_minimum(values: np.ndarray, near: int, far: int) -> np.ndarray:
     left[:, :shift] = kernel[:, :1]
     right[:, :-shift] = kernel[:, shift:]
     right[:, -shift:] = kernel[:, -1:]
-    return np.minimum(left, right)
+    return np.maximum(left, right)
 
 
 def _false_wall(inp: CheckInput, result: CheckResult, near: list[float]) -> None:
@@ -89,8 +89,9 @@ def _false_wall(inp: CheckInput, result: CheckResult, near: list[float]) -> None
 
     Seen edge-on, a sheet across the width is a thin vertical line from the floor to the
     ceiling. Where cargo stands either side of it the line hides in the cargo, so the
-    test looks at the rows where the surroundings are light (the headroom above the
-    goods, an empty compartment): there a false wall stands out over the full height.
+    test looks at the rows where both sides are light (the headroom above the goods, an
+    empty compartment): there a false wall stands out over the full height, and the edge
+    of a stack of goods (heavy on one side) does not.
     """
     structure = inp.structure
     r0, r1 = structure.interior_rows
@@ -104,7 +105,7 @@ def _false_wall(inp: CheckInput, result: CheckResult, near: list[float]) -> None
     reach = gap + max(2, box_pixels(150.0, inp.column_pitch_mm))
     if c1 - c0 <= 2 * reach:
         return
-    sides = _side_minimum(residual, gap, reach)
+    sides = _side_maximum(residual, gap, reach)
     light = sides < line_g_cm2
     line = light & (residual - sides > line_g_cm2)
     light_rows = light.sum(axis=0)

@@ -2,7 +2,9 @@
 
 Impenetrable or photon-starved pixels inside the container's cargo space (the floor,
 roof and end bands are structure and are left to the structure check) are grouped into
-connected regions; those of at least ``min_area_cm2`` at the scan plane are reported.
+connected regions, after an opening by ``min_extent_mm`` (at least two pixels) that drops
+dead detector channels (one-row lines the length of the scan) and isolated pixels;
+regions of at least ``min_area_cm2`` at the scan plane are reported.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import math
 
 from nii.inspection.checks._context import CheckInput, CheckResult, components
+from nii.inspection.checks._morphology import box_pixels, open_rect
 from nii.inspection.verdict import Reason
 
 __all__ = ["CODE", "check_unreadable"]
@@ -38,6 +41,9 @@ def check_unreadable(inp: CheckInput) -> CheckResult:
         inside = unreadable[rows, cols].copy()
         unreadable[:] = False
         unreadable[rows, cols] = inside
+    extent = inp.threshold("unreadable", "min_extent_mm")
+    unreadable = open_rect(unreadable, max(2, box_pixels(extent, inp.row_height_mm)),
+                           max(2, box_pixels(extent, inp.column_pitch_mm)))
     if not unreadable.any():
         return result
     min_area = inp.threshold("unreadable", "min_area_cm2")
