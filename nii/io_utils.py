@@ -37,6 +37,8 @@ def atomic_writer(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) -
         prefix=f".{destination.name}.", suffix=".tmp", dir=destination.parent
     )
     try:
+        # mkstemp creates the file 0600; give it the permissions a plain open() would.
+        os.chmod(temporary, 0o666 & ~_current_umask())
         with os.fdopen(handle, "wb") as stream:
             write(stream)
             stream.flush()
@@ -49,6 +51,12 @@ def atomic_writer(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) -
             pass
         raise
     return destination
+
+
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
