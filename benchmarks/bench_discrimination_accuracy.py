@@ -216,8 +216,10 @@ def main(argv: list[str] | None = None) -> int:
         line = ", ".join(f"{m} {np.median(v):.1f}" for m, v in by_material.items())
         print(f"    {line}")
     print("\nDegeneracy at 6/3 MeV (shown, not hidden): thin very-high-Z (W, Pb, U up to ~100 g/cm²) gives the same"
-          " (α_H, α_L/α_H) as a Z ≈ 30–50 metal; the map keeps the lower-Z reading and flags it 'ambiguous'."
-          " Z 57–92 curves nearly coincide, so Z_eff within high_z is coarse.")
+          " (α_H, α_L/α_H) as a Z ≈ 30–50 metal, thin tin the same as aluminium, and ~25 g/cm² of W or Pb behind"
+          " container walls the same as organic matter; the map keeps the lower-Z reading and flags the pixels"
+          " 'ambiguous' (degenerate_reading='higher' reads them high-Z, and then thin light materials too)."
+          " The Z 57–92 curves nearly coincide, so Z_eff within high_z is coarse.")
     print(f"scans kept in {workdir}" if args.workdir else "")
     if args.json:
         args.json.write_text(json.dumps({"results": results, "confusion": {k: v.tolist() for k, v in confusion.items()},

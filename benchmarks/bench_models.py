@@ -29,6 +29,32 @@ def _median_seconds(function, repeat: int, warmup: int = 1) -> float:
     return statistics.median(times)
 
 
+def _time_model(name: str, device: str, sample, repeat: int) -> tuple[float, float, float, float]:
+    """Return median seconds of copyto, forward pass and detector call, and the input size (MB)."""
+    import torch
+
+    from nii.learn.zoo import load_detector
+
+    detector = load_detector(name, device=device)
+    features = detector.features(sample, sample)
+    destination = np.empty_like(features)
+    copy_s = _median_seconds(lambda: np.copyto(destination, features), repeat)
+    x = torch.from_numpy(features)[None].to(device)
+
+    def forward():
+        with torch.no_grad():
+            if detector.config["kind"] == "box_detector":
+                detector.module([x[0]])
+            else:
+                detector.module(x)
+        if device == "cuda":
+            torch.cuda.synchronize()
+
+    forward_s = _median_seconds(forward, repeat)
+    call_s = _median_seconds(lambda: detector(sample, sample), repeat)
+    return copy_s, forward_s, call_s, features.nbytes / 1e6
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=256, help="detector rows of the test image")
@@ -41,7 +67,6 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from nii.learn.synthetic import synthetic_sample
-    from nii.learn.zoo import load_detector
 
     torch.set_num_threads(args.threads)
     sample = synthetic_sample(np.random.default_rng(0), rows=args.rows, cols=args.cols, threat=True)
@@ -54,24 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for name in args.models:
         for device in devices:
-            detector = load_detector(name, device=device)
-            features = detector.features(sample, sample)
-            destination = np.empty_like(features)
-            copy_s = _median_seconds(lambda: np.copyto(destination, features), args.repeat)
-            x = torch.from_numpy(features)[None].to(device)
-
-            def forward():
-                with torch.no_grad():
-                    if detector.config["kind"] == "box_detector":
-                        detector.module([x[0]])
-                    else:
-                        detector.module(x)
-                if device == "cuda":
-                    torch.cuda.synchronize()
-
-            forward_s = _median_seconds(forward, args.repeat)
-            call_s = _median_seconds(lambda: detector(sample, sample), args.repeat)
-            print(f"| {name} | {device} | {features.nbytes / 1e6:.1f} | {1e3 * copy_s:.2f} | {1e3 * forward_s:.1f} | "
+            copy_s, forward_s, call_s, megabytes = _time_model(name, device, sample, args.repeat)
+            print(f"| {name} | {device} | {megabytes:.1f} | {1e3 * copy_s:.2f} | {1e3 * forward_s:.1f} | "
                   f"{1e3 * call_s:.1f} | {pixels / call_s / 1e6:.2f} | {call_s / copy_s:.0f} |")
     return 0
 

@@ -15,11 +15,11 @@ The steps, per energy ``e``, channel ``c`` and pulse ``p`` (``spec/nxr-format.md
 3. repair of dead and noisy channels (listed in the header, or found from the air
    reference: gain far below the median, or relative air noise far above it) by
    linear interpolation between the nearest good rows above and below;
-4. linear resampling in conveyance position onto the analysed grid (interlaced
-   energies sit half a column apart; the conveyance speed may vary);
-5. the saturation mask (``raw ≥ saturation``) and the photon-starvation mask
+4. the saturation mask (``raw ≥ saturation``) and the photon-starvation mask
    (``T`` below a noise floor of ``starvation_sigmas`` dark-noise standard deviations);
-6. ``α = −ln max(T, floor)`` and its noise ``σ_α = σ_T / T``, with
+5. ``α = −ln max(T, floor)``, resampled linearly in conveyance position onto the
+   analysed grid (interlaced energies sit half a column apart; the speed may vary);
+6. the noise of α, ``σ_α = σ_T / T``, with
    ``σ_T² = a + b T + c T²`` fitted on the image's own pulse-to-pulse differences
    (:func:`fit_noise_model`; the air reference's spread, which includes the linac's
    output jitter that the dose correction removes, is the fallback).
@@ -75,8 +75,8 @@ class AnalysedImage:
     attenuation_high, attenuation_low : numpy.ndarray of float32
         ``α = −ln T`` of the highest and the next energy (dimensionless, natural log).
     transmission_high, transmission_low : numpy.ndarray of float32
-        Corrected transmission ``T`` (1 = air; may slightly exceed 1 or go below 0
-        from noise).
+        Corrected transmission ``T = exp(−α)`` on the grid (1 = air; may slightly
+        exceed 1 from noise; never below the starvation floor).
     sigma_high, sigma_low : numpy.ndarray of float32
         Noise standard deviation of ``α`` per pixel, from the reference statistics.
     saturated, starved, repaired : numpy.ndarray of bool
@@ -346,6 +346,15 @@ def fit_noise_model(transmission: np.ndarray, dark_term: float) -> tuple[float, 
     return max(float(solution[0]), dark_term), float(solution[1]), float(solution[2])
 
 
+def _repair_vector(values: np.ndarray, repair: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]) -> np.ndarray:
+    """Per-row values with the repaired rows interpolated from their good neighbours."""
+    rows, above, below, weight = repair
+    out = np.array(values, dtype=np.float64, copy=True)
+    if rows.size:
+        out[rows] = out[above] * (1.0 - weight) + out[below] * weight
+    return out
+
+
 # --------------------------------------------------------------------------- hot path
 
 
@@ -403,6 +412,15 @@ def _correct_energy(
             shot_term = np.full(gain.shape, fitted[1])
             multiplicative_term, noise_source = fitted[2], "image"
 
+    # α on the pulses' own positions, then resampled: interpolating α (not T) keeps an
+    # edge sampled half a column apart by the two energies unbiased (averaging T across
+    # an edge always lowers α and would make edges look heavier at one energy)
+    floor_col = column(floor)
+    starved = transmission < floor_col
+    attenuation = xp.maximum(transmission, floor_col)
+    attenuation = xp.log(attenuation)
+    attenuation *= -1.0
+
     before, after, weight_after = resample
     identity = (
         before.size == transmission.shape[1]
@@ -413,32 +431,28 @@ def _correct_energy(
         idx0 = backend.asarray(before, backend.int_dtype)
         idx1 = backend.asarray(after, backend.int_dtype)
         w = row(weight_after)
-        t0 = backend.take(transmission, idx0, 1)
-        t1 = backend.take(transmission, idx1, 1)
-        t1 -= t0
-        t1 *= w
-        t1 += t0
-        transmission = t1
+        a0 = backend.take(attenuation, idx0, 1)
+        a1 = backend.take(attenuation, idx1, 1)
+        a1 -= a0
+        a1 *= w
+        a1 += a0
+        attenuation = a1
+        use0 = backend.asarray((weight_after < 1.0 - _WEIGHT_EPS)[None, :])
+        use1 = backend.asarray((weight_after > _WEIGHT_EPS)[None, :])
+        starved = (backend.take(starved, idx0, 1) & use0) | (backend.take(starved, idx1, 1) & use1)
         if saturated_any:
-            use0 = backend.asarray((weight_after < 1.0 - _WEIGHT_EPS)[None, :])
-            use1 = backend.asarray((weight_after > _WEIGHT_EPS)[None, :])
             saturated = (backend.take(saturated, idx0, 1) & use0) | (backend.take(saturated, idx1, 1) & use1)
     if not saturated_any:
-        saturated = xp.zeros(transmission.shape, dtype=backend.bool_dtype, device=backend.device)
+        saturated = xp.zeros(attenuation.shape, dtype=backend.bool_dtype, device=backend.device)
 
-    floor_col = column(floor)
-    starved = transmission < floor_col
-    clipped = xp.maximum(transmission, floor_col)
-    attenuation = xp.log(clipped)
-    attenuation *= -1.0
-    # var_T = a + T⁺ (b + c T⁺), σ_α = sqrt(var_T) / T
-    sigma = xp.clip(transmission, 0.0, None)
-    variance = sigma * multiplicative_term
+    transmission = xp.exp(-attenuation)
+    # var_T = a + T (b + c T), σ_α = sqrt(var_T) / T
+    variance = transmission * multiplicative_term
     variance += column(shot_term)
-    variance *= sigma
+    variance *= transmission
     variance += column(dark_term)
     sigma = xp.sqrt(variance)
-    sigma /= clipped
+    sigma /= transmission
     return {
         "noise_source": noise_source,
         "transmission": transmission,
@@ -594,8 +608,12 @@ def correct(
             if dose_ok.any():
                 notes.append(f"energy {energy}: the air reference has no dose; dose correction skipped")
         dark_sd = np.maximum(np.nan_to_num(dark_std), MIN_DARK_STD_COUNTS)
+        # repaired rows take their neighbours' gain and noise (their own are meaningless)
+        gain = _repair_vector(gain, repair)
+        dark_sd = _repair_vector(dark_sd, repair)
+        air_sd = _repair_vector(np.nan_to_num(air_std), repair)
         dark_var = dark_sd**2
-        shot_var = np.maximum(np.nan_to_num(air_std) ** 2 - dark_var, 0.0)
+        shot_var = np.maximum(air_sd**2 - dark_var, 0.0)
         floor = starvation_sigmas * dark_sd / gain
         resample = resampling_weights(positions[energy], grid)
         per_energy.append(

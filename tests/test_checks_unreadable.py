@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 from _inspection_synthetic import FRONT, IN_ROW0, IN_ROW1, REAR, Scene, check_input, manifest
 
 from nii.classes import METAL, ORGANIC
@@ -33,3 +34,21 @@ def test_container_ends_are_not_cargo():
     scene = Scene(seed=2)
     scene.add(IN_ROW0, FRONT, IN_ROW1, FRONT + 5, 3000.0, METAL)   # impenetrable corner posts
     assert check_unreadable(check_input(scene, manifest(empty=True))).reasons == []
+
+
+def test_speckled_starved_region_is_whole_and_dead_channels_are_not_regions():
+    from _inspection_synthetic import load_expectations
+
+    from nii.inspection.checks import build_check_input
+
+    image, material_map = cargo(seed=3).build()
+    rng = np.random.default_rng(0)
+    image.starved[40:70, 100:130] = rng.random((30, 30)) < 0.3      # noise-floor speckle
+    image.starved[20, :] = True                                       # a dead channel...
+    image.repaired[20, :] = True                                      # ...repaired from its neighbours
+    inp = build_check_input(image, material_map, manifest(), load_expectations())
+    result = check_unreadable(inp)
+    assert [reason.code for reason in result.reasons] == ["UNREADABLE_REGION"]
+    row0, col0, row1, col1 = result.regions[0].bbox
+    assert 38 <= row0 <= 42 and 68 <= row1 <= 72 and 98 <= col0 <= 102 and 128 <= col1 <= 132
+    assert len(result.regions) == 1

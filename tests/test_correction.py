@@ -185,6 +185,10 @@ def test_listed_bad_channel_is_interpolated_from_neighbours():
     np.testing.assert_allclose(image.transmission_high[3], 0.5 * (rows[2] + rows[4]), atol=5e-5)
     assert image.repaired[3].all() and not image.repaired[2].any()
     assert image.provenance["repaired_channels"] == [3]
+    # α, its noise and the starvation floor of the repaired row come from the neighbours too
+    np.testing.assert_allclose(image.attenuation_high[3], -np.log(0.5 * (rows[2] + rows[4])), atol=2e-4)
+    np.testing.assert_allclose(image.sigma_high[3], 0.5 * (image.sigma_high[2] + image.sigma_high[4]), rtol=0.1)
+    assert not image.starved[3].any()
 
 
 def test_edge_bad_channel_copies_nearest_good_row():
@@ -204,10 +208,11 @@ def test_dead_and_noisy_channels_found_from_air_reference():
 
     truth = np.repeat(np.linspace(0.3, 0.8, 6)[:, None], 5, axis=1)
     scan = make_scan(truth)
-    scan.air[0].mean[1] = 500.0
+    scan.air[0].mean[1] = scan.dark[0].mean[1] + 0.1  # dead: no gain at all
     image = correct(scan)
     assert image.repaired[1].all()
     np.testing.assert_allclose(image.transmission_high[1], 0.5 * (truth[0] + truth[2]), atol=5e-5)
+    np.testing.assert_allclose(image.attenuation_high[1], -np.log(0.5 * (truth[0] + truth[2])), atol=2e-4)
 
 
 def test_saturation_mask():
@@ -227,7 +232,10 @@ def test_starvation_mask_and_clipped_attenuation():
     truth[1, 3:6] = 0.0  # nothing gets through
     image = correct(make_scan(truth, dark_std=2.0, air_level=40100.0, dark_level=100.0))
     assert image.starved[1, 3:6].all() and image.starved_high[1, 3:6].all()
-    assert image.starved.sum() == 3
+    assert image.starved_high.sum() == 3
+    # low pulses at 7, 9, 11 mm are starved: grid columns 6 … 12 mm touch them
+    assert image.starved_low[1, 3:7].all() and image.starved_low.sum() == 4
+    assert image.starved.sum() == 4
     floor = 3.0 * 2.0 / 40000.0
     np.testing.assert_allclose(image.attenuation_high[1, 3:6], -np.log(floor), rtol=1e-5)
     assert np.isfinite(image.attenuation_high).all()
@@ -259,14 +267,26 @@ def test_interlaced_low_columns_resampled_onto_high_grid():
     rows, pulses = 4, 20
     high_pos = np.arange(pulses) * 10.0
     low_pos = high_pos + 5.0  # half a column later
-    # a transmission linear in position: resampling must reproduce it exactly
-    t_low = np.repeat((0.2 + 0.003 * low_pos)[None, :], rows, axis=0)
+    # an attenuation linear in position: resampling must reproduce it exactly
+    t_low = np.repeat(np.exp(-(0.2 + 0.01 * low_pos))[None, :], rows, axis=0)
     t_high = np.full((rows, pulses), 0.5)
     image = correct(make_scan(t_high, t_low, positions_high=high_pos, positions_low=low_pos))
     np.testing.assert_allclose(image.position_mm, high_pos)
-    expected = 0.2 + 0.003 * high_pos
-    expected[0] = 0.2 + 0.003 * 5.0  # before the first low column: nearest one
-    np.testing.assert_allclose(image.transmission_low[0], expected, atol=5e-5)
+    expected = 0.2 + 0.01 * high_pos
+    expected[0] = 0.2 + 0.01 * 5.0  # before the first low column: nearest one
+    np.testing.assert_allclose(image.attenuation_low[0], expected, atol=1e-3)
+    np.testing.assert_allclose(image.transmission_low[0], np.exp(-expected), rtol=1e-3)
+
+
+def test_edge_sampled_half_a_column_apart_stays_unbiased():
+    # a step edge seen by the low energy half a column later: the interpolated low α
+    # at the edge column is the mean of its neighbours' α (not of their T)
+    rows, pulses = 2, 12
+    high_pos = np.arange(pulses) * 10.0
+    alpha = np.where(np.arange(pulses) < 6, 4.0, 0.5)
+    t = np.repeat(np.exp(-alpha)[None, :], rows, axis=0)
+    image = correct(make_scan(t, t, positions_high=high_pos, positions_low=high_pos + 5.0))
+    assert image.attenuation_low[0, 6] == pytest.approx(0.5 * (4.0 + 0.5), abs=2e-3)
 
 
 def test_variable_speed_resampled_linearly_in_position():
@@ -274,11 +294,11 @@ def test_variable_speed_resampled_linearly_in_position():
     rng = np.random.default_rng(1)
     steps = rng.uniform(5.0, 15.0, pulses - 1)
     high_pos = np.concatenate([[0.0], np.cumsum(steps)])
-    t_high = np.repeat((0.1 + 0.004 * high_pos)[None, :], rows, axis=0)
+    t_high = np.repeat(np.exp(-(0.1 + 0.004 * high_pos))[None, :], rows, axis=0)
     image = correct(make_scan(t_high, positions_high=high_pos, positions_low=high_pos + 2.0))
     grid = np.linspace(high_pos[0], high_pos[-1], pulses)
     np.testing.assert_allclose(image.position_mm, grid)
-    np.testing.assert_allclose(image.transmission_high[1], 0.1 + 0.004 * grid, atol=5e-5)
+    np.testing.assert_allclose(image.attenuation_high[1], 0.1 + 0.004 * grid, atol=1e-3)
 
 
 def test_positions_from_time_and_speed_when_encoder_missing():

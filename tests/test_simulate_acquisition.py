@@ -17,12 +17,12 @@ from nii.simulate.acquisition import (
     ChannelResponse,
     acquire,
     aperture_transmission_moments,
-    subray_offsets,
     blur_expected,
     conveyance_positions,
     detector_signal,
     pulse_schedule,
     scatter_signal,
+    subray_offsets,
     transmission_moments,
 )
 from nii.simulate.scanner import MAX_SCATTER_FRACTION, ScannerConfig

@@ -272,6 +272,8 @@ class ZooDetector:
             boxes = output["boxes"].cpu().numpy()[:, [1, 0, 3, 2]]
             scores = output["scores"].cpu().numpy()
             scan_score = float(scores.max()) if scores.size else 0.0
+            # an alarming scan always shows the boxes that made it alarm
+            threshold = min(threshold, float(inference.get("alarm_threshold", threshold)))
             regions = [
                 _region(box, float(score), reason, classes) for box, score in zip(boxes, scores, strict=True) if score >= threshold
             ]

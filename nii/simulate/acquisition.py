@@ -632,14 +632,44 @@ def _aperture_moments(
         uneven |= exponent_spread > 0
     if not np.any(uneven):
         return t1, t2
-    row, col = np.nonzero(uneven)  # row-major: a sheet along a row is one run of pixels
+    row, col = np.nonzero(uneven)
     stacks = values[:, row, :, col, :]  # (P, M, Sr, Sc)
-    stacks = stacks.transpose(1, 2, 3, 0).reshape(m, sub_rows * sub_cols, row.size).astype(np.float64)
-    stacks *= scale[:, None, None]
-    s1, s2 = transmission_moments(stacks, mu, beam)
-    t1[row, col] = s1.mean(axis=0)
-    t2[row, col] = s2.mean(axis=0)
+    stacks = stacks.reshape(row.size, m, sub_rows * sub_cols)
+    flat = np.ascontiguousarray(stacks.transpose(1, 0, 2), dtype=np.float64).reshape(m, -1)
+    flat *= scale[:, None]
+    s1, s2 = _moments_distinct(flat, mu, beam)
+    t1[row, col] = s1.reshape(row.size, -1).mean(axis=1)
+    t2[row, col] = s2.reshape(row.size, -1).mean(axis=1)
     return t1, t2
+
+
+def _moments_distinct(areal: np.ndarray, mu: np.ndarray, beam: BeamMoments) -> tuple[np.ndarray, np.ndarray]:
+    """T1 and T2 of the columns of ``(M, N)`` areal densities, each distinct column evaluated once.
+
+    Runs of equal neighbours are merged first (cheap), then the runs' values are sorted
+    (``lexsort``) to find the distinct stacks: the sub-rays of a pixel edge take few
+    distinct values however many pixels the edges cross (stacks of tyres, drums).
+    """
+    m, n = areal.shape
+    if n == 0:
+        return np.ones(0), np.ones(0)
+    if n > 1:
+        new_run = np.concatenate([[True], np.any(areal[:, 1:] != areal[:, :-1], axis=0)])
+    else:
+        new_run = np.array([True])
+    run_label = np.cumsum(new_run) - 1
+    runs = areal[:, new_run]
+    order = np.lexsort(runs[::-1]) if m > 0 else np.arange(runs.shape[1])
+    ordered = runs[:, order]
+    if ordered.shape[1] > 1:
+        new_value = np.concatenate([[True], np.any(ordered[:, 1:] != ordered[:, :-1], axis=0)])
+    else:
+        new_value = np.array([True])
+    value_label = np.empty(order.size, dtype=np.intp)
+    value_label[order] = np.cumsum(new_value) - 1
+    t1, t2 = _moments_direct(ordered[:, new_value], mu, beam)
+    label = value_label[run_label]
+    return t1[label], t2[label]
 
 
 # -------------------------------------------------------------- blur/scatter

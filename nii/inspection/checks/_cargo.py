@@ -26,12 +26,13 @@ def cargo_mask(inp: CheckInput, min_residual_g_cm2: float, min_sigma: float) -> 
     Returns
     -------
     numpy.ndarray of bool
-        Rows × columns; False outside the container's extent rows and interior columns.
+        Rows × columns; False outside the container's interior (goods stand on the floor
+        boards: the floor and roof bands hold structure only).
     """
     mask = np.zeros(inp.areal_g_cm2.shape, bool)
     if not inp.structure.found:
         return mask
-    rows, cols = inp.structure.cargo_space()
+    rows, cols = inp.structure.interior()
     residual = inp.structure.residual_g_cm2[rows, cols]
     mask[rows, cols] = residual > np.maximum(min_residual_g_cm2, min_sigma * inp.sigma_g_cm2[rows, cols])
     return mask

@@ -247,7 +247,7 @@ def build_check_input(image: Any, material_map: Any, manifest: Manifest, table: 
             f"scan {getattr(image, 'scan_id', '?')}: pixel size unknown (row height {row_height} mm, column pitch {pitch} mm)"
         )
     closing = float(table.threshold("unreadable", "closing_mm"))
-    unreadable = close_rect(unreadable, box_pixels(closing, row_height), box_pixels(closing, pitch)) & ~repaired
+    unreadable = close_rect(unreadable, max(3, box_pixels(closing, row_height)), max(3, box_pixels(closing, pitch))) & ~repaired
     settings = table.thresholds.get("structure", {})
     model = structure_model(manifest.container, settings)
     structure = estimate_structure(

@@ -2,7 +2,8 @@
 
 The container's own structure (walls, floor, roof) is subtracted as the per-row
 profile estimated from the scan itself (:mod:`._structure_model`); the end bands
-(front wall, doors) are left out. What stays above the profile by more than the
+(front wall, doors) and the floor and roof bands (cross members, a 40 ft box's gooseneck
+tunnel) are left out: goods stand on the floor boards. What stays above the profile by more than the
 noise and a floor for dirt and dunnage, in pieces at least ``min_extent_mm`` thick in
 both directions, at least ``min_area_cm2`` in area and ``min_mass_kg`` in mass, is
 cargo that should not be there.
@@ -11,6 +12,8 @@ cargo that should not be there.
 from __future__ import annotations
 
 import math
+
+import numpy as np
 
 from nii.inspection.checks._cargo import cargo_mask
 from nii.inspection.checks._context import CheckInput, CheckResult, components, dominant_material
@@ -40,6 +43,12 @@ def check_declared_empty(inp: CheckInput) -> CheckResult:
     if not inp.manifest.declared_empty or not inp.structure.found:
         return result
     mask = cargo_mask(inp, inp.threshold("empty", "min_residual_g_cm2"), inp.threshold("empty", "min_residual_sigma"))
+    # Goods stand on the floor: the floor band (boards, cross members, a 40 ft box's
+    # gooseneck tunnel) and the roof band are structure.
+    inside = np.zeros_like(mask)
+    rows, cols = inp.structure.interior()
+    inside[rows, cols] = mask[rows, cols]
+    mask = inside
     extent = inp.threshold("empty", "min_extent_mm")
     solid = open_rect(mask, box_pixels(extent, inp.row_height_mm), box_pixels(extent, inp.column_pitch_mm))
     min_area = inp.threshold("empty", "min_area_cm2")

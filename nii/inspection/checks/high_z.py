@@ -3,7 +3,8 @@
 High-Z pixels (class 4) of the cargo space (the container's own ends, floor and roof are
 thick steel seen edge-on, where Z_eff is least reliable; without a container, the whole
 image) are opened by a rectangle of ``min_extent_mm`` (at least two pixels where the
-pixels are small) to drop isolated misclassified pixels and the thin lines of false
+pixels are small), after adding the impenetrable pixels that touch them (a thick high-Z
+object is impenetrable at its core), to drop isolated misclassified pixels and the thin lines of false
 high Z_eff that interlacing leaves along sharp vertical edges. Connected
 pieces of at least ``min_pixels`` pixels and ``min_area_cm2`` at the scan plane, whose
 median Z_eff is at least ``min_zeff`` and whose areal density stands ``min_excess_g_cm2``
@@ -18,6 +19,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from scipy import ndimage
 
 from nii.classes import HIGH_Z
 from nii.inspection.checks._context import CheckInput, CheckResult, components, dominant_material
@@ -85,7 +87,16 @@ def check_high_z(inp: CheckInput) -> CheckResult:
     if not high_z.any():
         return result
     extent = inp.threshold("high_z", "min_extent_mm")
-    high_z = open_rect(high_z, max(2, box_pixels(extent, inp.row_height_mm)) if inp.row_height_mm < extent / 2 else 1,
+    # A thick high-Z object is impenetrable at its core: impenetrable pixels touching
+    # high-Z ones belong to the same object.
+    core = inp.unreadable & ndimage.binary_dilation(high_z, iterations=2)
+    if structure.found:
+        rows, cols = structure.interior()
+        inside = np.zeros_like(core)
+        inside[rows, cols] = core[rows, cols]
+        core = inside
+    high_z = open_rect(high_z | core,
+                       max(2, box_pixels(extent, inp.row_height_mm)) if inp.row_height_mm < extent / 2 else 1,
                        max(2, box_pixels(extent, inp.column_pitch_mm)) if inp.column_pitch_mm < extent / 2 else 1)
     ring_rows = box_pixels(inp.threshold("high_z", "ring_mm"), inp.row_height_mm)
     ring_cols = box_pixels(inp.threshold("high_z", "ring_mm"), inp.column_pitch_mm)
@@ -100,7 +111,7 @@ def check_high_z(inp: CheckInput) -> CheckResult:
         r0, c0, r1, c1 = bbox
         count = int(pixels.sum())
         area = count * pixel_area
-        zeff = inp.zeff[r0:r1, c0:c1][pixels]
+        zeff = inp.zeff[r0:r1, c0:c1][pixels & (inp.classes[r0:r1, c0:c1] == HIGH_Z)]
         zeff = zeff[np.isfinite(zeff)]
         median_zeff = float(np.median(zeff)) if zeff.size else math.nan
         excess = _excess_over_ring(inp.areal_g_cm2, bbox, pixels, ring_rows, ring_cols)
