@@ -120,7 +120,10 @@ def check_high_z(inp: CheckInput) -> CheckResult:
             mass = float(np.clip(residual[r0:r1, c0:c1][pixels], 0, None).sum()) * pixel_area / 1000.0
             objects.append((area, mass, median_zeff, bbox, pixels))
         else:
-            near = max(near, min(area / min_area, count / max(min_pixels, 1)))
+            size = min(area / min_area, count / max(min_pixels, 1))
+            if median_zeff >= min_zeff:
+                # How close it came: on size when it adds mass, on mass when it is big enough.
+                near = max(near, size if excess >= min_excess else min(size, max(excess, 0.0) / min_excess))
     if not objects:
         result.near_miss = min(near, 0.99)
         return result
