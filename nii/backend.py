@@ -159,6 +159,23 @@ class ArrayBackend:
             out = (window / size).to(array.dtype)
         return out
 
+    def pad_edge(self, array: Any, rows: int, columns: int) -> Any:
+        """Append ``rows`` rows and ``columns`` columns replicating the last ones (2-D).
+
+        Parameters
+        ----------
+        array : array
+            2-D array of this backend (any units).
+        rows, columns : int
+            Number of rows and columns to append (≥ 0).
+        """
+        if rows == 0 and columns == 0:
+            return array
+        if self.name == "numpy":
+            return np.pad(array, ((0, rows), (0, columns)), mode="edge")
+        torch = require_torch()
+        return torch.nn.functional.pad(array[None, None], (0, columns, 0, rows), mode="replicate")[0, 0]
+
     def segment_sums(self, labels: Any, values: Any, count: int) -> Any:
         """Sum ``values`` per integer label (float64), like :func:`numpy.bincount`.
 

@@ -232,6 +232,13 @@ class LookupTable:
         )
         return np.ascontiguousarray(values, dtype=np.float32).reshape(-1, 4)
 
+    @cached_property
+    def packed(self) -> np.ndarray:
+        """``(A·B, 4)`` float32: Z, κ, class code, ambiguous (0/1) of each node, row-major."""
+        codes = np.asarray(class_of_zeff(self.zeff), np.float32)
+        values = np.stack([self.zeff, self.mass_attenuation_cm2_g, codes, self.ambiguous.astype(np.float32)], axis=-1)
+        return np.ascontiguousarray(values, dtype=np.float32).reshape(-1, 4)
+
 
 def _build_table(curves: list[MaterialCurve], alpha_max: float, reading: str = "lower") -> LookupTable:
     """Tabulate Z on an (α_H, R) grid; where several segments between curves give the

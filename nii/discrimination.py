@@ -8,14 +8,21 @@
    ``α_H``, with the regularisation tied to the pixel noise (``ε = (k σ_H)²``): inside a
    homogeneous block the window mean is taken (noise down by the window size), across
    an edge whose contrast is well above the noise the local linear model keeps the edge.
-   Edges do not mix materials. Then each connected edge-free region that is
-   homogeneous (α_H spread within noise + 5 %) and large enough is read from its mean
-   attenuations, so that a block comes out as one material.
+   The window statistics are computed on 2 × 2 bins and the coefficients applied to the
+   full-resolution ``α_H`` (the fast guided filter, He & Sun, arXiv 1505.00996): edges
+   stay at the pixel, at a quarter of the cost. Then each connected edge-free region
+   that is homogeneous (α_H spread within noise + 5 %) and large enough is read from
+   its mean attenuations, so that a block comes out as one material; the band along
+   its edges (where the window straddles two regions) is given to the region whose
+   attenuations it matches, and a partial-volume pixel (its α_H between two regions'
+   and its ratio meaningless) to the denser neighbour: an edge takes one of its two
+   sides' materials, never a third (no one-pixel green or blue lines along cartons).
 2. **Lookup.** ``R = α_L / α_H`` and ``α_H`` index the calibration's table
    ``(α_H, R) → Z_eff`` (bilinear), which also gives ``|∂Z/∂R|``, the fitted material's
    mass attenuation ``κ = α_H / ρt`` and whether the point is degenerate (two classes
    give the same pair of attenuations).
-3. **Classes.** ``impenetrable`` where either energy is photon-starved; ``none``
+3. **Classes.** ``impenetrable`` where either energy is photon-starved (in most of the
+   pixels of a 3 × 3-bin window: a pixel near the floor is starved or not by noise); ``none``
    where the estimated mass thickness is below ``min_areal_density_g_cm2`` (default
    7 g/cm², about α_H ≈ 0.2: below it the smoothed ratio's noise and the thin-absorber
    degeneracy of heavy elements make Z meaningless), where ``α_H < 0.1`` or the
@@ -37,7 +44,7 @@ import numpy as np
 
 from nii import __version__
 from nii.backend import ArrayBackend, get_backend
-from nii.classes import HIGH_Z, IMPENETRABLE, INORGANIC, METAL, NONE, ORGANIC, ZEFF_BANDS
+from nii.classes import IMPENETRABLE
 from nii.errors import AnalysisError, CalibrationError
 from nii.io_utils import atomic_writer
 
@@ -50,6 +57,7 @@ __all__ = [
     "DEFAULT_MIN_AREAL_DENSITY_G_CM2",
     "DEFAULT_SMOOTHING_RADIUS_PX",
     "DEFAULT_MIN_REGION_PX",
+    "DEFAULT_BIN_PX",
 ]
 
 #: Smallest smoothed α_H whose material is told (dimensionless), whatever the mass:
@@ -60,7 +68,10 @@ DEFAULT_ALPHA_HIGH_MIN = 0.1
 #: ground truth of :mod:`nii.simulate` uses the same figure. Thinner sheets are ``none``
 #: even when (like 3 g/cm² of lead) their ratio is distinctive.
 DEFAULT_MIN_AREAL_DENSITY_G_CM2 = 7.0
-#: Half-width of the guided filter window (pixels): 7 × 7 windows, noise down ~7×.
+#: Side of the bins (pixels) on which the window statistics and regions are computed.
+DEFAULT_BIN_PX = 2
+#: Half-width of the guided filter window (pixels): about 7 × 7 windows (5 × 5 bins of
+#: 2 × 2 pixels), noise down ~7-10×.
 DEFAULT_SMOOTHING_RADIUS_PX = 3
 #: Guided-filter regularisation in units of the pixel noise of α_H.
 DEFAULT_EDGE_SIGMAS = 3.0
@@ -72,8 +83,6 @@ _EDGE_VARIANCE_FACTOR = _EDGE_WEIGHT / (1.0 - _EDGE_WEIGHT)
 DEFAULT_MIN_REGION_PX = 30
 #: Largest α_H taken as container walls alone (about 15 g/cm² of steel).
 _MAX_WALL_ATTENUATION = 0.5
-#: Row and column step of the pixels whose values make a region's statistics.
-_REGION_STRIDE = 2
 #: A region is homogeneous when the spread of α_H beyond noise is below this fraction of its mean.
 REGION_RELATIVE_SPREAD = 0.05
 
@@ -270,102 +279,330 @@ def guided_smooth(
     return smoothed, smoothed_other, weight, weight_other
 
 
-def _merge_regions(
+def _bin_view(backend: ArrayBackend, array: Any, factor: int) -> Any:
+    """``rows × columns`` → ``(rows/f, f, columns/f, f)`` view (shape divisible by f)."""
+    rows, columns = tuple(array.shape)
+    return backend.xp.reshape(array, (rows // factor, factor, columns // factor, factor))
+
+
+def _bin_mean(backend: ArrayBackend, array: Any, factor: int) -> Any:
+    """Mean over ``factor × factor`` bins."""
+    if factor == 1:
+        return array
+    # strided sums: much faster than a reduction over the inner axes of a 4-D view
+    rows = array[0::factor]
+    for offset in range(1, factor):
+        rows = rows + array[offset::factor]
+    binned = rows[:, 0::factor]
+    for offset in range(1, factor):
+        binned = binned + rows[:, offset::factor]
+    return binned * (1.0 / factor**2)
+
+
+def _bin_count(mask: np.ndarray, factor: int) -> np.ndarray:
+    """Number of true pixels in each ``factor × factor`` bin of a boolean mask (uint8 sums)."""
+    counts = np.ascontiguousarray(mask, dtype=bool).view(np.uint8)
+    rows = counts[0::factor]
+    for offset in range(1, factor):
+        rows = rows + counts[offset::factor]
+    binned = rows[:, 0::factor]
+    for offset in range(1, factor):
+        binned = binned + rows[:, offset::factor]
+    return binned.astype(np.float32)
+
+
+def _spread(backend: ArrayBackend, binned: Any) -> Any:
+    """A binned array as ``(rows/f, 1, columns/f, 1)``: broadcasts over the bins' pixels."""
+    return binned[:, None, :, None]
+
+
+def _binned_guided(
     backend: ArrayBackend,
     alpha_high: Any,
     alpha_low: Any,
-    noise_variance: Any,
-    edges: Any,
+    pixel_variance_high: Any,
+    pixel_variance_low: Any,
     *,
-    min_region_px: int,
-) -> tuple[Any, Any, Any, Any] | None:
-    """Replace the pixels of homogeneous regions by the region means.
+    factor: int,
+    radius: int,
+    edge_sigmas: float,
+) -> dict[str, Any]:
+    """Guided-filter coefficients and edges on ``factor × factor`` bins (fast guided filter).
 
-    Regions are the connected (4-neighbour) areas free of edges; a region of at least
-    ``min_region_px`` pixels whose α_H varies by less than
-    :data:`REGION_RELATIVE_SPREAD` of its mean beyond the noise is homogeneous: one
-    material at one thickness (a block, a carton stack). Its mean α_H and α_L replace
-    the pixel values, and the noise variances shrink with the pixel count.
+    The window statistics are taken on the binned images (He & Sun, "Fast guided
+    filter", arXiv 1505.00996, 2015): the coefficients ``a, b`` of ``q = a α_H + b``
+    vary slowly, so they are computed on bins and applied to the full-resolution
+    ``α_H``, which keeps the edges at the pixel. All inputs are binned already.
 
     Parameters
     ----------
+    backend : ArrayBackend
+        Array namespace of the inputs.
     alpha_high, alpha_low : array
-        Unsmoothed attenuations (dimensionless).
-    noise_variance : array
-        Per-pixel noise variance of ``alpha_high``.
-    edges : array of bool
-        Pixels that belong to no region.
-    min_region_px : int
-        Smallest region (pixels).
+        Bin means of ``α_H`` and ``α_L`` (dimensionless).
+    pixel_variance_high, pixel_variance_low : array
+        Noise variance of one pixel's ``α`` in each bin (dimensionless²).
+    factor : int
+        Bin side (pixels).
+    radius : int
+        Window half-width (bins).
+    edge_sigmas : float
+        Regularisation ``ε = (edge_sigmas × σ_bin)²``: variations below it are smoothed.
 
     Returns
     -------
-    (alpha_high, alpha_low, noise_scale, in_region) or None
-        Region means broadcast to the pixels (NaN outside merged regions), the factor
-        ``1 / pixels`` of each pixel's region, and the mask of merged pixels; None when
-        no region qualifies.
+    dict
+        ``a_high, b_high, a_low, b_low`` (binned coefficients), ``edges`` (binned bool:
+        the window straddles an edge of either energy), ``pixels`` (full-resolution
+        pixels per window).
+    """
+    box = lambda x: backend.box_mean(x, radius)  # noqa: E731
+    # the noise of a bin mean: the pixel variance over factor²
+    bin_noise_high = pixel_variance_high * (1.0 / factor**2)
+    bin_noise_low = pixel_variance_low * (1.0 / factor**2)
+    mean_high = box(alpha_high)
+    variance = box(alpha_high * alpha_high)
+    variance -= mean_high * mean_high
+    denominator = bin_noise_high * (edge_sigmas * edge_sigmas)
+    denominator += variance
+    denominator += 1e-12
+    a_high = variance / denominator
+    b_high = (1.0 - a_high) * mean_high
+    mean_low = box(alpha_low)
+    covariance = box(alpha_high * alpha_low)
+    covariance -= mean_high * mean_low
+    a_low = covariance / denominator
+    b_low = mean_low - a_low * mean_high
+    variance_low = box(alpha_low * alpha_low)
+    variance_low -= mean_low * mean_low
+    edges = (a_high > _EDGE_WEIGHT) | (variance_low > bin_noise_low * (_EDGE_VARIANCE_FACTOR * edge_sigmas * edge_sigmas))
+    return {"a_high": a_high, "b_high": b_high, "a_low": a_low, "b_low": b_low, "edges": edges,
+            "pixels": float((2 * radius + 1) ** 2 * factor**2)}
+
+
+def _region_means(
+    alpha_high: np.ndarray,
+    alpha_low: np.ndarray,
+    pixel_variance_high: np.ndarray,
+    pixel_variance_low: np.ndarray,
+    edges: np.ndarray,
+    unusable: np.ndarray,
+    *,
+    factor: int,
+    reach: int,
+    min_region_px: int,
+    assign_sigmas: float = 3.0,
+    starved_share: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+    """Homogeneous regions of the binned image, their means, and the edge bins they own.
+
+    Regions are the connected (4-neighbour) areas free of edges; a region of at least
+    ``min_region_px`` image pixels whose α_H varies by less than
+    :data:`REGION_RELATIVE_SPREAD` of its mean beyond the noise is one material at one
+    thickness (a block, a carton stack). Its statistics come from its edge-free bins
+    only. Then each edge bin (the band of about ``reach`` bins along an edge, where the
+    filter window straddles two regions) is given to the region it belongs to:
+
+    * the neighbouring region (within ``reach`` bins) of higher or of lower mean α_H
+      whose mean α_H and α_L the bin matches within ``assign_sigmas`` of its noise
+      (+ 2 %), the closer one when both do;
+    * otherwise, a bin next to a region (one bin away, growing bin by bin up to
+      ``reach`` across a blurred edge) whose α_H lies below that region's and
+      significantly above what is on the other side (the lower neighbouring region, or
+      nothing in a valley between two cartons) is a partial-volume bin: it gets that
+      region, the material it holds (its ratio ``α_L / α_H`` mixes two rays and
+      means nothing).
+
+    So an edge takes one of its two sides' materials, never a third.
+
+    Parameters
+    ----------
+    alpha_high, alpha_low : numpy.ndarray
+        Binned attenuations (dimensionless).
+    pixel_variance_high, pixel_variance_low : numpy.ndarray
+        Binned per-pixel noise variances of the attenuations.
+    edges, unusable : numpy.ndarray of bool
+        Binned edge mask, and bins with a starved or saturated pixel (never in a region).
+    factor : int
+        Bin size (image pixels per side).
+    reach : int
+        Half-width of the edge band (bins).
+    min_region_px : int
+        Smallest region (image pixels).
+    assign_sigmas : float
+        Tolerance of the edge-bin match (noise standard deviations).
+    starved_share : numpy.ndarray, optional
+        Share of photon-starved pixels around each bin (0–1).
+
+    Returns
+    -------
+    (mean_high, mean_low, scale, in_region, starved) or None
+        Per bin: the region's mean α_H and α_L (NaN outside regions), ``1 / pixels`` of
+        the region, the mask of bins read from a region, and whether the region is
+        mostly photon-starved (impenetrable as a whole); None when no region qualifies.
     """
     from scipy import ndimage
 
-    xp = backend.xp
-    host_edges = np.asarray(backend.to_numpy(edges), bool)
-    labels_host, count = ndimage.label(~host_edges)
+    labels, count = ndimage.label(~(edges | unusable))
     count += 1  # label 0: edges
-    labels = labels_host if backend.name == "numpy" else backend.asarray(labels_host.astype(np.int64), backend.int_dtype)
-    pixels = np.bincount(labels_host.reshape(-1), minlength=count)
-    # the statistics of a region from every other row and column: a quarter of the work,
-    # and still hundreds of pixels for any region worth merging
-    sampled = labels[::_REGION_STRIDE, ::_REGION_STRIDE]
-    sampled_pixels = backend.to_numpy(backend.segment_sums(sampled, None, count))
-    high = alpha_high[::_REGION_STRIDE, ::_REGION_STRIDE]
-    sums = [backend.to_numpy(backend.segment_sums(sampled, values, count))
-            for values in (high, alpha_low[::_REGION_STRIDE, ::_REGION_STRIDE], high * high,
-                           noise_variance[::_REGION_STRIDE, ::_REGION_STRIDE])]
+    flat = labels.ravel()
+    bins = np.bincount(flat, minlength=count).astype(np.float64)
+    sums = [np.bincount(flat, weights=np.ravel(v).astype(np.float64), minlength=count)
+            for v in (alpha_high, alpha_low, alpha_high * alpha_high, pixel_variance_high)]
     with np.errstate(divide="ignore", invalid="ignore"):
-        mean_high, mean_low, mean_square, mean_noise = (v / sampled_pixels for v in sums)
-        excess = mean_square - mean_high**2 - mean_noise
+        mean_high, mean_low, mean_square, mean_noise = (v / bins for v in sums)
+        excess = mean_square - mean_high**2 - mean_noise / factor**2
         homogeneous = (
-            (pixels >= min_region_px)
-            & (sampled_pixels >= 4)
+            (bins * factor**2 >= min_region_px)
+            & (bins >= 4)
             & (excess <= (REGION_RELATIVE_SPREAD * mean_high) ** 2)
             & np.isfinite(mean_high)
             & np.isfinite(mean_low)
         )
-        scale = 1.0 / sampled_pixels
+        scale = 1.0 / (bins * factor**2)
     homogeneous[0] = False
     if not homogeneous.any():
         return None
-    nan = np.float32(np.nan)
-    table = np.stack(
-        [np.where(homogeneous, mean_high, nan), np.where(homogeneous, mean_low, nan), np.where(homogeneous, scale, nan)],
-        axis=-1,
-    ).astype(np.float32)
-    shape = tuple(alpha_high.shape)
-    flat_labels = labels.reshape(-1) if backend.name == "numpy" else xp.reshape(labels, (-1,))
-    gathered = xp.reshape(backend.take(backend.asarray(table), flat_labels, 0), shape + (3,))
-    in_region = backend.asarray(homogeneous[labels_host])
-    return gathered[..., 0], gathered[..., 1], gathered[..., 2], in_region
+    # the regions ranked by mean α_H (0: no region); bins are owned by rank from here on
+    chosen = np.flatnonzero(homogeneous)
+    order = chosen[np.argsort(mean_high[chosen], kind="stable")]
+    rank_of_label = np.zeros(count, np.int32)
+    rank_of_label[order] = np.arange(1, order.size + 1, dtype=np.int32)
+    owner = rank_of_label[labels]
+    by_rank = lambda values: np.concatenate([[np.nan], values[order]])  # noqa: E731
+    rank_high, rank_low, rank_scale = by_rank(mean_high), by_rank(mean_low), by_rank(scale)
+    # edge bins: the highest- and lowest-ranked regions within reach
+    size = 2 * reach + 1
+    higher_rank = ndimage.maximum_filter(owner, size=size, mode="nearest")
+    lower_rank = ndimage.minimum_filter(np.where(owner > 0, owner, np.int32(order.size + 1)), size=size, mode="nearest")
+    flat_owner = owner.reshape(-1)
+    where = np.flatnonzero((owner == 0) & ~unusable & (higher_rank > 0))
+    if where.size:
+        high = higher_rank.reshape(-1)[where]
+        low = lower_rank.reshape(-1)[where]
+        low = np.where(low <= order.size, low, 0)
+        value_high = alpha_high.reshape(-1)[where].astype(np.float64)
+        value_low = alpha_low.reshape(-1)[where].astype(np.float64)
+        noise_high = np.sqrt(pixel_variance_high.reshape(-1)[where] / factor**2)
+        noise_low = np.sqrt(pixel_variance_low.reshape(-1)[where] / factor**2)
+
+        def mismatch(candidate: np.ndarray) -> np.ndarray:
+            tolerance_high = assign_sigmas * noise_high + 0.02 * np.abs(rank_high[candidate])
+            tolerance_low = assign_sigmas * noise_low + 0.02 * np.abs(rank_low[candidate])
+            distance = np.maximum(np.abs(value_high - rank_high[candidate]) / tolerance_high,
+                                  np.abs(value_low - rank_low[candidate]) / tolerance_low)
+            return np.where(candidate > 0, distance, np.inf)
+
+        miss_high, miss_low = mismatch(high), mismatch(low)
+        assigned = np.where((miss_high <= 1.0) & (miss_high <= miss_low), high, np.where(miss_low <= 1.0, low, 0))
+        flat_owner[where] = assigned
+        # partial volume: a bin of the edge band whose α_H lies below the region next to it
+        # (as grown) and significantly above what is on the other side (the lower region
+        # when that is lower still, else nothing: a valley between two cartons) holds
+        # that region's material, its ratio mixing two rays; grown bin by bin
+        low_high = rank_high[low]
+        floor = np.where((low > 0) & (low != high) & (low_high < value_high), low_high, 0.0)
+        for _ in range(reach):
+            open_bins = assigned == 0
+            if not open_bins.any():
+                break
+            adjacent = ndimage.maximum_filter(owner, size=3, mode="nearest").reshape(-1)[where]
+            top = rank_high[adjacent]
+            grow = open_bins & (adjacent > 0) & (value_high < top) \
+                & (value_high > floor + np.maximum(assign_sigmas * noise_high, 0.05 * (top - floor)))
+            if not grow.any():
+                break
+            assigned = np.where(grow, adjacent, assigned)
+            flat_owner[where] = assigned
+    in_region = owner > 0
+    as32 = lambda values: values.astype(np.float32)[owner]  # noqa: E731
+    starved = np.zeros(order.size + 1, bool)
+    if starved_share is not None:
+        owned = np.bincount(flat_owner, minlength=order.size + 1)
+        share = np.bincount(flat_owner, weights=np.ravel(starved_share).astype(np.float64), minlength=order.size + 1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            starved = share / owned > 0.5
+        starved[0] = False
+    return as32(rank_high), as32(rank_low), as32(rank_scale), in_region, starved[owner]
+
+
+def _starvation_majority(starved: np.ndarray, factor: int) -> tuple[np.ndarray, np.ndarray]:
+    """Photon starvation decided with the share of starved pixels in a 3 × 3-bin window.
+
+    A pixel whose true transmission is near the starvation floor is flagged starved or
+    not by its noise. Where most of the window is starved, every pixel is impenetrable;
+    where a third to a half is, the starved pixels are; below a third, isolated
+    starved pixels are noise and are read as material (an object two bins across that
+    starves the beam stays impenetrable; a block just above the floor is read whole).
+
+    Parameters
+    ----------
+    starved : numpy.ndarray of bool
+        Per-pixel starvation mask (either energy), shape divisible by ``factor``.
+    factor : int
+        Bin side (pixels).
+
+    Returns
+    -------
+    share : numpy.ndarray of float32
+        Share of starved pixels in each bin's window.
+    full : numpy.ndarray of bool
+        The per-pixel decision.
+    """
+    from scipy.ndimage import uniform_filter
+
+    share = uniform_filter(_bin_count(starved, factor) * np.float32(1.0 / factor**2), size=3, mode="nearest")
+    rows, columns = share.shape
+    spread = lambda binned: np.broadcast_to(  # noqa: E731
+        binned[:, None, :, None], (rows, factor, columns, factor)).reshape(rows * factor, columns * factor)
+    full = spread(share > 0.5) | (starved & spread(share >= 1.0 / 3.0))
+    return share, full
+
+
+def _table_index(backend: ArrayBackend, table: Any, attenuation_high: Any, ratio: Any) -> Any:
+    """Flat index of the nearest ``(α_H, R)`` node of the calibration table."""
+    xp = backend.xp
+    alpha_nodes, ratio_nodes = table.shape
+    # int32 indices: the table has ~1.3 M nodes, and half the memory traffic of int64
+    alpha_index = xp.astype(xp.clip(attenuation_high * (1.0 / table.alpha_step) + 0.5, 0.0, alpha_nodes - 1.0), xp.int32)
+    ratio_index = xp.astype(xp.clip((ratio - table.ratio_start) * (1.0 / table.ratio_step) + 0.5, 0.0, ratio_nodes - 1.0),
+                            xp.int32)
+    index = alpha_index * ratio_nodes
+    index += ratio_index
+    return xp.reshape(index, (-1,))
 
 
 def _lookup(backend: ArrayBackend, table: Any, attenuation_high: Any, ratio: Any) -> tuple[Any, Any, Any, Any]:
-    """Look up ``(α_H, R)`` in the calibration table: Z, κ, |∂Z/∂R| and ambiguity.
+    """Look up ``(α_H, R)`` in the calibration table: Z, κ, class code and ambiguity.
 
     The nearest node is read (one gather per pixel): the table is fine enough (∆R ≈
     0.0005) that this costs less than the calibration's accuracy, and Z is never
     interpolated across the jumps of a degenerate region.
     """
     xp = backend.xp
-    alpha_nodes, ratio_nodes = table.shape
-    flat = backend.asarray(table.stacked)
-    alpha_index = xp.astype(xp.clip(attenuation_high * (1.0 / table.alpha_step) + 0.5, 0.0, alpha_nodes - 1.0), backend.int_dtype)
-    ratio_index = xp.astype(
-        xp.clip((ratio - table.ratio_start) * (1.0 / table.ratio_step) + 0.5, 0.0, ratio_nodes - 1.0), backend.int_dtype
-    )
     shape = tuple(ratio.shape)
-    index = alpha_index * ratio_nodes
-    index += ratio_index
-    values = xp.reshape(backend.take(flat, xp.reshape(index, (-1,)), 0), shape + (4,))
-    return values[..., 0], values[..., 1], values[..., 2], values[..., 3] > 0.5
+    values = xp.reshape(backend.take(backend.asarray(table.packed), _table_index(backend, table, attenuation_high, ratio), 0),
+                        shape + (4,))
+    codes = xp.astype(values[..., 2], xp.uint8)
+    return values[..., 0], values[..., 1], codes, values[..., 3] > 0.5
+
+
+def _lookup_slope(backend: ArrayBackend, table: Any, attenuation_high: Any, ratio: Any) -> Any:
+    """``|∂Z/∂R|`` at the nearest ``(α_H, R)`` node (for the noise propagation)."""
+    xp = backend.xp
+    slope = backend.take(backend.asarray(table.zeff_per_ratio.reshape(-1)),
+                         _table_index(backend, table, attenuation_high, ratio), 0)
+    return xp.reshape(slope, tuple(ratio.shape))
+
+
+def _unbin(backend: ArrayBackend, binned: Any, factor: int) -> Any:
+    """Spread a binned array back over its ``factor × factor`` pixels."""
+    if factor == 1:
+        return binned
+    xp = backend.xp
+    rows, columns = tuple(binned.shape)
+    full = xp.broadcast_to(_spread(backend, binned), (rows, factor, columns, factor))
+    return xp.reshape(full, (rows * factor, columns * factor))
 
 
 def discriminate(
@@ -381,6 +618,7 @@ def discriminate(
     min_region_px: int = DEFAULT_MIN_REGION_PX,
     subtract_walls: bool = False,
     degenerate_reading: str = "lower",
+    bin_px: int = DEFAULT_BIN_PX,
 ) -> MaterialMap:
     """Return the material map of a corrected dual-energy image.
 
@@ -412,6 +650,10 @@ def discriminate(
     degenerate_reading : {"lower", "higher"}
         Where two materials give the same attenuation pair (``ambiguous``), report the
         lower-Z or the higher-Z one (:meth:`Calibration.table`).
+    bin_px : int
+        The guided filter's window statistics, the regions and the uncertainty are
+        computed on ``bin_px × bin_px`` bins (pixels, 1–8); the smoothed attenuations, Z and
+        class stay at full resolution. 1 computes everything per pixel.
 
     Returns
     -------
@@ -455,75 +697,107 @@ def discriminate(
     sigma_low = array_backend.asarray(np.asarray(image.sigma_low, np.float32))
 
     radius = int(smoothing_radius_px)
+    factor = min(max(int(bin_px), 1), 8) if radius > 0 else 1
+    rows, columns = shape
+    pad_rows, pad_columns = (-rows) % factor, (-columns) % factor
+    starved = np.asarray(image.starved_high if image.starved_high is not None else image.starved, bool)
+    if image.starved_low is not None:
+        starved = starved | np.asarray(image.starved_low, bool)
+    saturated_host = np.asarray(image.saturated, bool)
+    if pad_rows or pad_columns:  # whole bins: replicate the last row / column
+        alpha_high, alpha_low, sigma_high, sigma_low = (
+            array_backend.pad_edge(a, pad_rows, pad_columns) for a in (alpha_high, alpha_low, sigma_high, sigma_low))
+    starved_host = np.pad(starved, ((0, pad_rows), (0, pad_columns)), mode="edge")
+    saturated_host = np.pad(saturated_host, ((0, pad_rows), (0, pad_columns)), mode="edge")
+    impenetrable_host = starved_host
+
     if radius > 0:
-        smooth_high, smooth_low, weight_high, weight_low, edges = guided_smooth(
-            array_backend, alpha_high, alpha_low, sigma_high, radius=radius, edge_sigmas=edge_sigmas,
-            noise_sigma_other=sigma_low,
-        )
-        inverse_window = 1.0 / float((2 * radius + 1) ** 2)
-        # var(q_H) ≈ σ_H² (w² + (1 − w²)/n);  var(q_L) ≈ σ_L²/n + w_L² σ_H²
-        noise_high2 = weight_high * weight_high
-        noise_high2 *= 1.0 - inverse_window
-        noise_high2 += inverse_window
-        noise_high2 *= sigma_high
-        noise_high2 *= sigma_high
-        noise_low2 = weight_low * weight_low
-        noise_low2 *= sigma_high
-        noise_low2 *= sigma_high
-        low_term = sigma_low * sigma_low
-        low_term *= inverse_window
-        noise_low2 += low_term
-        del low_term, weight_high, weight_low
-        merged = None
+        binned_radius = max(1, int(round(radius / factor)))
+        starved_share, impenetrable_host = _starvation_majority(starved_host, factor)
+        binned_high = _bin_mean(array_backend, alpha_high, factor)
+        binned_low = _bin_mean(array_backend, alpha_low, factor)
+        binned_sigma_high = _bin_mean(array_backend, sigma_high, factor)
+        binned_sigma_low = _bin_mean(array_backend, sigma_low, factor)
+        variance_high = binned_sigma_high * binned_sigma_high  # per-pixel noise variance, per bin
+        variance_low = binned_sigma_low * binned_sigma_low
+        guided = _binned_guided(array_backend, binned_high, binned_low, variance_high, variance_low,
+                                factor=factor, radius=binned_radius, edge_sigmas=edge_sigmas)
+        a_high, a_low = guided["a_high"], guided["a_low"]
+        # q = a α_H + b at full resolution, the coefficients broadcast over each bin
+        view_high = _bin_view(array_backend, alpha_high, factor)
+        smooth_high = view_high * _spread(array_backend, a_high)
+        smooth_high += _spread(array_backend, guided["b_high"])
+        smooth_low = view_high * _spread(array_backend, a_low)
+        smooth_low += _spread(array_backend, guided["b_low"])
+        inverse_window = 1.0 / guided["pixels"]
+        # var(q_H) ≈ σ_H² (a² + (1 − a²)/n);  var(q_L) ≈ σ_L²/n + a_L² σ_H²  (per bin)
+        noise_high2 = a_high * a_high
+        noise_high2 = (noise_high2 * (1.0 - inverse_window) + inverse_window) * variance_high
+        noise_low2 = a_low * a_low * variance_high + variance_low * inverse_window
+        region_high = region_low = in_region = None
         if min_region_px > 0:
-            unusable = array_backend.asarray(np.asarray(image.starved, bool) | np.asarray(image.saturated, bool))
-            merged = _merge_regions(array_backend, alpha_high, alpha_low, sigma_high * sigma_high,
-                                    edges | unusable, min_region_px=min_region_px)
-        if merged is not None:
-            region_high, region_low, region_scale, in_region = merged
-            smooth_high = xp.where(in_region, region_high, smooth_high)
-            smooth_low = xp.where(in_region, region_low, smooth_low)
-            # the mean of n pixels: the pixel noise over n (the window held 1/inverse_window)
-            shrink = xp.where(in_region, region_scale / inverse_window, xp.ones_like(region_scale))
-            shrink = xp.clip(shrink, None, 1.0)
-            noise_high2 *= shrink
-            noise_low2 *= shrink
-            del region_high, region_low, region_scale, shrink
+            host = array_backend.to_numpy
+            # mostly starved bins (and saturated ones) make no region; a region near the
+            # starvation floor is impenetrable as a whole or not at all
+            unusable_binned = (_bin_count(saturated_host, factor) > 0) | (starved_share > 0.5)
+            merged = _region_means(host(binned_high), host(binned_low), host(variance_high), host(variance_low),
+                                   host(guided["edges"]), unusable_binned, factor=factor, reach=binned_radius + 3,
+                                   min_region_px=min_region_px, starved_share=starved_share)
+            if merged is not None:
+                region_high, region_low, region_scale, region_mask, region_starved = merged
+                rows_binned, columns_binned = region_mask.shape
+                impenetrable_host = np.where(region_mask[:, None, :, None], region_starved[:, None, :, None],
+                                             impenetrable_host.reshape(rows_binned, factor, columns_binned, factor)
+                                             ).reshape(impenetrable_host.shape)
+                region_high = array_backend.asarray(region_high)
+                region_low = array_backend.asarray(region_low)
+                in_region = array_backend.asarray(region_mask)
+                # a region's mean: the pixel noise over its pixel count
+                region_scale = array_backend.asarray(region_scale)
+                noise_high2 = xp.where(in_region, variance_high * region_scale, noise_high2)
+                noise_low2 = xp.where(in_region, variance_low * region_scale, noise_low2)
+                spread_mask = _spread(array_backend, in_region)
+                smooth_high = xp.where(spread_mask, _spread(array_backend, region_high), smooth_high)
+                smooth_low = xp.where(spread_mask, _spread(array_backend, region_low), smooth_low)
+        smooth_high = xp.reshape(smooth_high, alpha_high.shape)
+        smooth_low = xp.reshape(smooth_low, alpha_high.shape)
+        # the uncertainty per bin, from the bin means of the smoothed values (q is linear in α_H)
+        bin_high = a_high * binned_high + guided["b_high"]
+        bin_low = a_low * binned_high + guided["b_low"]
+        if in_region is not None:
+            bin_high = xp.where(in_region, region_high, bin_high)
+            bin_low = xp.where(in_region, region_low, bin_low)
     else:
         smooth_high, smooth_low = alpha_high, alpha_low
         noise_high2 = sigma_high * sigma_high
         noise_low2 = sigma_low * sigma_low
+        bin_high, bin_low = smooth_high, smooth_low
 
     positive_high = xp.clip(smooth_high, 1e-6, None)
     ratio = smooth_low / positive_high
-    zeff, kappa, slope, ambiguous = _lookup(array_backend, table, smooth_high, ratio)
-
-    # σ_R = sqrt(σ_L² + R² σ_H²) / α_H,  σ_Z = |∂Z/∂R| σ_R
-    ratio *= ratio
-    ratio *= noise_high2
-    ratio += noise_low2
-    zeff_sigma = xp.sqrt(ratio)
-    zeff_sigma /= positive_high
-    zeff_sigma *= slope
-    del ratio, noise_high2, noise_low2, positive_high, slope
+    zeff, kappa, codes, ambiguous = _lookup(array_backend, table, smooth_high, ratio)
+    del ratio
+    # σ_R = sqrt(σ_L² + R² σ_H²) / α_H,  σ_Z = |∂Z/∂R| σ_R  (per bin, spread over its pixels)
+    bin_positive = xp.clip(bin_high, 1e-6, None)
+    bin_ratio = bin_low / bin_positive
+    slope = _lookup_slope(array_backend, table, bin_high, bin_ratio)
+    zeff_sigma_bin = xp.sqrt(bin_ratio * bin_ratio * noise_high2 + noise_low2) / bin_positive * slope
+    zeff_sigma = _unbin(array_backend, zeff_sigma_bin, factor)
     areal = smooth_high / kappa
 
-    u8 = xp.uint8
-    codes = xp.astype(zeff >= ZEFF_BANDS[INORGANIC][0], u8)
-    codes += xp.astype(zeff >= ZEFF_BANDS[METAL][0], u8)
-    codes += xp.astype(zeff >= ZEFF_BANDS[HIGH_Z][0], u8)
-    codes += ORGANIC
-    starved = np.asarray(image.starved_high if image.starved_high is not None else image.starved, bool)
-    if image.starved_low is not None:
-        starved = starved | np.asarray(image.starved_low, bool)
-    impenetrable = array_backend.asarray(starved)
-    saturated = array_backend.asarray(np.asarray(image.saturated, bool))
+    impenetrable = array_backend.asarray(impenetrable_host)
+    saturated = array_backend.asarray(saturated_host)
     too_thin = (smooth_high < alpha_high_min) | (areal < min_areal_density_g_cm2) | saturated
-    codes[too_thin] = NONE
-    codes[impenetrable] = IMPENETRABLE
+    codes = xp.where(too_thin, xp.zeros_like(codes), codes)
+    codes = xp.where(impenetrable, xp.full_like(codes, IMPENETRABLE), codes)
     undefined = too_thin | impenetrable
-    zeff[undefined] = float("nan")
-    zeff_sigma[undefined] = float("nan")
+    nan = float("nan")
+    zeff = xp.where(undefined, xp.full_like(zeff, nan), zeff)
+    zeff_sigma = xp.where(undefined, xp.full_like(zeff_sigma, nan), zeff_sigma)
+    if pad_rows or pad_columns:
+        crop = lambda a: a[:rows, :columns]  # noqa: E731
+        codes, zeff, zeff_sigma, areal, ambiguous, undefined, smooth_high, smooth_low = (
+            crop(a) for a in (codes, zeff, zeff_sigma, areal, ambiguous, undefined, smooth_high, smooth_low))
 
     host = array_backend.to_numpy
     provenance = {
@@ -537,6 +811,7 @@ def discriminate(
         "smoothing_radius_px": radius,
         "edge_sigmas": float(edge_sigmas),
         "min_region_px": int(min_region_px),
+        "bin_px": int(factor),
         "subtract_walls": bool(subtract_walls),
         "degenerate_reading": degenerate_reading,
         "scan_id": getattr(image, "scan_id", ""),

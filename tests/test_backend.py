@@ -44,6 +44,15 @@ def test_round_trip_and_box_mean(name, device):
     assert backend.to_numpy(rows)[1].sum() == 0
 
 
+@pytest.mark.parametrize("name,device", BACKENDS)
+def test_pad_edge_replicates_the_last_row_and_column(name, device):
+    backend = get_backend(name, device)
+    values = np.arange(15, dtype=np.float32).reshape(3, 5)
+    padded = backend.to_numpy(backend.pad_edge(backend.asarray(values), 1, 2))
+    np.testing.assert_array_equal(padded, np.pad(values, ((0, 1), (0, 2)), mode="edge"))
+    assert backend.pad_edge(values, 0, 0) is values or name == "torch"
+
+
 def test_torch_cuda_refused_without_gpu():
     torch = pytest.importorskip("torch")
     if torch.cuda.is_available():

@@ -17,6 +17,7 @@ from nii.calibration import (
     measure_phantoms,
     physics_curves,
 )
+from nii.classes import class_of_zeff
 from nii.correction import correct
 from nii.errors import CalibrationError
 
@@ -60,6 +61,11 @@ def test_lookup_table_interpolates_z_between_curves():
     assert z_at(1.25) == pytest.approx(26.0, abs=0.1)  # below the heaviest curve: clamped
     # mass attenuation of the fitted material: α_H / ρt = 0.03 cm²/g for all toy curves
     assert table.mass_attenuation_cm2_g[i, 100] == pytest.approx(0.03, rel=1e-4)
+    # the packed table the discrimination gathers from: Z, κ, class code, ambiguity per node
+    packed = table.packed.reshape(table.shape + (4,))
+    np.testing.assert_array_equal(packed[..., 0], table.zeff)
+    np.testing.assert_array_equal(packed[..., 2], class_of_zeff(table.zeff))
+    np.testing.assert_array_equal(packed[..., 3] > 0.5, table.ambiguous)
 
 
 def test_degenerate_curves_are_flagged_ambiguous():

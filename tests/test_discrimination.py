@@ -11,6 +11,7 @@ from nii.classes import HIGH_Z, IMPENETRABLE, INORGANIC, METAL, NONE, ORGANIC, c
 from nii.correction import AnalysedImage
 from nii.discrimination import MaterialMap, discriminate, guided_smooth
 from nii.errors import AnalysisError, CalibrationError
+from nii.physics import material, zeff
 
 BACKENDS = available_backends()
 BLOCK = 24
@@ -203,3 +204,97 @@ def test_a_thickness_ramp_is_not_flattened(calibration):
     image.attenuation_low[:] = 1.36 * ramp
     material_map = discriminate(image, calibration)
     np.testing.assert_allclose(material_map.attenuation_high[10], ramp, atol=0.01)
+
+
+def _side_by_side(left: str, right: str, areal_left: float, areal_right: float, *, seed: int = 3,
+                  gap: bool = False) -> AnalysedImage:
+    """Two blocks touching along a column, in air, the boundary column half of each
+    (partial volume: the mean of the two transmissions; with ``gap``, half air: two
+    cartons with a slit between them), with quantum noise."""
+    curves = physics_curves([6.0, 3.0], [left, right], np.array([areal_left, areal_right]), min_transmission=0.0)
+    by_name = {c.name: c for c in curves}
+    rows, cols, top, bottom, split = 60, 90, 10, 50, 45
+    transmission = np.ones((2, rows, cols))
+    for energy, attribute in enumerate(("attenuation_high", "attenuation_low")):
+        transmission[energy, top:bottom, 15:split] = np.exp(-getattr(by_name[left], attribute)[0])
+        transmission[energy, top:bottom, split + 1 : 75] = np.exp(-getattr(by_name[right], attribute)[0])
+        transmission[energy, top:bottom, split] = 0.5 * (
+            np.exp(-getattr(by_name[left], attribute)[0]) + (1.0 if gap else np.exp(-getattr(by_name[right], attribute)[0])))
+    alpha = -np.log(transmission)
+    sigma = np.stack([1.0 / np.sqrt(PHOTONS[e] * transmission[e]) for e in range(2)])
+    measured = alpha + sigma * np.random.default_rng(seed).standard_normal(alpha.shape)
+    false = np.zeros((rows, cols), bool)
+    return AnalysedImage(
+        attenuation_high=measured[0].astype(np.float32), attenuation_low=measured[1].astype(np.float32),
+        transmission_high=np.exp(-measured[0]).astype(np.float32), transmission_low=np.exp(-measured[1]).astype(np.float32),
+        sigma_high=sigma[0].astype(np.float32), sigma_low=sigma[1].astype(np.float32),
+        saturated=false.copy(), starved=false.copy(), repaired=false.copy(),
+        position_mm=np.arange(cols) * 2.0, channel=np.arange(rows, dtype=np.int32), row_height_mm=3.75,
+        column_pitch_mm=2.0, energies_mev=[6.0, 3.0], scan_id="EDGE", starved_high=false.copy(),
+        starved_low=false.copy(), saturated_high=false.copy(), saturated_low=false.copy(),
+    )
+
+
+@pytest.mark.parametrize("left,right,areal_left,areal_right", [
+    ("water", "iron", 80.0, 60.0),
+    ("polyethylene", "aluminium", 40.0, 90.0),
+    ("iron", "water", 100.0, 30.0),
+])
+def test_an_edge_between_two_blocks_takes_one_of_their_classes(calibration, left, right, areal_left, areal_right):
+    image = _side_by_side(left, right, areal_left, areal_right)
+    material_map = discriminate(image, calibration)
+    allowed = {int(class_of_zeff(zeff(material(left)))), int(class_of_zeff(zeff(material(right))))}
+    # every pixel of the blocks' rows, the boundary and the band along it included (not
+    # the top and bottom edges, which border air), is one of the two materials
+    band = material_map.classes[13:47, 18:72]
+    assert set(np.unique(band).tolist()) <= allowed, np.unique(band, return_counts=True)
+    # both blocks are there, each on its own side
+    assert (material_map.classes[13:47, 18:40] == class_of_zeff(zeff(material(left)))).mean() > 0.95
+    assert (material_map.classes[13:47, 51:72] == class_of_zeff(zeff(material(right)))).mean() > 0.95
+
+
+def test_a_slit_between_two_cartons_is_their_material(calibration):
+    image = _side_by_side("cellulose", "cellulose", 60.0, 60.0, gap=True)
+    material_map = discriminate(image, calibration)
+    assert (material_map.classes[13:47, 18:72] == ORGANIC).all(), np.unique(material_map.classes[13:47, 18:72],
+                                                                           return_counts=True)
+
+
+def test_a_block_edge_in_air_is_the_block_or_nothing(calibration):
+    image = _side_by_side("aluminium", "aluminium", 90.0, 90.0)
+    material_map = discriminate(image, calibration)
+    classes = material_map.classes[5:55, 5:85]  # the block, its four edges and air around it
+    assert set(np.unique(classes).tolist()) <= {NONE, INORGANIC}, np.unique(classes, return_counts=True)
+
+
+@pytest.mark.parametrize("backend,device", BACKENDS)
+def test_odd_shapes_and_unbinned_path(calibration, backend, device):
+    image, curves = synthetic_image(["water", "iron"], [60.0], seed=4)
+    for name in ("attenuation_high", "attenuation_low", "transmission_high", "transmission_low", "sigma_high",
+                 "sigma_low", "saturated", "starved", "repaired", "starved_high", "starved_low", "saturated_high",
+                 "saturated_low"):
+        setattr(image, name, getattr(image, name)[:-1, :-1])  # 23 × 47: bins do not divide it
+    image.channel, image.position_mm = image.channel[:-1], image.position_mm[:-1]
+    binned = discriminate(image, calibration, backend=backend, device=device)
+    unbinned = discriminate(image, calibration, backend=backend, device=device, bin_px=1)
+    assert binned.classes.shape == unbinned.classes.shape == (23, 47)
+    assert binned.provenance["bin_px"] == 2 and unbinned.provenance["bin_px"] == 1
+    for j, curve in enumerate(curves):
+        inner = interior(0, j)
+        for material_map in (binned, unbinned):
+            assert (material_map.classes[inner] == class_of_zeff(curve.zeff)).mean() >= 0.95, curve.name
+
+
+def test_starvation_is_decided_by_the_neighbourhood_not_the_pixel(calibration):
+    image, curves = synthetic_image(["iron", "iron"], [100.0], seed=6)
+    rng = np.random.default_rng(7)
+    inner_left, inner_right = interior(0, 0), interior(0, 1)
+    # near the floor, noise flags a few pixels of one block and most of the other
+    for column, share in ((0, 0.1), (1, 0.9)):
+        block = slice(3, BLOCK - 3), slice(column * BLOCK + 3, (column + 1) * BLOCK - 3)
+        flags = rng.random(image.starved_low[block].shape) < share
+        image.starved_low[block] = flags
+        image.starved[block] = flags
+    material_map = discriminate(image, calibration)
+    assert (material_map.classes[inner_left] == METAL).all()
+    assert (material_map.classes[inner_right] == IMPENETRABLE).all()

@@ -247,8 +247,18 @@ def build_check_input(image: Any, material_map: Any, manifest: Manifest, table: 
             f"scan {getattr(image, 'scan_id', '?')}: pixel size unknown (row height {row_height} mm, column pitch {pitch} mm)"
         )
     closing = float(table.threshold("unreadable", "closing_mm"))
-    unreadable = close_rect(unreadable, max(3, box_pixels(closing, row_height)), max(3, box_pixels(closing, pitch))) & ~repaired
-    settings = table.thresholds.get("structure", {})
+    if unreadable.any():
+        rows_any = np.flatnonzero(unreadable.any(axis=1))
+        cols_any = np.flatnonzero(unreadable.any(axis=0))
+        window = (max(3, box_pixels(closing, row_height)), max(3, box_pixels(closing, pitch)))
+        r0, r1 = max(rows_any[0] - window[0], 0), rows_any[-1] + window[0] + 1
+        c0, c1 = max(cols_any[0] - window[1], 0), cols_any[-1] + window[1] + 1
+        unreadable[r0:r1, c0:c1] = close_rect(unreadable[r0:r1, c0:c1], *window) & ~repaired[r0:r1, c0:c1]
+    settings = {
+        name: table.threshold("structure", name)
+        for name in ("floor_band_mm", "roof_band_mm", "end_band_mm", "occupancy_g_cm2", "occupancy_sigma",
+                     "baseline_percentile", "wall_band_percentile")
+    }
     model = structure_model(manifest.container, settings)
     structure = estimate_structure(
         areal, sigma, row_height_mm=row_height, column_pitch_mm=pitch, settings=settings, model=model,

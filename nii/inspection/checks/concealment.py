@@ -8,10 +8,8 @@ median absolute deviation of those block values over a ``window_blocks`` neighbo
 A pixel departs when it exceeds the background by ``departure_sigma`` times its noise
 and the local spread combined, by ``min_contrast_rel`` of the background and by
 ``min_contrast_g_cm2``; or when its effective Z departs from the neighbourhood's by
-``zeff_departure`` with a different material class; or when it falls as far below the
-background (lighter goods hidden in denser cargo) over at least ``light_min_extent_mm``
-both ways. The spread is capped at twice its median over the cargo, since an object
-inflates the spread of its own neighbourhood. Dense departures are kept as lines
+``zeff_departure`` with a different material class. The spread is capped at twice its
+median over the cargo, since an object inflates the spread of its own neighbourhood. Dense departures are kept as lines
 of at least ``min_line_pixels`` (the walls of a hollow steel box seen edge-on are thin
 lines); material departures thinner than ``material_min_extent_mm`` in either
 direction are interlacing edges, not objects, and are dropped. Connected departures
@@ -147,12 +145,6 @@ def check_concealment(inp: CheckInput) -> CheckResult:
         dense = cargo & np.isfinite(background) & (departure > threshold)
     unreadable = inp.unreadable[rows, cols]
     dense &= ~unreadable
-    # Lighter goods hidden in denser cargo (cigarettes among fish, a hollow box): a region
-    # clearly below its background, wide and tall (pallet gaps are narrow strips).
-    with np.errstate(invalid="ignore"):
-        light = cargo & np.isfinite(background) & (departure < -threshold)
-    light_extent = settings("light_min_extent_mm")
-    light = open_rect(light, box_pixels(light_extent, inp.row_height_mm), box_pixels(light_extent, inp.column_pitch_mm))
 
     # Material departure: Zeff unlike the neighbourhood's, with another class.
     zeff = inp.zeff[rows, cols]
@@ -172,7 +164,7 @@ def check_concealment(inp: CheckInput) -> CheckResult:
     dense = open_rect(dense, 1, line) | open_rect(dense, line, 1)
     odd_material = open_rect(odd_material, box_pixels(material_extent, inp.row_height_mm),
                              box_pixels(material_extent, inp.column_pitch_mm))
-    candidates = dense | odd_material | light
+    candidates = dense | odd_material
     min_area = settings("min_area_cm2")
     min_solid = inp.threshold("concealment", "min_solid_fraction")
     cargo_area = float(cargo.sum()) * inp.pixel_area_cm2
@@ -189,7 +181,7 @@ def check_concealment(inp: CheckInput) -> CheckResult:
             continue
         excess = departure[r0:r1, c0:c1][pixels]
         limit = threshold[r0:r1, c0:c1][pixels]
-        contrast = float(np.nanmean(np.abs(excess) / limit)) if np.isfinite(limit).any() else 1.0
+        contrast = float(np.nanmean(excess / limit)) if np.isfinite(limit).any() else 1.0
         mass = float(np.clip(excess, 0, None).sum()) * inp.pixel_area_cm2 / 1000.0
         is_dense = bool(dense[r0:r1, c0:c1][pixels].mean() >= 0.5)
         found.append((area, mass, contrast, is_dense, bbox, pixels))
@@ -204,11 +196,8 @@ def check_concealment(inp: CheckInput) -> CheckResult:
     around = dominant_material(classes[max(r0 - block[0], 0):r1 + block[0], max(c0 - block[1], 0):c1 + block[1]][
         cargo[max(r0 - block[0], 0):r1 + block[0], max(c0 - block[1], 0):c1 + block[1]]])
     size = f"{(c1 - c0) * inp.column_pitch_mm / 10:.0f} × {(r1 - r0) * inp.row_height_mm / 10:.0f} cm"
-    lighter = bool(light[r0:r1, c0:c1][pixels].mean() >= 0.5)
     if is_dense:
         what = f"a {size} {material} region about {mass:,.0f} kg denser than the {around} cargo around it"
-    elif lighter:
-        what = f"a {size} region much lighter than the {around} cargo around it (other goods hidden in it?)"
     else:
         what = f"a {size} {material} region inside {around} cargo"
     more = f"; {len(found) - 1} more" if len(found) > 1 else ""

@@ -89,15 +89,24 @@ def check_high_z(inp: CheckInput) -> CheckResult:
     extent = inp.threshold("high_z", "min_extent_mm")
     # A thick high-Z object is impenetrable at its core: impenetrable pixels touching
     # high-Z ones belong to the same object.
-    core = inp.unreadable & ndimage.binary_dilation(high_z, iterations=2)
+    hit_rows = np.flatnonzero(high_z.any(axis=1))
+    hit_cols = np.flatnonzero(high_z.any(axis=0))
+    margin = 3
+    r0, r1 = max(hit_rows[0] - margin, 0), hit_rows[-1] + margin + 1
+    c0, c1 = max(hit_cols[0] - margin, 0), hit_cols[-1] + margin + 1
+    window = high_z[r0:r1, c0:c1]
+    core = inp.unreadable[r0:r1, c0:c1] & ndimage.binary_dilation(window, iterations=2)
     if structure.found:
         rows, cols = structure.interior()
-        inside = np.zeros_like(core)
-        inside[rows, cols] = core[rows, cols]
-        core = inside
-    high_z = open_rect(high_z | core,
-                       max(2, box_pixels(extent, inp.row_height_mm)) if inp.row_height_mm < extent / 2 else 1,
-                       max(2, box_pixels(extent, inp.column_pitch_mm)) if inp.column_pitch_mm < extent / 2 else 1)
+        allowed = np.zeros(high_z.shape, bool)
+        allowed[rows, cols] = True
+        core &= allowed[r0:r1, c0:c1]
+    high_z = np.zeros_like(high_z)
+    high_z[r0:r1, c0:c1] = open_rect(
+        window | core,
+        max(2, box_pixels(extent, inp.row_height_mm)) if inp.row_height_mm < extent / 2 else 1,
+        max(2, box_pixels(extent, inp.column_pitch_mm)) if inp.column_pitch_mm < extent / 2 else 1,
+    )
     ring_rows = box_pixels(inp.threshold("high_z", "ring_mm"), inp.row_height_mm)
     ring_cols = box_pixels(inp.threshold("high_z", "ring_mm"), inp.column_pitch_mm)
     min_excess = inp.threshold("high_z", "min_excess_g_cm2")

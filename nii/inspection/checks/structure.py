@@ -9,7 +9,9 @@ Three tests on the container's structure (:mod:`._structure_model`):
 * **false floor** — goods stand on pallets, bearers or skids, which leave the first
   ``floor_zone_mm`` above the boards light or broken at every pallet; an even layer of
   more than ``floor_layer_g_cm2`` right on the boards over more than
-  ``floor_layer_min_length_mm`` (longer than a pallet) is a cavity under a false floor;
+  ``floor_layer_min_length_mm`` (longer than a pallet) is a cavity under a false floor
+  (goods stacked directly on the floor in long packages, such as sawn timber, look the
+  same: a known source of false alarms);
 * **false wall** — a sheet across the container seen edge-on: a line at most
   ``false_wall_max_mm`` wide standing ``false_wall_g_cm2`` above its surroundings on at
   least ``false_wall_fill`` of the interior rows where the surroundings are light;
@@ -153,6 +155,9 @@ def _false_floor(inp: CheckInput, result: CheckResult, near: list[float]) -> Non
     if not isinstance(board_mm, (int, float)):
         board_mm = inp.threshold("structure_anomaly", "floor_board_mm")
     top = w0 + int(heavy[-1]) - box_pixels(float(board_mm), row_h) + 1
+    # One row of margin above the boards' estimated top: a row straddling the boards is
+    # heavy whatever stands on them.
+    top -= 1
     z0 = max(structure.interior_rows[0], top - box_pixels(inp.threshold("structure_anomaly", "floor_zone_mm"), row_h))
     f0 = top - 1
     if f0 - z0 < 0:
