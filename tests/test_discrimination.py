@@ -118,6 +118,9 @@ def test_thin_starved_and_saturated_pixels(calibration):
     image, _ = synthetic_image(["iron"], [3.0])  # 3 g/cm²: α_H ≈ 0.1
     image.starved_high[:4, :4] = True
     image.starved[:4, :4] = True
+    # what the correction gives a starved pixel: the transmission at the floor (α ≈ 9)
+    image.attenuation_high[:4, :4] = 9.0
+    image.attenuation_low[:4, :4] = 9.0
     image.saturated[-3:, -3:] = True
     material_map = discriminate(image, calibration)
     assert (material_map.classes[interior(0, 0)] == NONE).all()
