@@ -439,7 +439,9 @@ def _region_means(
     (mean_high, mean_low, scale, in_region, starved) or None
         Per bin: the region's mean α_H and α_L (NaN outside regions), ``1 / pixels`` of
         the region, the mask of bins read from a region, and whether the region is
-        mostly photon-starved (impenetrable as a whole); None when no region qualifies.
+        photon-starved in a third of its pixels or more (impenetrable as a whole: where
+        the noise-free transmission is at the floor, half the pixels read starved);
+        None when no region qualifies.
     """
     from scipy import ndimage
 
@@ -521,7 +523,7 @@ def _region_means(
         owned = np.bincount(flat_owner, minlength=order.size + 1)
         share = np.bincount(flat_owner, weights=np.ravel(starved_share).astype(np.float64), minlength=order.size + 1)
         with np.errstate(divide="ignore", invalid="ignore"):
-            starved = share / owned > 0.5
+            starved = share / owned >= 1.0 / 3.0
         starved[0] = False
     return as32(rank_high), as32(rank_low), as32(rank_scale), in_region, starved[owner]
 
