@@ -136,8 +136,12 @@ def main(argv: list[str] | None = None) -> int:
               f"= {median / floor_s:6.0f}× floor")
     print("  goals: total < 1 s and < 10× floor, one core")
     numpy_total = statistics.median(results[("numpy", "cpu")]["total"])
-    print(f"  numpy/cpu: {'meets' if numpy_total < 1.0 else 'misses'} the 1 s goal; "
-          f"{'meets' if numpy_total < 10 * floor_s else 'misses'} the 10× floor goal")
+    numpy_cpu = statistics.median(results[("numpy", "cpu")]["cpu"])
+    print(f"  numpy/cpu: wall {numpy_total:.3f} s {'meets' if numpy_total < 1.0 else 'misses'} the 1 s goal "
+          f"(CPU {numpy_cpu:.3f} s {'meets' if numpy_cpu < 1.0 else 'misses'} it: on a shared machine the wall time "
+          f"includes waiting for a core); {numpy_total / floor_s:.0f}× the floor "
+          f"({'meets' if numpy_total < 10 * floor_s else 'misses'} the 10× goal: the floor copies {sum(r.nbytes for r in raws) / 1e6:.0f} MB "
+          f"once, the analysis makes tens of passes over float32 images twice that size)")
     return 0
 
 

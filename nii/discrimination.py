@@ -14,21 +14,25 @@
    that is homogeneous (α_H spread within noise + 5 %) and large enough is read from
    its mean attenuations, so that a block comes out as one material; the band along
    its edges (where the window straddles two regions) is given to the region whose
-   attenuations it matches, and a partial-volume pixel (its α_H between two regions'
-   and its ratio meaningless) to the denser neighbour: an edge takes one of its two
-   sides' materials, never a third (no one-pixel green or blue lines along cartons).
+   attenuations it matches, and a partial-volume pixel (its α_H below the region's and
+   its ratio meaningless, along a block's edge or in the slit between two cartons) to
+   the region beside it: an edge takes one of its two sides' materials, never a third
+   (no one-pixel green or blue lines along cartons).
 2. **Lookup.** ``R = α_L / α_H`` and ``α_H`` index the calibration's table
-   ``(α_H, R) → Z_eff`` (bilinear), which also gives ``|∂Z/∂R|``, the fitted material's
+   ``(α_H, R) → Z_eff`` (nearest node), which also gives ``|∂Z/∂R|``, the fitted material's
    mass attenuation ``κ = α_H / ρt`` and whether the point is degenerate (two classes
    give the same pair of attenuations).
-3. **Classes.** ``impenetrable`` where either energy is photon-starved (in most of the
-   pixels of a 3 × 3-bin window: a pixel near the floor is starved or not by noise); ``none``
+3. **Classes.** ``impenetrable`` where either energy is photon-starved, decided over a
+   neighbourhood since a pixel near the floor is starved or not by its noise: a region
+   as a whole (a third of its pixels starved: the noise-free transmission at about the
+   floor), elsewhere by the share of starved pixels in a 3 × 3-bin window; ``none``
    where the estimated mass thickness is below ``min_areal_density_g_cm2`` (default
    7 g/cm², about α_H ≈ 0.2: below it the smoothed ratio's noise and the thin-absorber
    degeneracy of heavy elements make Z meaningless), where ``α_H < 0.1`` or the
    detector saturated; otherwise the contract's Z bands (:mod:`nii.classes`).
 4. **Uncertainty** ``σ_Z = |∂Z/∂R| σ_R`` with ``σ_R² = (σ_L² + R² σ_H²) / α_H²`` from
-   the smoothed noise, and **mass thickness** ``ρt = α_H / κ`` (g/cm²).
+   the smoothed noise (per bin; a region's noise is its mean's), and **mass thickness**
+   ``ρt = α_H / κ`` (g/cm²).
 
 The per-pixel arithmetic is one implementation for numpy and torch (:mod:`nii.backend`).
 """
@@ -70,8 +74,8 @@ DEFAULT_ALPHA_HIGH_MIN = 0.1
 DEFAULT_MIN_AREAL_DENSITY_G_CM2 = 7.0
 #: Side of the bins (pixels) on which the window statistics and regions are computed.
 DEFAULT_BIN_PX = 2
-#: Half-width of the guided filter window (pixels): about 7 × 7 windows (5 × 5 bins of
-#: 2 × 2 pixels), noise down ~7-10×.
+#: Half-width of the guided filter window (pixels), rounded to whole bins: 3 px → 2 bins,
+#: windows of 5 × 5 bins of 2 × 2 pixels (10 × 10 px), noise down ~10× in flat areas.
 DEFAULT_SMOOTHING_RADIUS_PX = 3
 #: Guided-filter regularisation in units of the pixel noise of α_H.
 DEFAULT_EDGE_SIGMAS = 3.0
@@ -220,6 +224,10 @@ def guided_smooth(
     noise_sigma_other: Any = None,
 ) -> tuple[Any, Any, Any, Any]:
     """Edge-preserving smoothing of ``guide`` (self-guided) and ``other`` (guided by it).
+
+    The full-resolution guided filter; :func:`discriminate` uses its binned form (window
+    statistics on 2 × 2 bins), which gives the same result in flat areas at a quarter of
+    the cost.
 
     Parameters
     ----------
@@ -597,16 +605,6 @@ def _lookup_slope(backend: ArrayBackend, table: Any, attenuation_high: Any, rati
     return xp.reshape(slope, tuple(ratio.shape))
 
 
-def _unbin(backend: ArrayBackend, binned: Any, factor: int) -> Any:
-    """Spread a binned array back over its ``factor × factor`` pixels."""
-    if factor == 1:
-        return binned
-    xp = backend.xp
-    rows, columns = tuple(binned.shape)
-    full = xp.broadcast_to(_spread(backend, binned), (rows, factor, columns, factor))
-    return xp.reshape(full, (rows * factor, columns * factor))
-
-
 def discriminate(
     image: Any,
     calibration: Any,
@@ -724,19 +722,12 @@ def discriminate(
         variance_low = binned_sigma_low * binned_sigma_low
         guided = _binned_guided(array_backend, binned_high, binned_low, variance_high, variance_low,
                                 factor=factor, radius=binned_radius, edge_sigmas=edge_sigmas)
-        a_high, a_low = guided["a_high"], guided["a_low"]
-        # q = a α_H + b at full resolution, the coefficients broadcast over each bin
-        view_high = _bin_view(array_backend, alpha_high, factor)
-        smooth_high = view_high * _spread(array_backend, a_high)
-        smooth_high += _spread(array_backend, guided["b_high"])
-        smooth_low = view_high * _spread(array_backend, a_low)
-        smooth_low += _spread(array_backend, guided["b_low"])
+        a_high, a_low, b_high, b_low = guided["a_high"], guided["a_low"], guided["b_high"], guided["b_low"]
         inverse_window = 1.0 / guided["pixels"]
         # var(q_H) ≈ σ_H² (a² + (1 − a²)/n);  var(q_L) ≈ σ_L²/n + a_L² σ_H²  (per bin)
         noise_high2 = a_high * a_high
         noise_high2 = (noise_high2 * (1.0 - inverse_window) + inverse_window) * variance_high
         noise_low2 = a_low * a_low * variance_high + variance_low * inverse_window
-        region_high = region_low = in_region = None
         if min_region_px > 0:
             host = array_backend.to_numpy
             # mostly starved bins (and saturated ones) make no region; a region near the
@@ -751,24 +742,28 @@ def discriminate(
                 impenetrable_host = np.where(region_mask[:, None, :, None], region_starved[:, None, :, None],
                                              impenetrable_host.reshape(rows_binned, factor, columns_binned, factor)
                                              ).reshape(impenetrable_host.shape)
-                region_high = array_backend.asarray(region_high)
-                region_low = array_backend.asarray(region_low)
                 in_region = array_backend.asarray(region_mask)
-                # a region's mean: the pixel noise over its pixel count
+                # a region's pixels read its mean (q = 0 · α_H + mean), whose noise is the
+                # pixel noise over the region's pixel count
                 region_scale = array_backend.asarray(region_scale)
+                zero = xp.zeros_like(a_high)
+                a_high = xp.where(in_region, zero, a_high)
+                a_low = xp.where(in_region, zero, a_low)
+                b_high = xp.where(in_region, array_backend.asarray(region_high), b_high)
+                b_low = xp.where(in_region, array_backend.asarray(region_low), b_low)
                 noise_high2 = xp.where(in_region, variance_high * region_scale, noise_high2)
                 noise_low2 = xp.where(in_region, variance_low * region_scale, noise_low2)
-                spread_mask = _spread(array_backend, in_region)
-                smooth_high = xp.where(spread_mask, _spread(array_backend, region_high), smooth_high)
-                smooth_low = xp.where(spread_mask, _spread(array_backend, region_low), smooth_low)
+        # q = a α_H + b at full resolution, the coefficients broadcast over each bin
+        view_high = _bin_view(array_backend, alpha_high, factor)
+        smooth_high = view_high * _spread(array_backend, a_high)
+        smooth_high += _spread(array_backend, b_high)
         smooth_high = xp.reshape(smooth_high, alpha_high.shape)
+        smooth_low = view_high * _spread(array_backend, a_low)
+        smooth_low += _spread(array_backend, b_low)
         smooth_low = xp.reshape(smooth_low, alpha_high.shape)
         # the uncertainty per bin, from the bin means of the smoothed values (q is linear in α_H)
-        bin_high = a_high * binned_high + guided["b_high"]
-        bin_low = a_low * binned_high + guided["b_low"]
-        if in_region is not None:
-            bin_high = xp.where(in_region, region_high, bin_high)
-            bin_low = xp.where(in_region, region_low, bin_low)
+        bin_high = a_high * binned_high + b_high
+        bin_low = a_low * binned_high + b_low
     else:
         smooth_high, smooth_low = alpha_high, alpha_low
         noise_high2 = sigma_high * sigma_high
@@ -784,7 +779,6 @@ def discriminate(
     bin_ratio = bin_low / bin_positive
     slope = _lookup_slope(array_backend, table, bin_high, bin_ratio)
     zeff_sigma_bin = xp.sqrt(bin_ratio * bin_ratio * noise_high2 + noise_low2) / bin_positive * slope
-    zeff_sigma = _unbin(array_backend, zeff_sigma_bin, factor)
     areal = smooth_high / kappa
 
     impenetrable = array_backend.asarray(impenetrable_host)
@@ -795,7 +789,9 @@ def discriminate(
     undefined = too_thin | impenetrable
     nan = float("nan")
     zeff = xp.where(undefined, xp.full_like(zeff, nan), zeff)
-    zeff_sigma = xp.where(undefined, xp.full_like(zeff_sigma, nan), zeff_sigma)
+    # σ_Z per bin, spread over the bins' pixels in the same pass
+    zeff_sigma = xp.reshape(xp.where(_bin_view(array_backend, undefined, factor), nan, _spread(array_backend, zeff_sigma_bin)),
+                            tuple(undefined.shape))
     if pad_rows or pad_columns:
         crop = lambda a: a[:rows, :columns]  # noqa: E731
         codes, zeff, zeff_sigma, areal, ambiguous, undefined, smooth_high, smooth_low = (

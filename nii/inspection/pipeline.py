@@ -121,6 +121,7 @@ def verdict_from_maps(
     models: Sequence[Any] = (),
     warnings: Sequence[str] = (),
     timings_s: dict[str, float] | None = None,
+    calibration: Any = None,
 ) -> Verdict:
     """Run every check on an analysed image and its material map.
 
@@ -141,6 +142,9 @@ def verdict_from_maps(
         Warnings gathered before (reading the scan or the manifest).
     timings_s : dict, optional
         Filled with the wall time (s) of each check.
+    calibration : Calibration, optional
+        The calibration the map was computed with; the high-Z check decomposes an
+        object from the cargo around it on its material curves.
 
     Returns
     -------
@@ -149,7 +153,7 @@ def verdict_from_maps(
     table = table if table is not None else load_expectations()
     timings = timings_s if timings_s is not None else {}
     started = time.perf_counter()
-    inp = build_check_input(image, material_map, manifest, table)
+    inp = build_check_input(image, material_map, manifest, table, calibration=calibration)
     timings["prepare"] = time.perf_counter() - started
     reasons: list[Reason] = []
     regions: list[Region] = []
@@ -265,6 +269,7 @@ def run_inspection(
     verdict = verdict_from_maps(
         image, material_map, manifest, provenance=provenance, table=table, models=models,
         warnings=list(manifest.warnings) + _scan_warnings(scan), timings_s=check_timings,
+        calibration=chosen,
     )
     timings.update({f"check.{name}": seconds for name, seconds in check_timings.items()})
     return InspectionResult(verdict=verdict, image=image, material_map=material_map, manifest=manifest, timings_s=timings)

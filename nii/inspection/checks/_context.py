@@ -82,6 +82,14 @@ class CheckInput:
         Pixel size at the scan plane (mm).
     position_mm : numpy.ndarray
         Conveyance position of each column (mm).
+    attenuation_high, attenuation_low : numpy.ndarray or None
+        The raw ``α = −ln T`` pair per pixel (float32, dimensionless), for checks that
+        decompose an object from the cargo in front of it; None when not given.
+    sigma_attenuation_high, sigma_attenuation_low : numpy.ndarray or None
+        Their per-pixel noise standard deviations (dimensionless).
+    calibration : Calibration or None
+        The material curves the map was computed with (``curves`` of ``(α_H, α_L)``
+        per material), None when not given.
     """
 
     manifest: Manifest
@@ -95,6 +103,11 @@ class CheckInput:
     row_height_mm: float
     column_pitch_mm: float
     position_mm: np.ndarray
+    attenuation_high: np.ndarray | None = None
+    attenuation_low: np.ndarray | None = None
+    sigma_attenuation_high: np.ndarray | None = None
+    sigma_attenuation_low: np.ndarray | None = None
+    calibration: Any = None
 
     @property
     def pixel_area_cm2(self) -> float:
@@ -162,7 +175,8 @@ def _shape_check(name: str, array: Any, shape: tuple[int, int]) -> np.ndarray:
     return values
 
 
-def build_check_input(image: Any, material_map: Any, manifest: Manifest, table: ExpectationTable) -> CheckInput:
+def build_check_input(image: Any, material_map: Any, manifest: Manifest, table: ExpectationTable, *,
+                      calibration: Any = None) -> CheckInput:
     """Validate the analysed image and material map and derive what the checks need.
 
     Parameters
@@ -174,6 +188,9 @@ def build_check_input(image: Any, material_map: Any, manifest: Manifest, table: 
         ``classes``, ``zeff``, ``areal_density_g_cm2`` (g/cm²) on the same grid.
     manifest : Manifest
     table : ExpectationTable
+    calibration : Calibration, optional
+        The material curves of the discrimination; checks that decompose overlapping
+        materials use them (without, they fall back on the class map).
 
     Returns
     -------
@@ -264,9 +281,21 @@ def build_check_input(image: Any, material_map: Any, manifest: Manifest, table: 
         areal, sigma, row_height_mm=row_height, column_pitch_mm=pitch, settings=settings, model=model,
         height_mm=float(manifest.container.height_mm),
     )
+    attenuation_low = getattr(image, "attenuation_low", None)
+    attenuation_low = (
+        _shape_check("attenuation_low", attenuation_low, shape).astype(np.float32, copy=False)
+        if attenuation_low is not None else None
+    )
+    sigma_low = getattr(image, "sigma_low", None)
+    sigma_low = (
+        _shape_check("sigma_low", sigma_low, shape).astype(np.float32, copy=False)
+        if sigma_low is not None else None
+    )
     return CheckInput(
         manifest=manifest, table=table, areal_g_cm2=areal, sigma_g_cm2=sigma, classes=classes,
         zeff=zeff, unreadable=unreadable, structure=structure, row_height_mm=row_height,
-        column_pitch_mm=pitch, position_mm=position_mm,
+        column_pitch_mm=pitch, position_mm=position_mm, attenuation_high=attenuation_high,
+        attenuation_low=attenuation_low, sigma_attenuation_high=sigma_alpha,
+        sigma_attenuation_low=sigma_low, calibration=calibration,
     )
 

@@ -35,6 +35,11 @@ __all__ = [
 ]
 
 
+#: Areal density (g/cm²) above which a pixel holds material whatever its noise estimate
+#: (``[checks.structure] dense_g_cm2``): 40 g/cm² is 5 cm of steel or 40 cm of water.
+_DENSE_G_CM2 = 40.0
+
+
 @dataclass(frozen=True)
 class StructureModel:
     """Expected areal densities (g/cm², along the beam) of a container type's structure.
@@ -306,6 +311,9 @@ def estimate_structure(
     occupied = areal_g_cm2 > np.maximum(
         float(settings["occupancy_g_cm2"]), float(settings["occupancy_sigma"]) * sigma_g_cm2
     )
+    # Where the beam is starved the noise estimate is meaningless (huge) but the areal
+    # density (a lower bound there) is far above anything noise gives: that is material.
+    occupied |= areal_g_cm2 > float(settings.get("dense_g_cm2", _DENSE_G_CM2))
     column_share = occupied.mean(axis=0)
     empty = StructureEstimate(
         found=False, rows=(0, 0), cols=(0, 0), roof_rows=(0, 0), floor_rows=(0, 0),

@@ -4,7 +4,7 @@ The container's own structure (walls, floor, roof) is subtracted as the per-row
 profile estimated from the scan itself (:mod:`._structure_model`); the end bands
 (front wall, doors) and the floor and roof bands (cross members, a 40 ft box's gooseneck
 tunnel) are left out: goods stand on the floor boards. What stays above the profile by more than the
-noise and a floor for dirt and dunnage, in pieces at least ``min_extent_mm`` thick in
+noise and a floor for dirt and dunnage, or what the beam cannot read at all, in pieces at least ``min_extent_mm`` thick in
 both directions, at least ``min_area_cm2`` in area and ``min_mass_kg`` in mass, is
 cargo that should not be there.
 """
@@ -43,6 +43,10 @@ def check_declared_empty(inp: CheckInput) -> CheckResult:
     if not inp.manifest.declared_empty or not inp.structure.found:
         return result
     mask = cargo_mask(inp, inp.threshold("empty", "min_residual_g_cm2"), inp.threshold("empty", "min_residual_sigma"))
+    # Where the beam is starved the noise is meaningless, but an empty container never
+    # starves it (walls, floor and roof are a few g/cm² across the cargo space): an
+    # unreadable pixel of the cargo space holds something dense.
+    mask |= inp.unreadable
     # Goods stand on the floor: the floor band (boards, cross members, a 40 ft box's
     # gooseneck tunnel) and the roof band are structure.
     inside = np.zeros_like(mask)
@@ -77,9 +81,13 @@ def check_declared_empty(inp: CheckInput) -> CheckResult:
     length_m = (c1 - c0) * inp.column_pitch_mm / 1000.0
     score = min(0.99, 0.6 + 0.4 * (1.0 - math.exp(-total_mass / (20.0 * min_mass))))
     pieces = f"in {len(found)} places" if len(found) > 1 else "in one place"
+    # The areal density of an unreadable pixel is a lower bound: so is the mass.
+    bound = "at least" if any(
+        inp.unreadable[b[0]:b[2], b[1]:b[3]][p].any() for _m, _a, b, p in found
+    ) else "about"
     result.reasons.append(Reason(
         CODE, "high" if total_mass >= 10 * min_mass else "medium",
-        f"declared empty but holds about {total_mass:,.0f} kg of material over {total_area_m2:.2f} m² "
+        f"declared empty but holds {bound} {total_mass:,.0f} kg of material over {total_area_m2:.2f} m² "
         f"{pieces} (largest: {material}, {length_m:.1f} m long × {height_m:.1f} m high, about {mass:,.0f} kg)",
         score,
     ))
