@@ -373,8 +373,10 @@ class Calibration:
 
     @cached_property
     def identifier(self) -> str:
-        """Short provenance string: source and a hash of the curves."""
-        digest = hashlib.sha256(self.to_json().encode()).hexdigest()[:12]
+        """Short provenance string: source and a hash of the content (not of its creation time)."""
+        content = json.loads(self.to_json())
+        content.pop("created_at", None)
+        digest = hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:12]
         return f"{self.source}:{self.scanner_id or 'any'}:{digest}"
 
     @property

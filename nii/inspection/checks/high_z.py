@@ -26,7 +26,8 @@ noise is below ``max_sigma_alpha_low`` (near the noise floor α_L is biased low:
 crates and starved cores read as lead). The Z of the excess (:func:`._overlap.excess_zeff`)
 must reach ``min_zeff`` at an operating point where iron and lead differ by at least
 ``min_ratio_separation`` in ratio (thin or light cargo: every material gives about the
-same ratio), and the ratio must lie ``ratio_significance`` standard deviations below
+same ratio), and the ratio must lie ``ratio_significance`` standard deviations (pixel noise and a
+``ratio_systematic`` allowance for partial-volume edges added in quadrature) below
 iron's.
 """
 
@@ -207,7 +208,8 @@ def _overlap_objects(inp: CheckInput) -> tuple[list[tuple], float]:
             continue
         zeff = excess_zeff(curves, pair)
         sigma = pair.ratio_sigma if math.isfinite(pair.ratio_sigma) else 0.0
-        significance = (iron_ratio - pair.ratio) / max(sigma, 1e-6)
+        systematic = setting("ratio_systematic")
+        significance = (iron_ratio - pair.ratio) / max(math.hypot(sigma, systematic), 1e-6)
         import os  # DEBUG
         if os.environ.get("NII_DEBUG_HZ"):
             print("  HZ", bbox, f"n={pair.pixels} dH={pair.delta_high:.2f} R={pair.ratio:.3f}±{sigma:.3f} fe={iron_ratio:.3f} pb={lead_ratio:.3f} Z={zeff:.0f} sig={significance:.1f}")
