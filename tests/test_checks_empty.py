@@ -37,3 +37,13 @@ def test_cargo_in_a_declared_empty_container_is_raised_with_its_box():
 def test_not_run_when_goods_are_declared():
     scene = Scene(seed=4).add(50, 100, 80, 160, 30.0, ORGANIC)
     assert check_declared_empty(check_input(scene, manifest())).reasons == []
+
+
+def test_impenetrable_goods_in_a_declared_empty_container_are_raised():
+    # Dense steel the beam cannot cross: its noise is meaningless, its mass a lower bound.
+    scene = Scene(seed=5).add(40, 100, 80, 140, 3000.0, METAL)
+    inp = check_input(scene, manifest(empty=True))
+    assert inp.unreadable[50, 110]
+    result = check_declared_empty(inp)
+    assert [reason.code for reason in result.reasons] == ["DECLARED_EMPTY_NOT_EMPTY"]
+    assert "at least" in result.reasons[0].message

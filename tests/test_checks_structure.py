@@ -73,13 +73,40 @@ def test_walls_thicker_than_the_model_are_raised():
     assert any("side walls" in reason.message for reason in result.reasons)
 
 
-def test_false_floor_layer_is_raised_and_pallets_are_not():
-    # A cavity of goods under a plate, lying on the boards over 3 m.
-    scene = cargo(seed=5).add(IN_ROW1 - 3, 80, IN_ROW1, 200, 140.0, ORGANIC)
+def test_raised_floor_plate_is_raised():
+    # A steel plate over a cavity, 4 rows (120 mm) above the boards, the whole length:
+    # a thin line far denser than the rows above and below it.
+    scene = cargo(seed=5).add(IN_ROW1 - 4, FRONT + 3, IN_ROW1 - 3, REAR - 3, 1200.0, METAL)
+    scene.add(IN_ROW1 - 3, 80, IN_ROW1, 200, 30.0, ORGANIC)   # the hidden goods
     result = check_structure(check_input(scene, manifest()))
-    assert any("false floor" in reason.message for reason in result.reasons)
+    messages = [reason.message for reason in result.reasons]
+    assert any("false floor" in message for message in messages), messages
+    region = next(r for r in result.regions if r.bbox[0] >= IN_ROW1 - 6)
+    assert region.bbox[0] >= IN_ROW1 - 6 and region.bbox[2] >= IN_ROW1
+
+
+def test_timber_and_pallets_on_the_floor_are_not_a_false_floor():
+    # Sawn timber lying directly on the boards along the whole length: a thick even layer.
+    timber = Scene(seed=6).add(IN_ROW1 - 20, FRONT + 3, IN_ROW1, REAR - 3, 120.0, ORGANIC)
+    assert check_structure(check_input(timber, manifest(items=[{"hs_code": "440710", "gross_mass_kg": 20000}]))).reasons == []
     # Pallets: heavy decks a row up, broken every 1.2 m.
-    pallets = cargo(seed=6)
+    pallets = cargo(seed=7)
     for start in range(IN_COL0, IN_COL1 - 48, 50):
         pallets.add(IN_ROW1 - 2, start, IN_ROW1 - 1, start + 46, 80.0, ORGANIC)
     assert check_structure(check_input(pallets, manifest())).reasons == []
+
+
+def test_false_wall_next_to_the_front_end_behind_hidden_goods():
+    # Hidden goods between the front wall and a sheet 3 columns (75 mm) into the interior,
+    # cargo from there on: the sheet's line stands above both.
+    scene = Scene(seed=8).add(IN_ROW0 + 3, IN_COL0 - 4, IN_ROW1, IN_COL0 + 7, 50.0, ORGANIC)
+    scene.add(IN_ROW0 + 10, IN_COL0 + 7, IN_ROW1, REAR - 3, 40.0, ORGANIC)
+    scene.add(IN_ROW0, IN_COL0 + 6, IN_ROW1, IN_COL0 + 8, 30.0, METAL)
+    result = check_structure(check_input(scene, manifest()))
+    assert any("false wall" in reason.message for reason in result.reasons), [r.message for r in result.reasons]
+
+
+def test_edge_of_a_stack_is_not_a_false_wall():
+    scene = Scene(seed=9).add(IN_ROW0 + 2, IN_COL0, IN_ROW1, 150, 60.0, ORGANIC)
+    scene.add(IN_ROW0 + 30, 150, IN_ROW1, IN_COL1, 20.0, ORGANIC)
+    assert check_structure(check_input(scene, manifest())).reasons == []

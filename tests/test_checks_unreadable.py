@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from _inspection_synthetic import FRONT, IN_ROW0, IN_ROW1, REAR, Scene, check_input, manifest
 
-from nii.classes import METAL, ORGANIC
+from nii.classes import IMPENETRABLE, METAL, ORGANIC
 from nii.inspection.checks import check_unreadable
 
 
@@ -43,7 +43,8 @@ def test_speckled_starved_region_is_whole_and_dead_channels_are_not_regions():
 
     image, material_map = cargo(seed=3).build()
     rng = np.random.default_rng(0)
-    image.starved[40:70, 100:130] = rng.random((30, 30)) < 0.3      # noise-floor speckle
+    image.starved[40:70, 100:130] = rng.random((30, 30)) < 0.3      # noise-floor speckle...
+    material_map.classes[40:70, 100:130] = IMPENETRABLE              # ...that the discrimination calls impenetrable
     image.starved[20, :] = True                                       # a dead channel...
     image.repaired[20, :] = True                                      # ...repaired from its neighbours
     inp = build_check_input(image, material_map, manifest(), load_expectations())
@@ -52,3 +53,23 @@ def test_speckled_starved_region_is_whole_and_dead_channels_are_not_regions():
     row0, col0, row1, col1 = result.regions[0].bbox
     assert 38 <= row0 <= 42 and 68 <= row1 <= 72 and 98 <= col0 <= 102 and 128 <= col1 <= 132
     assert len(result.regions) == 1
+
+
+def test_starved_at_one_energy_only_is_not_a_region():
+    # Low-energy starvation along rows of bottles: starved pixels that the discrimination
+    # does not call impenetrable (the high energy reads them) hide nothing.
+    from _inspection_synthetic import load_expectations
+
+    from nii.inspection.checks import build_check_input
+
+    image, material_map = cargo(seed=4).build()
+    image.starved[40:70, 100:160] = True
+    inp = build_check_input(image, material_map, manifest(), load_expectations())
+    assert check_unreadable(inp).reasons == []
+
+
+def test_the_floor_band_is_structure_not_a_hiding_place():
+    from _inspection_synthetic import BOTTOM, FLOOR_ROWS
+
+    scene = cargo(seed=5).add(BOTTOM - FLOOR_ROWS, FRONT, BOTTOM, REAR, 3000.0, METAL)   # starved along the whole length
+    assert check_unreadable(check_input(scene, manifest())).reasons == []

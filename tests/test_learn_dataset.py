@@ -17,7 +17,8 @@ from nii.learn.sample import ScanSample, clip_boxes  # noqa: E402
 from nii.learn.synthetic import synthetic_sample, synthetic_samples  # noqa: E402
 
 
-def write_fake_scan(folder: Path, scan_id: str, *, threat: bool, seed: int = 0, rows: int = 32, cols: int = 64) -> ScanSample:
+def write_fake_scan(folder: Path, scan_id: str, *, threat: bool, seed: int = 0, rows: int = 32, cols: int = 64,
+                    threat_type: str | None = None) -> ScanSample:
     """Write a scan folder entry as ``nii simulate`` would, with the analysed cache already filled.
 
     The NXR is a placeholder: the valid cache (same size and mtime key) means the
@@ -32,6 +33,7 @@ def write_fake_scan(folder: Path, scan_id: str, *, threat: bool, seed: int = 0, 
         "regions": [{"bbox": box, "bbox_mm": [0, 0, 1, 1], "reason": reason, "material": material}
                     for box, reason, material in zip(sample.boxes.tolist(), sample.box_reasons, sample.box_materials, strict=True)],
         "cargo_mass_kg": sample.cargo_mass_kg,
+        "scenario": {"threat": threat_type or ("lead_block" if threat else "none")},
     }
     (folder / f"{scan_id}.truth.json").write_text(json.dumps(truth))
     np.savez(folder / f"{scan_id}.truth.npz", classes=sample.truth_classes, zeff=sample.truth_zeff)
@@ -89,6 +91,13 @@ def test_load_directory_reads_truth_and_cache(tmp_path):
         assert sample.label == truth.label and sample.box_materials == truth.box_materials
         assert sample.cargo_mass_kg == pytest.approx(truth.cargo_mass_kg)
         assert sample.nxr_path.endswith(f"{sample.scan_id}.nxr")
+        assert sample.threat == ("lead_block" if sample.label else "none")
+
+
+def test_threat_type_falls_back_to_regions_then_none():
+    assert ds._threat_type({"scenario": {"threat": "drug_bricks"}, "regions": [{"threat": "lead_block"}]}) == "drug_bricks"
+    assert ds._threat_type({"scenario": {"threat": None}, "regions": [{"bbox": [0, 0, 1, 1]}, {"threat": "steel_box"}]}) == "steel_box"
+    assert ds._threat_type({"regions": []}) == "none"
 
 
 def test_load_directory_errors(tmp_path):

@@ -55,6 +55,26 @@ def test_detection_rate_at_far_hand_case():
     assert metrics.detection_rate_at_far(scores, labels, 1.0)[0] == 1.0
 
 
+def test_detection_rate_by_group_uses_one_threshold_for_all_threats():
+    negatives = np.arange(20, dtype=float)                 # 0 … 19
+    lead = np.array([19.5, 18.5, 5.0])                     # caught at 5 %: 19.5, 18.5; at 1 %: 19.5
+    drugs = np.array([18.7, 3.0])                          # caught at 5 %: 18.7; at 1 %: none
+    scores = np.r_[negatives, lead, drugs]
+    labels = np.r_[np.zeros(20), np.ones(5)]
+    groups = ["none"] * 20 + ["lead"] * 3 + ["drugs"] * 2
+    at5 = metrics.detection_rate_by_group(scores, labels, groups, 0.05)
+    assert list(at5) == ["drugs", "lead"]                  # positives only, sorted
+    assert at5["lead"] == {"detection_rate": pytest.approx(2 / 3), "positives": 3, "threshold": 18.5}
+    assert at5["drugs"]["detection_rate"] == 0.5 and at5["drugs"]["positives"] == 2
+    at1 = metrics.detection_rate_by_group(scores, labels, groups, 0.01)
+    assert at1["lead"]["detection_rate"] == pytest.approx(1 / 3) and at1["drugs"]["detection_rate"] == 0.0
+    # the overall rate is the positives-weighted mean of the groups
+    overall, _ = metrics.detection_rate_at_far(scores, labels, 0.05)
+    assert overall == pytest.approx((2 + 1) / 5)
+    with pytest.raises(NiiError, match="groups"):
+        metrics.detection_rate_by_group(scores, labels, groups[:-1], 0.05)
+
+
 def test_detection_rate_when_top_score_is_negative():
     rate, threshold = metrics.detection_rate_at_far([0.9, 0.5, 0.4], [0, 1, 1], 0.0)
     assert rate == 0.0 and threshold == np.inf

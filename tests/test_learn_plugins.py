@@ -161,7 +161,12 @@ def test_bench_runs_a_registered_detector(tmp_path):
     assert constant["roc_auc"] == 0.5 and constant["map50"] == 0.0
     assert "no detector named 'nope'" in report["errors"]["nope"][0]
     assert 0.0 <= report["material_classes"]["accuracy"] <= 1.0
-    assert "| oracle | 1.000 | 100.0 % | 100.0 % | 1.000 |" in (out / "bench.md").read_text()
+    markdown = (out / "bench.md").read_text()
+    assert "| oracle | 1.000 | 100.0 % | 100.0 % | 1.000 |" in markdown
+    assert oracle["per_threat"]["5pct"]["lead_block"] == {"detection_rate": 1.0, "positives": 3, "threshold": 1.0}
+    assert constant["per_threat"]["1pct"]["lead_block"]["detection_rate"] == 0.0  # ties with the clean scans
+    assert report["far_resolution"]["allowed"] == {"1pct": 0, "5pct": 0}
+    assert "With 3 clean scans" in markdown and "| lead_block (3) | 100.0 % | 0.0 % |" in markdown
     png = (out / "roc.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     from PIL import Image
@@ -169,6 +174,36 @@ def test_bench_runs_a_registered_detector(tmp_path):
     with Image.open(out / "roc.png") as picture:
         pixels = np.asarray(picture.convert("RGB"))
     assert (np.abs(pixels.astype(int) - (31, 119, 180)).sum(axis=-1) == 0).sum() > 100  # the first curve is drawn
+
+
+def test_cards_get_the_held_out_section_and_comparison(tmp_path):
+    from nii.learn.bench import CARD_BEGIN, CARD_END, BenchReport, comparison_sentence, update_model_cards
+
+    def figures(lead5, lead1, drugs5, drugs1):
+        return {"roc_auc": 0.9, "detection_rate_far_1pct": 0.5, "detection_rate_far_5pct": 0.6, "map50": 0.3,
+                "seconds_per_scan": 0.01,
+                "per_threat": {"1pct": {"lead": {"detection_rate": lead1, "positives": 4, "threshold": 0.9},
+                                        "drugs": {"detection_rate": drugs1, "positives": 4, "threshold": 0.9}},
+                               "5pct": {"lead": {"detection_rate": lead5, "positives": 4, "threshold": 0.8},
+                                        "drugs": {"detection_rate": drugs5, "positives": 4, "threshold": 0.8}}}}
+
+    report = BenchReport(suite="s", scans=108, positives=8, material=None, cargo_mass=None, errors={},
+                         detectors={"physics": figures(0.5, 0.25, 0.5, 0.25), "mine": figures(1.0, 0.75, 0.25, 0.0),
+                                    "weak": figures(0.25, 0.0, 0.5, 0.25)})
+    assert comparison_sentence(report, "mine").startswith("On s, mine beats the physics checks at equal false alarms on lead (100 % vs 50 % at 5 % FAR")
+    assert "worse on drugs" in comparison_sentence(report, "mine")
+    assert "does not beat the physics checks on any threat type" in comparison_sentence(report, "weak")
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "MODEL_CARD.md").write_text(f"# mine\n\ntext\n\n{CARD_BEGIN}\nold\n{CARD_END}\n\n## After\n")
+    (folder / "config.json").write_text(json.dumps({"kind": "segmenter"}))
+    for _ in range(2):  # replacing the section twice leaves one section
+        assert update_model_cards(report, "nii bench --suite s --out o", root=tmp_path) == [folder / "MODEL_CARD.md"]
+    card = (folder / "MODEL_CARD.md").read_text()
+    assert card.count(CARD_BEGIN) == 1 and "old" not in card and card.endswith("## After\n")
+    assert "| lead (4) | 75.0 % | 100.0 % | 25.0 % | 50.0 % |" in card and "With 100 clean scans" in card
+    config = json.loads((folder / "config.json").read_text())
+    assert config["kind"] == "segmenter" and config["held_out"]["comparison"] == comparison_sentence(report, "mine")
 
 
 def test_operating_point_travels_with_the_result():

@@ -36,6 +36,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="import and register a detector callable (repeatable)")
     parser.add_argument("--no-physics", action="store_true", help="skip the inspection pipeline")
     parser.add_argument("--workers", type=int, default=1, help="processes used to simulate the suite")
+    parser.add_argument("--update-cards", action="store_true",
+                        help="write the held-out results into MODEL_CARD.md and config.json of each zoo model run")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     parser.set_defaults(func=run)
 
 
@@ -55,6 +58,30 @@ def _register_plugin(spec: str) -> str:
     return attribute
 
 
+def _command(args: argparse.Namespace) -> str:
+    """Return the ``nii bench`` command line that reproduces this run (for the model cards)."""
+    import shlex
+
+    parts = ["nii", "bench", "--suite" if args.suite else "--scans", args.suite or args.scans, "--out", args.out]
+    if args.models is not None:
+        parts += ["--models", *args.models]
+    for spec in args.plugin:
+        parts += ["--plugin", spec]
+    if args.no_physics:
+        parts.append("--no-physics")
+    parts.append("--update-cards")
+    return " ".join(shlex.quote(str(p)) for p in parts)
+
+
+def _set_threads(threads: int) -> None:
+    """Limit torch to ``threads`` CPU threads when torch is installed (it is imported anyway by the models)."""
+    try:
+        import torch
+    except ImportError:
+        return
+    torch.set_num_threads(max(1, int(threads)))
+
+
 def run(args: argparse.Namespace) -> int:
     """Run ``nii bench``; return the exit status (0, or 2 on error)."""
     from pathlib import Path
@@ -64,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
     from nii.learn.dataset import load_scan_directory
 
     out = Path(args.out)
+    _set_threads(args.threads)
     plugins = [_register_plugin(spec) for spec in args.plugin]
     if args.suite:
         scans = out / "scans"
@@ -86,4 +114,9 @@ def run(args: argparse.Namespace) -> int:
         auc = figures.get("roc_auc")
         print(f"{name}: ROC AUC {auc if auc is None else round(auc, 3)}, mAP@0.5 {round(figures['map50'], 3)}")
     print(f"wrote {out / 'bench.md'}, {out / 'bench.json'}, {out / 'roc.png'}")
+    if args.update_cards:
+        from nii.learn.bench import update_model_cards
+
+        for card in update_model_cards(report, _command(args)):
+            print(f"updated {card}")
     return 0

@@ -47,10 +47,37 @@ from .plugins import (
 )
 from .sample import ScanSample
 
-__all__ = ["PHYSICS", "BenchReport", "run_bench", "score_detector", "material_view", "roc_png", "markdown_report"]
+__all__ = [
+    "PHYSICS",
+    "FAR_POINTS",
+    "BenchReport",
+    "run_bench",
+    "score_detector",
+    "material_view",
+    "threat_group",
+    "roc_png",
+    "markdown_report",
+    "far_resolution",
+    "comparison_sentence",
+    "update_model_cards",
+]
 
 #: Name of the inspection pipeline (physics checks against the manifest) in the tables.
 PHYSICS = "physics"
+#: False-alarm rates of the tables: key → fraction of clean scans allowed to alarm.
+FAR_POINTS = {"1pct": 0.01, "5pct": 0.05}
+
+
+def threat_group(sample: ScanSample) -> str:
+    """Return the group of a scan in the per-threat tables.
+
+    The threat type (``lead_block``, ...) of a scan hiding something; for a scan with no
+    threat that is still expected ``inspect`` (e.g. steel cargo too dense to see
+    through), ``none: `` followed by its expected reason codes.
+    """
+    if sample.threat != "none" or not sample.label:
+        return sample.threat
+    return "none: " + "+".join(sorted(set(sample.reasons))) if sample.reasons else "none"
 
 
 def material_view(sample: ScanSample) -> Any:
@@ -97,6 +124,12 @@ class BenchReport:
     material: dict[str, Any] | None
     cargo_mass: dict[str, Any] | None
     errors: dict[str, list[str]]
+    threats: dict[str, int] | None = None
+
+    @property
+    def negatives(self) -> int:
+        """Number of scans expected ``clear`` (they set the false-alarm rates)."""
+        return self.scans - self.positives
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict (NaN written as null)."""
@@ -104,6 +137,8 @@ class BenchReport:
             "suite": self.suite, "scans": self.scans, "positives": self.positives,
             "detectors": self.detectors, "material_classes": self.material,
             "cargo_mass": self.cargo_mass, "errors": self.errors,
+            "threats": self.threats or {}, "far_resolution": far_resolution(self.negatives),
+            "comparison": {name: comparison_sentence(self, name) for name in self.detectors if name != PHYSICS},
         })
 
 
@@ -126,8 +161,11 @@ def score_detector(results: Sequence[DetectorResult], samples: Sequence[ScanSamp
     -------
     dict
         ``roc_auc``, ``detection_rate_far_1pct``, ``detection_rate_far_5pct`` (with
-        their thresholds), ``map50``, ``seconds_per_scan``, ``roc`` (``fpr``, ``tpr``),
-        ``scores`` (scan id → score). NaN where undefined (no positives or negatives).
+        their thresholds and the false-alarm rates actually reached), ``per_threat``
+        (``"1pct"``/``"5pct"`` → threat type → detection rate, positives, threshold: one
+        threshold over all clean scans, see :func:`metrics.detection_rate_by_group`),
+        ``map50``, ``seconds_per_scan``, ``roc`` (``fpr``, ``tpr``), ``scores`` (scan id →
+        score). NaN where undefined (no positives or negatives).
     """
     scores = [r.score for r in results]
     labels = [s.label for s in samples]
@@ -137,11 +175,17 @@ def score_detector(results: Sequence[DetectorResult], samples: Sequence[ScanSamp
         fpr, tpr, _ = metrics.roc_curve(scores, labels)
         dr1, t1 = metrics.detection_rate_at_far(scores, labels, 0.01)
         dr5, t5 = metrics.detection_rate_at_far(scores, labels, 0.05)
+        threats = [threat_group(s) for s in samples]
+        negatives = [score for score, label in zip(scores, labels, strict=True) if not label]
         figures.update(roc_auc=metrics.roc_auc(scores, labels), detection_rate_far_1pct=dr1, threshold_far_1pct=t1,
                        detection_rate_far_5pct=dr5, threshold_far_5pct=t5,
+                       false_alarm_rate_1pct=float(np.mean(np.asarray(negatives) >= t1)),
+                       false_alarm_rate_5pct=float(np.mean(np.asarray(negatives) >= t5)),
+                       per_threat={key: metrics.detection_rate_by_group(scores, labels, threats, far)
+                                   for key, far in FAR_POINTS.items()},
                        roc={"fpr": fpr.tolist(), "tpr": tpr.tolist()})
     else:
-        figures.update(roc_auc=nan, detection_rate_far_1pct=nan, detection_rate_far_5pct=nan, roc=None)
+        figures.update(roc_auc=nan, detection_rate_far_1pct=nan, detection_rate_far_5pct=nan, per_threat={}, roc=None)
     predictions = [{"boxes": np.array([g.bbox for g in r.regions], dtype=np.float64).reshape(-1, 4),
                     "scores": np.array([g.score for g in r.regions], dtype=np.float64)} for r in results]
     targets = [{"boxes": metrics.merge_duplicate_boxes(s.boxes)} for s in samples]
@@ -232,13 +276,24 @@ def run_bench(
     if any(e is not None for e in estimated):
         cargo_mass = metrics.cargo_mass_error([np.nan if e is None else e for e in estimated],
                                               [np.nan if t is None else t for t in truth])
+    threats: dict[str, int] = {}
+    for sample in samples:
+        key = threat_group(sample) if sample.label else f"{sample.threat} (expected clear)"
+        threats[key] = threats.get(key, 0) + 1
     report = BenchReport(suite=suite, scans=len(samples), positives=int(sum(s.label for s in samples)),
-                         detectors=figures, material=material, cargo_mass=cargo_mass, errors=errors)
+                         detectors=figures, material=material, cargo_mass=cargo_mass, errors=errors,
+                         threats=dict(sorted(threats.items())))
     out = Path(out_dir)
     atomic_write_text(out / "bench.json", json.dumps(report.to_dict(), indent=2) + "\n")
     atomic_write_text(out / "bench.md", markdown_report(report))
     atomic_write_bytes(out / "roc.png", roc_png({n: f.get("roc") for n, f in figures.items()}))
     return report
+
+
+def _milliseconds(seconds: Any) -> str:
+    if seconds is None or not math.isfinite(seconds):
+        return "n/a"
+    return f"{1000 * seconds:.1f}"
 
 
 def _cell(value: Any, percent: bool = False) -> str:
@@ -250,7 +305,8 @@ def _cell(value: Any, percent: bool = False) -> str:
 def markdown_report(report: BenchReport) -> str:
     """Return the Markdown tables of a bench report."""
     lines = [f"# nii bench: {report.suite or 'scans'}", "",
-             f"{report.scans} scans, {report.positives} expected to raise an inspection.", "",
+             f"{report.scans} scans, {report.positives} expected to raise an inspection, {report.negatives} "
+             f"expected clear. {far_resolution(report.negatives)['text']}", "",
              "| detector | ROC AUC | detection @ 1 % FAR | detection @ 5 % FAR | mAP@0.5 | ms / scan |",
              "| --- | --- | --- | --- | --- | --- |"]
     for name, f in report.detectors.items():
@@ -258,6 +314,7 @@ def markdown_report(report: BenchReport) -> str:
         lines.append(f"| {name} | {_cell(f.get('roc_auc'))} | {_cell(f.get('detection_rate_far_1pct'), True)} | "
                      f"{_cell(f.get('detection_rate_far_5pct'), True)} | {_cell(f.get('map50'))} | "
                      f"{'n/a' if ms is None or not math.isfinite(ms) else f'{1000 * ms:.1f}'} |")
+    lines += _per_threat_lines(report)
     if report.material:
         lines += ["", "## Material classes (discrimination against ground truth)", "",
                   f"Pixel accuracy {_cell(report.material['accuracy'], True)} over {report.material['pixels']} pixels.", "",
@@ -277,6 +334,181 @@ def markdown_report(report: BenchReport) -> str:
                 lines.append(f"- {name}: … and {len(messages) - 5} more")
     lines += ["", "ROC curves: `roc.png`; every figure and per-scan score: `bench.json`.", ""]
     return "\n".join(lines)
+
+
+def far_resolution(negatives: int) -> dict[str, Any]:
+    """Describe which false-alarm rates ``negatives`` clean scans can resolve.
+
+    Parameters
+    ----------
+    negatives : int
+        Scans expected ``clear``.
+
+    Returns
+    -------
+    dict
+        ``step`` (1/negatives, the smallest non-zero false-alarm rate), ``allowed``
+        (``"1pct"``/``"5pct"`` → false alarms permitted) and ``text`` (one sentence).
+    """
+    if negatives <= 0:
+        return {"step": None, "allowed": {}, "text": "No clean scan: false-alarm rates are undefined."}
+    allowed = {key: int(math.floor(far * negatives + 1e-9)) for key, far in FAR_POINTS.items()}
+    text = (f"With {negatives} clean scans the false-alarm rate moves in steps of {100 / negatives:.2f} %: "
+            + ", ".join(f"{key.replace('pct', ' %')} FAR allows {count} false alarm{'s' if count != 1 else ''}"
+                        for key, count in allowed.items())
+            + (" (so 1 % FAR means none)." if allowed["1pct"] == 0 else "."))
+    return {"step": 1.0 / negatives, "allowed": allowed, "text": text}
+
+
+def _per_threat_lines(report: BenchReport) -> list[str]:
+    names = [name for name, f in report.detectors.items() if f.get("per_threat")]
+    if not names:
+        return []
+    lines = ["", "## Detection rate per threat type at equal false alarms", "",
+             "One score threshold per detector, set on all clean scans at the false-alarm rate; "
+             "each cell is the fraction of that threat type's scans at or above it.", ""]
+    threats = sorted({t for name in names for key in FAR_POINTS for t in report.detectors[name]["per_threat"].get(key, {})})
+    for key in FAR_POINTS:
+        lines += [f"| threat (scans) @ {key.replace('pct', ' %')} FAR | " + " | ".join(names) + " |",
+                  "| --- | " + " | ".join("---" for _ in names) + " |"]
+        for threat in threats:
+            cells = [report.detectors[n]["per_threat"].get(key, {}).get(threat) for n in names]
+            count = next((c["positives"] for c in cells if c), 0)
+            lines.append(f"| {threat} ({count}) | " + " | ".join(
+                "n/a" if c is None else _cell(c["detection_rate"], True) for c in cells) + " |")
+        lines.append("")
+    sentences = [comparison_sentence(report, name) for name in report.detectors if name != PHYSICS]
+    if PHYSICS in report.detectors and sentences:
+        lines += [f"- {sentence}" for sentence in sentences] + [""]
+    return lines
+
+
+def comparison_sentence(report: BenchReport, name: str, reference: str = PHYSICS) -> str:
+    """Say on which threat types detector ``name`` beats ``reference`` at equal false alarms.
+
+    A threat type counts when the detector's detection rate is strictly higher than the
+    reference's at both 1 % and 5 % false-alarm rate (with ties at 1 % allowed when both are
+    0 %, i.e. neither detects at the strictest point).
+
+    Returns
+    -------
+    str
+        One sentence naming the threat types, or saying plainly that it beats the
+        reference on none (or that the reference did not run).
+    """
+    ours, theirs = report.detectors.get(name, {}), report.detectors.get(reference, {})
+    if not ours.get("per_threat") or not theirs.get("per_threat"):
+        return f"{name}: no comparison with {reference} (one of them has no per-threat figures on this suite)."
+    better, worse = [], []
+    for threat, figures in ours["per_threat"].get("5pct", {}).items():
+        rate5 = figures["detection_rate"]
+        ref5 = theirs["per_threat"]["5pct"].get(threat, {}).get("detection_rate")
+        rate1 = ours["per_threat"]["1pct"].get(threat, {}).get("detection_rate", 0.0)
+        ref1 = theirs["per_threat"]["1pct"].get(threat, {}).get("detection_rate", 0.0)
+        if ref5 is None:
+            continue
+        text = f"{threat} ({100 * rate5:.0f} % vs {100 * ref5:.0f} % at 5 % FAR, {100 * rate1:.0f} % vs {100 * ref1:.0f} % at 1 %)"
+        if rate5 > ref5 and rate1 >= ref1:
+            better.append(text)
+        elif rate5 < ref5:
+            worse.append(text)
+    suite = report.suite or "this suite"
+    if better:
+        sentence = (f"On {suite}, {name} beats the {reference} checks at equal false alarms on "
+                    f"{'; '.join(better)}")
+    else:
+        sentence = f"On {suite}, {name} does not beat the {reference} checks on any threat type at equal false alarms"
+    if worse:
+        sentence += f"; it is worse on {'; '.join(worse)}"
+    return sentence + "."
+
+
+CARD_BEGIN = "<!-- nii bench: held-out results (generated by nii bench --update-cards; do not edit) -->"
+CARD_END = "<!-- nii bench: end -->"
+
+
+def card_section(report: BenchReport, name: str, command: str) -> str:
+    """Return the generated held-out section of model ``name``'s card (between the markers)."""
+    f = report.detectors[name]
+    lines = [CARD_BEGIN, "## Held-out benchmark", "",
+             f"On suite `{report.suite}` ({report.scans} scans never used in training: {report.positives} expected "
+             f"`inspect`, {report.negatives} clean), measured by", "", "```", command, "```", "",
+             far_resolution(report.negatives)["text"], "",
+             "| metric | this model | physics checks |", "| --- | --- | --- |"]
+    ref = report.detectors.get(PHYSICS, {})
+    for key, label, percent in (("roc_auc", "ROC AUC", False), ("detection_rate_far_1pct", "detection @ 1 % FAR", True),
+                                ("detection_rate_far_5pct", "detection @ 5 % FAR", True), ("map50", "mAP@0.5", False)):
+        lines.append(f"| {label} | {_cell(f.get(key), percent)} | {_cell(ref.get(key), percent) if ref else 'n/a'} |")
+    lines.append(f"| ms / scan | {_milliseconds(f.get('seconds_per_scan'))} | {_milliseconds(ref.get('seconds_per_scan'))} |")
+    if f.get("per_threat"):
+        lines += ["", "| threat (scans) | @ 1 % FAR | @ 5 % FAR | physics @ 1 % | physics @ 5 % |",
+                  "| --- | --- | --- | --- | --- |"]
+        for threat, figures in f["per_threat"]["5pct"].items():
+            one = f["per_threat"]["1pct"].get(threat, {}).get("detection_rate")
+            ref_pt = ref.get("per_threat") or {}
+            r1 = ref_pt.get("1pct", {}).get(threat, {}).get("detection_rate")
+            r5 = ref_pt.get("5pct", {}).get(threat, {}).get("detection_rate")
+            lines.append(f"| {threat} ({figures['positives']}) | {_cell(one, True)} | {_cell(figures['detection_rate'], True)} | "
+                         f"{_cell(r1, True)} | {_cell(r5, True)} |")
+    lines += ["", comparison_sentence(report, name), "", CARD_END]
+    return "\n".join(lines)
+
+
+def update_model_cards(report: BenchReport, command: str, root: str | os.PathLike | None = None) -> list[Path]:
+    """Write the held-out results into the card and ``config.json`` of each zoo model benchmarked.
+
+    The card's section between :data:`CARD_BEGIN` and :data:`CARD_END` is replaced (or
+    appended); ``config.json`` gets a ``held_out`` entry with the same figures. Detectors
+    that are not zoo folders under ``root`` are skipped.
+
+    Parameters
+    ----------
+    report : BenchReport
+        The bench run.
+    command : str
+        The command that produced it (written into the card).
+    root : path-like, optional
+        Models root; :func:`nii.resources.models_dir` when omitted.
+
+    Returns
+    -------
+    list of Path
+        The cards written.
+    """
+    from nii.resources import models_dir
+
+    base = Path(root) if root is not None else models_dir()
+    written = []
+    for name, figures in report.detectors.items():
+        folder = base / name
+        card_path, config_path = folder / "MODEL_CARD.md", folder / "config.json"
+        if name == PHYSICS or not card_path.is_file() or not config_path.is_file():
+            continue
+        try:
+            card = card_path.read_text(encoding="utf-8")
+            config = json.loads(config_path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ModelError(f"{folder}: cannot read the model card or config ({exc})") from exc
+        section = card_section(report, name, command)
+        if CARD_BEGIN in card and CARD_END in card:
+            head, _, rest = card.partition(CARD_BEGIN)
+            _, _, tail = rest.partition(CARD_END)
+            card = head + section + tail
+        else:
+            card = card.rstrip("\n") + "\n\n" + section + "\n"
+        config["held_out"] = _jsonable({
+            "suite": report.suite, "scans": report.scans, "positives": report.positives, "command": command,
+            **{key: figures.get(key) for key in ("roc_auc", "detection_rate_far_1pct", "detection_rate_far_5pct",
+                                                 "false_alarm_rate_1pct", "false_alarm_rate_5pct", "map50",
+                                                 "seconds_per_scan", "per_threat")},
+            "comparison": comparison_sentence(report, name),
+        })
+        atomic_write_text(card_path, card)
+        atomic_write_text(config_path, json.dumps(config, indent=2, sort_keys=True) + "\n")
+        for path in (card_path, config_path):
+            os.chmod(path, 0o644)
+        written.append(card_path)
+    return written
 
 
 _COLOURS = [(31, 119, 180), (214, 39, 40), (44, 160, 44), (148, 103, 189), (255, 127, 14), (23, 190, 207),

@@ -149,6 +149,17 @@ def _reason_code(entry: Any) -> str:
     return str(entry)
 
 
+def _threat_type(truth: dict[str, Any]) -> str:
+    """Threat type of a scan's truth: ``scenario.threat``, else the first region's ``threat``, else ``none``."""
+    scenario = truth.get("scenario")
+    if isinstance(scenario, dict) and scenario.get("threat"):
+        return str(scenario["threat"])
+    for region in truth.get("regions") or []:
+        if isinstance(region, dict) and region.get("threat"):
+            return str(region["threat"])
+    return "none"
+
+
 def load_scan_sample(nxr: str | os.PathLike, *, calibration: Any | None = None, cache: bool = True) -> ScanSample:
     """Load one simulated scan with its ground truth as a :class:`ScanSample`.
 
@@ -193,6 +204,7 @@ def load_scan_sample(nxr: str | os.PathLike, *, calibration: Any | None = None, 
             raise NiiError(f"{path.with_suffix('.truth.npz')}: {name} {value.shape} is not on the analysed grid {shape}")
     mass = truth.get("cargo_mass_kg")
     return ScanSample(
+        threat=_threat_type(truth),
         scan_id=str(truth.get("scan_id", path.stem)),
         attenuation_high=arrays["attenuation_high"],
         attenuation_low=arrays["attenuation_low"],

@@ -23,6 +23,7 @@ __all__ = [
     "roc_curve",
     "roc_auc",
     "detection_rate_at_far",
+    "detection_rate_by_group",
     "box_iou",
     "merge_duplicate_boxes",
     "BoxPrediction",
@@ -136,6 +137,50 @@ def detection_rate_at_far(scores, labels, false_alarm_rate: float) -> tuple[floa
     allowed = np.nonzero(fpr <= false_alarm_rate + 1e-12)[0]
     best = allowed[-1]  # fpr and tpr grow together: the last allowed point has the highest tpr
     return float(tpr[best]), float(thresholds[best])
+
+
+def detection_rate_by_group(scores, labels, groups, false_alarm_rate: float) -> dict[str, dict[str, float]]:
+    """Return the detection rate of each group of positives at one false-alarm rate of all negatives.
+
+    The threshold is the one of :func:`detection_rate_at_far` on every scan (all
+    negatives set the false alarms); each group's detection rate is the fraction of its
+    positives scoring at or above it. This is "detection rate at X % false alarms per
+    threat type": the same operating point for every threat.
+
+    Parameters
+    ----------
+    scores : array_like of float
+        Scan scores (dimensionless).
+    labels : array_like of bool
+        True for positives.
+    groups : sequence of str
+        Group of each scan (e.g. the threat type); only positives are grouped.
+    false_alarm_rate : float
+        Allowed fraction of negatives that alarm, in [0, 1].
+
+    Returns
+    -------
+    dict
+        Group → ``{"detection_rate": float, "positives": int, "threshold": float}``,
+        groups sorted by name.
+
+    Examples
+    --------
+    >>> figures = detection_rate_by_group([0.9, 0.2, 0.7, 0.1, 0.3], [1, 1, 1, 0, 0], ["a", "a", "b", "none", "none"], 0.0)
+    >>> figures["a"]["detection_rate"], figures["b"]["detection_rate"]
+    (0.5, 1.0)
+    """
+    score_array, label_array = _scores_labels(scores, labels)
+    group_list = [str(g) for g in groups]
+    if len(group_list) != score_array.size:
+        raise NiiError(f"groups ({len(group_list)}) and scores ({score_array.size}) differ in length")
+    _, threshold = detection_rate_at_far(score_array, label_array, false_alarm_rate)
+    result: dict[str, dict[str, float]] = {}
+    for name in sorted({g for g, positive in zip(group_list, label_array, strict=True) if positive}):
+        members = np.array([g == name for g in group_list]) & label_array
+        result[name] = {"detection_rate": float(np.mean(score_array[members] >= threshold)),
+                        "positives": int(members.sum()), "threshold": float(threshold)}
+    return result
 
 
 def box_iou(boxes_a, boxes_b) -> np.ndarray:

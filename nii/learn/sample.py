@@ -46,6 +46,9 @@ class ScanSample:
         Height (mm) of one row at the scan plane.
     nxr_path : str or None
         The scan's NXR file, when it came from one (the physics checks re-read it).
+    threat : str
+        Threat type hidden in the scan (``scenario.threat`` of the truth, e.g.
+        ``"lead_block"``), ``"none"`` for a clean scan; groups the per-threat figures.
     """
 
     scan_id: str
@@ -68,6 +71,7 @@ class ScanSample:
     position_mm: np.ndarray | None = None
     row_height_mm: float = 1.0
     nxr_path: str | None = None
+    threat: str = "none"
 
     def __post_init__(self) -> None:
         shape = np.shape(self.attenuation_high)

@@ -36,6 +36,7 @@ import numpy as np
 from nii.errors import NiiError, require_torch
 
 from . import metrics
+from .bench import CARD_BEGIN, CARD_END
 from .dataset import Augment, ScanDataset, load_scan_directory
 from .features import feature_channels
 from .sample import ScanSample
@@ -372,6 +373,14 @@ result = detector(image, material_map)  # DetectorResult: .score, .regions, .ala
 
 Trained on simulated (or synthetic) images only; no real cargo data is public. Scores
 are not calibrated probabilities on real scanners; re-train on the site's data before use.
+
+{CARD_BEGIN}
+## Held-out benchmark
+
+Not measured yet for these weights: run
+`nii bench --suite seeds/suites/learn-bench.toml --out build/bench-out --models {name} --update-cards`
+(writes this section and `held_out` in `config.json`).
+{CARD_END}
 """
 
 

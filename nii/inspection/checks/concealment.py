@@ -28,6 +28,7 @@ import math
 import warnings
 
 import numpy as np
+from scipy import ndimage
 
 from nii.classes import HIGH_Z
 from nii.inspection.checks._cargo import cargo_mask
@@ -35,9 +36,11 @@ from nii.inspection.checks._context import CheckInput, CheckResult, components, 
 from nii.inspection.checks._morphology import box_pixels, open_rect
 from nii.inspection.verdict import Reason
 
-__all__ = ["CODE", "check_concealment", "local_background"]
+__all__ = ["CODE", "check_concealment", "local_background", "stack_row_background", "stack_segments"]
 
 CODE = "CONCEALMENT_ANOMALY"
+#: Half-distance (pixels) across which a step between two pallets is measured (edge blur).
+_EDGE_LAG = 2
 _MAX_REGIONS = 5
 
 
@@ -101,6 +104,148 @@ def local_background(values: np.ndarray, valid: np.ndarray, block: tuple[int, in
     return up(background.astype(np.float32)), up(spread.astype(np.float32))
 
 
+def stack_segments(values: np.ndarray, cargo: np.ndarray, min_width_px: int, gap_fraction: float,
+                   step_fraction: float = 0.0, edge_fraction: float = 1.0, edge_step: float = 0.05) -> list[tuple[int, int]]:
+    """Column ranges of the stacks (pallet columns) of a load, split at the gaps between them.
+
+    Parameters
+    ----------
+    values : numpy.ndarray
+        Excess areal density of the interior (rows × columns, g/cm²).
+    cargo : numpy.ndarray of bool
+        Cargo pixels of the interior.
+    min_width_px : int
+        Narrower runs of columns are not a stack of their own (pixels).
+    gap_fraction : float
+        A column whose mean excess areal density is at most this fraction of the median
+        over the ``min_width_px`` columns around it is a gap between stacks (the gap
+        between two pallets holds only the container's walls, a blurred column or two).
+    step_fraction : float
+        Two stacks that abut without a gap: a run is split where the column mean
+        changes by more than this fraction over ``min_width_px / 2`` on either side.
+    edge_fraction, edge_step : float
+        Two pallets of different layering side by side: a run is also split at the
+        column where at least ``edge_fraction`` of the cargo rows step by more than
+        ``edge_step`` of their value (1.0: never).
+
+    Returns
+    -------
+    list of (col0, col1)
+        Half-open column ranges, left to right.
+    """
+    if values.size == 0:
+        return []
+    profile = np.where(cargo, values, 0.0).mean(axis=0)
+    edges = None
+    if edge_fraction < 1.0 and values.shape[1] > 2 * _EDGE_LAG:
+        # Share of the cargo rows whose value steps across each column by more than
+        # ``edge_step`` of itself (pallets of different layers side by side).
+        lag = _EDGE_LAG
+        left, right = values[:, :-2 * lag], values[:, 2 * lag:]
+        both = cargo[:, :-2 * lag] & cargo[:, 2 * lag:]
+        step = np.abs(left - right) > edge_step * np.maximum(np.maximum(left, right), 1e-6)
+        rows_with_cargo = np.maximum(both.sum(axis=0), 1)
+        score = (step & both).sum(axis=0) / rows_with_cargo
+        score = np.where(both.sum(axis=0) >= 0.3 * cargo.shape[0], score, 0.0)
+        edges = np.zeros(values.shape[1])
+        edges[lag:-lag] = score
+    local = ndimage.median_filter(profile, size=max(int(min_width_px), 3), mode="nearest")
+    filled = (profile > gap_fraction * local) & cargo.any(axis=0)
+    segments = []
+    start = None
+    for col, full in enumerate(np.append(filled, False)):
+        if full and start is None:
+            start = col
+        elif not full and start is not None:
+            if col - start >= min_width_px:
+                segments.extend(_split_at_steps(profile, start, col, int(min_width_px), step_fraction, edges, edge_fraction))
+            start = None
+    return segments
+
+
+def _split_at_steps(profile: np.ndarray, col0: int, col1: int, min_width: int, step_fraction: float,
+                    edges: np.ndarray | None = None, edge_fraction: float = 1.0) -> list[tuple[int, int]]:
+    """Split a run of columns where two stacks of different loads abut without a gap."""
+    if col1 - col0 < 2 * min_width or step_fraction <= 0:
+        return [(col0, col1)]
+    if edges is not None:
+        # Two pallets side by side: many rows step at the same column.
+        score = edges[col0 + min_width:col1 - min_width]
+        if score.size and float(score.max()) >= edge_fraction:
+            cut = col0 + min_width + int(np.argmax(score))
+            return (_split_at_steps(profile, col0, cut, min_width, step_fraction, edges, edge_fraction)
+                    + _split_at_steps(profile, cut, col1, min_width, step_fraction, edges, edge_fraction))
+    part = profile[col0:col1]
+    half = max(min_width // 2, 1)
+    best, where = 0.0, -1
+    for cut in range(min_width, part.size - min_width + 1, max(half // 4, 1)):
+        left = float(np.median(part[cut - half:cut]))
+        right = float(np.median(part[cut:cut + half]))
+        step = abs(left - right) / max(left, right, 1e-6)
+        if step > best:
+            best, where = step, cut
+    if best < step_fraction:
+        return [(col0, col1)]
+    return (_split_at_steps(profile, col0, col0 + where, min_width, step_fraction, edges, edge_fraction)
+            + _split_at_steps(profile, col0 + where, col1, min_width, step_fraction, edges, edge_fraction))
+
+
+def stack_row_background(values: np.ndarray, valid: np.ndarray, segments: list[tuple[int, int]],
+                         min_pixels: int) -> tuple[np.ndarray, np.ndarray]:
+    """The cargo of each row of each stack: its median along x and its spread.
+
+    Goods are loaded as stacks of cartons, bags or pallets, one layer on another: along x
+    inside one stack a row crosses the same layer of the same goods, whatever the heights
+    and densities of the stacks beside it. A concealment replaces part of a layer.
+
+    Parameters
+    ----------
+    values : numpy.ndarray
+        Rows × columns (e.g. excess areal density, g/cm²).
+    valid : numpy.ndarray of bool
+        Cargo pixels.
+    segments : list of (col0, col1)
+        The stacks (:func:`stack_segments`).
+    min_pixels : int
+        A row of a stack with fewer cargo pixels gives no background.
+
+    Returns
+    -------
+    background, spread : numpy.ndarray
+        Per pixel (float32), NaN where no background exists: the row's median in its
+        stack times the stack's shape along x (the median over its rows of each column
+        relative to its row: flat for cartons, a dome for reels), and 1.4826 × the
+        median absolute deviation from that model along the row (capped at twice the
+        stack's median spread: an object inflates its own rows').
+    """
+    background = np.full(values.shape, np.nan, np.float32)
+    spread = np.full(values.shape, np.nan, np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        for col0, col1 in segments:
+            block = np.where(valid[:, col0:col1], values[:, col0:col1], np.nan)
+            counts = np.isfinite(block).sum(axis=1)
+            enough = counts >= min_pixels
+            level = np.nanmedian(block, axis=1)
+            level[~enough] = np.nan
+            # The shape of the stack along x, the same in every layer (1 for cartons;
+            # a dome for reels or drums standing on end), from the median over its rows.
+            usable = enough & (level > 0)
+            if usable.sum() >= 3:
+                shape = np.nanmedian(block[usable] / level[usable, None], axis=0)
+                shape = np.where(np.isfinite(shape) & (shape > 0), shape, 1.0)
+            else:
+                shape = np.ones(col1 - col0)
+            model = level[:, None] * shape[None, :]
+            mad = 1.4826 * np.nanmedian(np.abs(block - model), axis=1)
+            mad[~enough] = np.nan
+            if np.isfinite(mad).any():
+                mad = np.minimum(mad, 2.0 * float(np.nanmedian(mad)))
+            background[:, col0:col1] = model
+            spread[:, col0:col1] = mad[:, None]
+    return background, spread
+
+
 def check_concealment(inp: CheckInput) -> CheckResult:
     """Raise ``CONCEALMENT_ANOMALY`` for regions departing from the surrounding cargo.
 
@@ -128,12 +273,11 @@ def check_concealment(inp: CheckInput) -> CheckResult:
         return result
     block = (box_pixels(settings("block_mm"), inp.row_height_mm), box_pixels(settings("block_mm"), inp.column_pitch_mm))
     window = int(settings("window_blocks")) | 1
-    background, spread = local_background(residual, cargo, block, window, settings("min_cargo_fraction"))
-    # An object inflates the spread of its own neighbourhood: cap it at twice the cargo's typical.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        typical = float(np.nanmedian(spread)) if np.isfinite(spread).any() else 0.0
-    spread = np.minimum(spread, 2.0 * typical)
+    # The cargo as stacks: each row of each stack is compared with itself along x.
+    stack_width = box_pixels(settings("min_stack_mm"), inp.column_pitch_mm)
+    segments = stack_segments(residual, cargo, stack_width, settings("gap_fraction"), settings("step_fraction"),
+                              settings("pallet_edge_fraction"), settings("min_contrast_rel"))
+    background, spread = stack_row_background(residual, cargo, segments, stack_width)
     sigma = inp.sigma_g_cm2[rows, cols]
     threshold = np.maximum.reduce([
         settings("departure_sigma") * np.sqrt(sigma**2 + spread**2),
@@ -164,7 +308,17 @@ def check_concealment(inp: CheckInput) -> CheckResult:
     dense = open_rect(dense, 1, line) | open_rect(dense, line, 1)
     odd_material = open_rect(odd_material, box_pixels(material_extent, inp.row_height_mm),
                              box_pixels(material_extent, inp.column_pitch_mm))
-    candidates = dense | odd_material
+    # A void: a patch of a layer lighter than the rest of its row in the same stack, with
+    # cargo above and below it in the stack (a hollow box displaces the goods it replaces).
+    lighter_factor = settings("lighter_factor")
+    void = np.zeros_like(dense)
+    if lighter_factor > 0:
+        with np.errstate(invalid="ignore"):
+            void = np.isfinite(background) & (-departure > lighter_factor * threshold) & ~unreadable
+        void = _enclosed_vertically(void, cargo)
+        void = open_rect(void, box_pixels(material_extent, inp.row_height_mm),
+                         box_pixels(material_extent, inp.column_pitch_mm))
+    candidates = dense | odd_material | void
     min_area = settings("min_area_cm2")
     min_solid = inp.threshold("concealment", "min_solid_fraction")
     cargo_area = float(cargo.sum()) * inp.pixel_area_cm2
@@ -179,11 +333,22 @@ def check_concealment(inp: CheckInput) -> CheckResult:
         if area < min_area or solid < min_solid * min_area or area > max_area:
             near = max(near, min(area / min_area, 0.99)) if area < min_area else near
             continue
+        if _on_stack_top(bbox, pixels, cargo & ~candidates) and (r1 - r0) * inp.row_height_mm <= settings("stack_top_mm"):
+            # The top layer of a stack, where reels and bags are rounded and the top row
+            # only partly filled: compared with its own row it always departs.
+            continue
         excess = departure[r0:r1, c0:c1][pixels]
         limit = threshold[r0:r1, c0:c1][pixels]
         contrast = float(np.nanmean(excess / limit)) if np.isfinite(limit).any() else 1.0
         mass = float(np.clip(excess, 0, None).sum()) * inp.pixel_area_cm2 / 1000.0
         is_dense = bool(dense[r0:r1, c0:c1][pixels].mean() >= 0.5)
+        if void[r0:r1, c0:c1][pixels].mean() >= 0.5:
+            is_dense = None
+            mass = float(np.clip(-excess, 0, None).sum()) * inp.pixel_area_cm2 / 1000.0
+            contrast = float(np.nanmean(-excess / limit)) if np.isfinite(limit).any() else 1.0
+        if mass < settings("min_mass_kg"):
+            near = max(near, min(mass / settings("min_mass_kg"), 0.99))
+            continue
         found.append((area, mass, contrast, is_dense, bbox, pixels))
     if not found:
         result.near_miss = near
@@ -196,7 +361,9 @@ def check_concealment(inp: CheckInput) -> CheckResult:
     around = dominant_material(classes[max(r0 - block[0], 0):r1 + block[0], max(c0 - block[1], 0):c1 + block[1]][
         cargo[max(r0 - block[0], 0):r1 + block[0], max(c0 - block[1], 0):c1 + block[1]]])
     size = f"{(c1 - c0) * inp.column_pitch_mm / 10:.0f} × {(r1 - r0) * inp.row_height_mm / 10:.0f} cm"
-    if is_dense:
+    if is_dense is None:
+        what = f"a {size} region about {mass:,.0f} kg lighter than the {around} layer it sits in (a void or a hollow container)"
+    elif is_dense:
         what = f"a {size} {material} region about {mass:,.0f} kg denser than the {around} cargo around it"
     else:
         what = f"a {size} {material} region inside {around} cargo"
@@ -210,6 +377,23 @@ def check_concealment(inp: CheckInput) -> CheckResult:
         result.regions.append(inp.region((r0 + offset_r, c0 + offset_c, r1 + offset_r, c1 + offset_c),
                                          material, _score(area, contrast, min_area), CODE))
     return result
+
+
+def _on_stack_top(bbox: tuple[int, int, int, int], pixels: np.ndarray, cargo: np.ndarray) -> bool:
+    """Whether most columns of a component have no cargo above it (it is the top of its stack)."""
+    r0, c0, r1, c1 = bbox
+    if r0 == 0:
+        return True
+    columns = pixels.any(axis=0)
+    covered = cargo[:r0, c0:c1].any(axis=0)
+    return bool(np.mean(~covered[columns]) >= 0.5) if columns.any() else False
+
+
+def _enclosed_vertically(mask: np.ndarray, cargo: np.ndarray) -> np.ndarray:
+    """Pixels of ``mask`` with cargo somewhere above and somewhere below them in their column."""
+    above = np.maximum.accumulate(cargo & ~mask, axis=0)
+    below = np.maximum.accumulate((cargo & ~mask)[::-1], axis=0)[::-1]
+    return mask & above & below
 
 
 def _mixed_cargo(inp: CheckInput) -> bool:

@@ -109,10 +109,11 @@ def check_mass(inp: CheckInput) -> CheckResult:
     declared = inp.manifest.declared_gross_mass_kg
     if inp.manifest.declared_empty or declared is None or not inp.structure.found:
         return result
-    if declared < inp.threshold("mass", "min_declared_kg"):
-        return result
+    # A declaration of almost nothing is judged against a floor, not against itself:
+    # a relative tolerance of a few kilograms would raise on dunnage.
+    reference = max(declared, inp.threshold("mass", "min_declared_kg"))
     tolerance = max(inp.threshold("mass", "tolerance_sigma") * sigma,
-                    inp.threshold("mass", "min_relative_tolerance") * declared)
+                    inp.threshold("mass", "min_relative_tolerance") * reference)
     difference = mass - declared
     ratio = abs(difference) / tolerance if tolerance > 0 else math.inf
     lower_bound = estimate.unreadable_kg > 0 and estimate.unreadable_share > inp.threshold("mass", "max_unreadable_share")
@@ -124,7 +125,7 @@ def check_mass(inp: CheckInput) -> CheckResult:
                 f"cannot read {estimate.unreadable_share:.0%} of the cargo: the estimate is a lower bound"
             )
         return result
-    relative = difference / declared
+    relative = difference / reference
     direction = "more" if difference > 0 else "less"
     severity = "high" if abs(relative) > 0.5 else "medium"
     score = min(0.99, 0.5 + 0.5 * min(1.0, (ratio - 1.0)))

@@ -72,28 +72,30 @@ def _band_excess(inp: CheckInput, band: tuple[int, int], name: str, result: Chec
         result.regions.append(inp.region(bbox, dominant_material(inp.classes[b0:b1, c0 + start:c0 + stop]), score, CODE))
 
 
-def _side_maximum(values: np.ndarray, near: int, far: int) -> np.ndarray:
-    """Per pixel, the larger of the mean levels ``near..far`` columns to its left and right."""
-    width = far - near
-    kernel = ndimage.uniform_filter1d(values, size=width, axis=1, mode="nearest")
-    shift = near + width // 2
-    left = np.empty_like(kernel)
-    right = np.empty_like(kernel)
-    left[:, shift:] = kernel[:, :-shift]
-    left[:, :shift] = kernel[:, :1]
-    right[:, :-shift] = kernel[:, shift:]
-    right[:, -shift:] = kernel[:, -1:]
-    return np.maximum(left, right)
+def _line_excess(values: np.ndarray, half_width: int, side: int, axis: int) -> np.ndarray:
+    """Excess of each pixel over the larger of the lowest levels just beside it.
+
+    The sides are ``side`` pixels wide and start ``half_width + 1`` pixels away along
+    ``axis``: a line at most ``2 half_width + 1`` pixels wide stands above both (even in
+    a narrow gap between two stacks: the sides' *lowest* values are the gap's); the edge
+    of a stack (a step) stands above one side only and gives no excess.
+    """
+    lowest = ndimage.minimum_filter1d(values, size=side, axis=axis, mode="nearest")
+    shift = half_width + 1 + side // 2
+    before = np.roll(lowest, shift, axis=axis)
+    after = np.roll(lowest, -shift, axis=axis)
+    return values - np.maximum(before, after)
 
 
 def _false_wall(inp: CheckInput, result: CheckResult, near: list[float]) -> None:
     """A thin sheet across the container from floor to ceiling: a false end wall.
 
-    Seen edge-on, a sheet across the width is a thin vertical line from the floor to the
-    ceiling. Where cargo stands either side of it the line hides in the cargo, so the
-    test looks at the rows where both sides are light (the headroom above the goods, an
-    empty compartment): there a false wall stands out over the full height, and the edge
-    of a stack of goods (heavy on one side) does not.
+    Seen edge-on, a steel sheet across the inner width is a vertical line a few
+    millimetres wide: the part of a column's aperture that runs along the sheet sees
+    metres of steel, so the line's attenuation stands above the cargo on either side by
+    the same amount whatever that cargo is (partial volume: ``Δα = −ln(1 − f)``). It runs
+    over the whole height of the cargo space, where the edge of a stack of goods is a
+    step (heavy on one side only) and a crate's steel part spans the crate's height only.
     """
     structure = inp.structure
     r0, r1 = structure.interior_rows
@@ -102,88 +104,117 @@ def _false_wall(inp: CheckInput, result: CheckResult, near: list[float]) -> None
         return
     residual = structure.residual_g_cm2[r0:r1, c0:c1]
     line_g_cm2 = inp.threshold("structure_anomaly", "false_wall_g_cm2")
-    max_width = box_pixels(inp.threshold("structure_anomaly", "false_wall_max_mm"), inp.column_pitch_mm)
-    gap = max_width + 1
-    reach = gap + max(2, box_pixels(150.0, inp.column_pitch_mm))
-    if c1 - c0 <= 2 * reach:
-        return
-    sides = _side_maximum(residual, gap, reach)
-    light = sides < line_g_cm2
-    line = light & (residual - sides > line_g_cm2)
-    light_rows = light.sum(axis=0)
-    share = np.where(light_rows > 0, line.sum(axis=0) / np.maximum(light_rows, 1), 0.0)
-    min_rows = box_pixels(300.0, inp.row_height_mm)
+    half_width = max(1, box_pixels(inp.threshold("structure_anomaly", "false_wall_max_mm") / 2.0, inp.column_pitch_mm))
+    side = max(2, box_pixels(inp.threshold("structure_anomaly", "false_wall_side_mm"), inp.column_pitch_mm))
+    excess = _line_excess(residual, half_width, side, axis=1)
+    noise = inp.sigma_g_cm2[r0:r1, c0:c1]
+    readable = ~ndimage.maximum_filter1d(inp.unreadable[r0:r1, c0:c1], size=2 * (half_width + side) + 1, axis=1)
+    line = readable & (excess > np.maximum(line_g_cm2, 4.0 * noise))
+    readable_rows = readable.sum(axis=0)
+    share = np.where(readable_rows > 0, line.sum(axis=0) / np.maximum(readable_rows, 1), 0.0)
+    height_share = readable_rows / float(r1 - r0)
     fill = inp.threshold("structure_anomaly", "false_wall_fill")
-    candidate = (light_rows >= min_rows) & (share >= fill)
-    candidate[:reach] = candidate[-reach:] = False
-    near.append(float(np.max(np.where(light_rows >= min_rows, share, 0.0))) / fill)
+    min_height = inp.threshold("structure_anomaly", "false_wall_min_height_share")
+    candidate = (height_share >= min_height) & (share >= fill)
+    edge = half_width + side + 1
+    candidate[:edge] = candidate[-edge:] = False
+    scored = np.where(height_share >= min_height, share, 0.0)
+    scored[:edge] = scored[-edge:] = 0.0
+    near.append(float(np.max(scored)) / fill if scored.size else 0.0)
     for start, stop in _runs(candidate):
-        if stop - start > max_width:
+        if stop - start > 2 * half_width + 1:
             continue
-        excess = float(np.median((residual - sides)[:, start:stop][line[:, start:stop]]))
-        score = min(0.95, 0.6 + 0.35 * (1.0 - math.exp(-(excess / line_g_cm2 - 1.0))))
+        values = excess[:, start:stop][line[:, start:stop]]
+        level = float(np.median(values)) if values.size else line_g_cm2
+        score = min(0.95, 0.6 + 0.35 * float(share[start:stop].max()))
+        x_m = (inp.position_mm[c0 + start] - inp.position_mm[structure.cols[0]]) / 1000.0
         result.reasons.append(Reason(
             CODE, "high",
-            f"a thin sheet runs across the container from floor to ceiling at x ≈ "
-            f"{inp.position_mm[c0 + start] / 1000:.2f} m ({excess:.0f} g/cm² above its surroundings): "
-            "a false wall?",
+            f"a thin sheet runs across the container over {100 * float(share[start:stop].max()):.0f} % of its height, "
+            f"{x_m:.2f} m from its front end ({level:.0f} g/cm² above the cargo either side): a false wall?",
             score,
         ))
         bbox = (r0, c0 + start, r1, c0 + stop)
         result.regions.append(inp.region(bbox, dominant_material(inp.classes[r0:r1, c0 + start:c0 + stop]), score, CODE))
 
 
-def _false_floor(inp: CheckInput, result: CheckResult, near: list[float]) -> None:
-    """A dense layer lying on the floor boards along more than a pallet's length: a false floor.
+def _raised_floor(inp: CheckInput, result: CheckResult, near: list[float]) -> None:
+    """A plate laid across the container above the floor boards: a false floor.
 
-    Goods stand on pallets, bearers or skids, which leave the first few centimetres above
-    the boards light or broken along x at every pallet; a cavity under a plate is a
-    continuous, even layer right on the boards.
+    The test reads the rows above the floor band as a profile of their *10th percentile
+    along the container* (what holds along at least 90 % of its length): goods stand in
+    stacks, on pallets or on bearers, with gaps between them, so a row of a normal load
+    is light somewhere along the length, or, for goods lying directly on the boards
+    (sawn timber), the bottom rows are the same as the goods above them. A false floor is
+    the same along the whole length and differs from what is above it:
+
+    * **a plate over an empty cavity** — a thin row heavier than the wall level along
+      the whole length (the plate, edge-on: partial volume of the row), with light rows
+      under it (the cavity) and different rows over it (goods or headroom);
+    * **a filled cavity** — a layer a few centimetres to a few decimetres thick, even
+      along the whole length, clearly heavier than the rows above it.
+
+    ``[checks.structure_anomaly]``: ``raised_floor_search_mm``, ``raised_floor_min_mm``,
+    ``raised_floor_g_cm2`` (plate row), ``raised_floor_cavity_g_cm2`` (empty cavity),
+    ``raised_floor_contrast_g_cm2`` (plate row against the rows over it),
+    ``raised_floor_step_g_cm2`` (filled cavity over what lies above), ``raised_floor_even``.
     """
     structure = inp.structure
-    f0 = structure.floor_rows[0]
+    ir0, ir1 = structure.interior_rows
     c0, c1 = structure.interior_cols
     row_h = inp.row_height_mm
-    # Locate the boards: the lowest heavy row near the expected floor top.
-    w0 = max(structure.interior_rows[0], f0 - box_pixels(40.0, row_h))
-    w1 = min(structure.rows[1], f0 + box_pixels(100.0, row_h))
-    if w1 - w0 < 2 or c1 - c0 < 8:
+    if ir1 - ir0 < 12 or c1 - c0 < 16:
         return
-    profile = np.median(inp.areal_g_cm2[w0:w1, c0:c1], axis=1)
-    heavy = np.flatnonzero(profile > 0.5 * float(profile.max()))
-    board_mm = inp.manifest.container.structure.get("floor_mm")
-    if not isinstance(board_mm, (int, float)):
-        board_mm = inp.threshold("structure_anomaly", "floor_board_mm")
-    top = w0 + int(heavy[-1]) - box_pixels(float(board_mm), row_h) + 1
-    # One row of margin above the boards' estimated top: a row straddling the boards is
-    # heavy whatever stands on them.
-    top -= 1
-    z0 = max(structure.interior_rows[0], top - box_pixels(inp.threshold("structure_anomaly", "floor_zone_mm"), row_h))
-    f0 = top - 1
-    if f0 - z0 < 0:
+    settings = lambda name: inp.threshold("structure_anomaly", name)  # noqa: E731
+    search = box_pixels(settings("raised_floor_search_mm"), row_h)
+    lowest = box_pixels(settings("raised_floor_min_mm"), row_h)
+    top = max(ir0, ir1 - search - 2 * lowest)
+    band = inp.areal_g_cm2[top:ir1, c0:c1]
+    along = np.percentile(band, 10, axis=1) - structure.wall_g_cm2      # over ≥ 90 % of the length
+    typical = np.median(band, axis=1) - structure.wall_g_cm2
+    rows = along.size
+    k = max(2, box_pixels(25.0, row_h))
+    plate, cavity, step = settings("raised_floor_g_cm2"), settings("raised_floor_cavity_g_cm2"), settings("raised_floor_step_g_cm2")
+    contrast = settings("raised_floor_contrast_g_cm2")
+    found: tuple[int, str, float] | None = None
+    best = 0.0
+    for index in range(max(k, rows - search), rows - lowest):
+        below = along[index + 1:rows]
+        above = along[index - k]
+        # A plate over an empty cavity: heavy along the whole length, light under it, different over it.
+        if below.size >= lowest:
+            light_under = float(np.median(below)) <= cavity
+            differs = abs(along[index] - above) >= contrast
+            ratio = min(along[index] / plate, 1.0 if light_under and differs else 0.99)
+            best = max(best, ratio if light_under else 0.0)
+            if along[index] >= plate and light_under and differs and along[index + 1] < along[index]:
+                found = (index, "plate", float(along[index]))
+                break
+        # A filled cavity: an even layer from here to the floor band, heavier than above.
+        layer = along[index:rows]
+        even = bool(np.all(layer >= settings("raised_floor_even") * typical[index:rows])) and float(layer.min()) > cavity
+        rise = float(layer.min()) - float(above)
+        best = max(best, rise / step if even else 0.0)
+        if even and rise >= step and along[index - 1] < float(layer.min()) - step:
+            found = (index, "layer", rise)
+            break
+    near.append(min(best, 0.99))
+    if found is None:
         return
-    layer = inp.areal_g_cm2[z0:f0 + 1, c0:c1]
-    level = inp.threshold("structure_anomaly", "floor_layer_g_cm2")
-    smooth = ndimage.median_filter(layer.min(axis=0), size=max(3, box_pixels(30.0, inp.column_pitch_mm)), mode="nearest")
-    min_length = box_pixels(inp.threshold("structure_anomaly", "floor_layer_min_length_mm"), inp.column_pitch_mm)
-    longest = 0
-    for start, stop in _runs(smooth > level):
-        longest = max(longest, stop - start)
-        segment = smooth[start:stop]
-        if stop - start < min_length or float(segment.std()) > 0.15 * float(segment.mean()):
-            continue
-        length_m = (stop - start) * inp.column_pitch_mm / 1000.0
-        mean = float(segment.mean())
-        score = min(0.95, 0.6 + 0.35 * (1.0 - math.exp(-(mean / level - 1.0))))
-        result.reasons.append(Reason(
-            CODE, "high",
-            f"an even layer of {mean:.0f} g/cm² lies directly on the floor over {length_m:.1f} m, "
-            "longer than any pallet: a false floor?",
-            score,
-        ))
-        bbox = (z0, c0 + start, f0 + 1, c0 + stop)
-        result.regions.append(inp.region(bbox, dominant_material(inp.classes[z0:f0 + 1, c0 + start:c0 + stop]), score, CODE))
-    near.append(longest / min_length if min_length else 0.0)
+    index, kind, level = found
+    row = top + index
+    height_mm = (ir1 - row) * row_h
+    score = min(0.95, 0.6 + 0.35 * min(1.0, level / (4.0 * (plate if kind == "plate" else step))))
+    what = (f"a plate ({level:.0f} g/cm² along the whole length) over an empty space"
+            if kind == "plate" else
+            f"an even layer {level:.0f} g/cm² heavier than the goods above it")
+    result.reasons.append(Reason(
+        CODE, "high",
+        f"the floor is raised by about {height_mm:.0f} mm along the whole container: {what}: a false floor over a cavity?",
+        score,
+    ))
+    bbox = (row, c0, min(structure.rows[1], ir1), c1)
+    result.regions.append(inp.region(bbox, dominant_material(inp.classes[bbox[0]:bbox[2], c0:c1]), score, CODE))
 
 
 def _against_model(inp: CheckInput, result: CheckResult, near: list[float]) -> None:
@@ -199,8 +230,14 @@ def _against_model(inp: CheckInput, result: CheckResult, near: list[float]) -> N
                       (ir0, structure.interior_cols[0], ir1, structure.interior_cols[1])))
     f0, f1 = structure.floor_rows
     if math.isfinite(model.floor_g_cm2) and model.floor_g_cm2 > 0 and f1 > f0:
-        floor = float(np.median(inp.areal_g_cm2[f0:f1, slice(*structure.interior_cols)].mean(axis=0)))
-        parts.append(("floor", floor, model.floor_g_cm2, (f0, structure.interior_cols[0], f1, structure.interior_cols[1])))
+        # Only where nothing rests on the floor: goods standing on the boards reach into
+        # the band's top rows (the band is rounded up to whole rows).
+        c0, c1 = structure.interior_cols
+        above = max(ir0, f0 - box_pixels(100.0, inp.row_height_mm))
+        clear = structure.residual_g_cm2[above:f0, c0:c1].mean(axis=0) < inp.threshold("structure_anomaly", "model_clear_g_cm2")
+        if clear.sum() >= max(8, 0.1 * clear.size):
+            floor = float(np.median(inp.areal_g_cm2[f0:f1, c0:c1][:, clear].mean(axis=0)))
+            parts.append(("floor", floor, model.floor_g_cm2, (f0, c0, f1, c1)))
     if math.isfinite(model.end_g_cm2) and model.end_g_cm2 > 0:
         for label, (e0, e1) in (("front end", structure.front_cols), ("door end", structure.rear_cols)):
             if e1 > e0 and ir1 > ir0:
@@ -238,10 +275,14 @@ def check_structure(inp: CheckInput) -> CheckResult:
     if not inp.structure.found:
         return result
     near: list[float] = []
-    _band_excess(inp, inp.structure.floor_rows, "floor", result, near)
+    # The floor band's top rows hold the boards and whatever rests on them (the band is
+    # rounded up to whole rows): the floor's own profile is read below them.
+    f0, f1 = inp.structure.floor_rows
+    f0 = min(f1, f0 + box_pixels(inp.threshold("structure_anomaly", "floor_top_skip_mm"), inp.row_height_mm))
+    _band_excess(inp, (f0, f1), "floor", result, near)
     _band_excess(inp, inp.structure.roof_rows, "roof", result, near)
     _false_wall(inp, result, near)
-    _false_floor(inp, result, near)
+    _raised_floor(inp, result, near)
     _against_model(inp, result, near)
     if not result.reasons and near:
         result.near_miss = float(min(max(max(near), 0.0), 0.99))

@@ -1,16 +1,20 @@
 """UNREADABLE_REGION: the beam could not read a region large enough to hide something.
 
-Impenetrable or photon-starved pixels inside the container's cargo space (the floor,
-roof and end bands are structure and are left to the structure check) are grouped into
-connected regions, after an opening by ``min_extent_mm`` (at least two pixels) that drops
-dead detector channels (one-row lines the length of the scan) and isolated pixels;
-regions of at least ``min_area_cm2`` at the scan plane are reported.
+Impenetrable pixels (the discrimination's class 5: photon-starved in most of a bin)
+inside the container's cargo space are grouped into connected regions. The floor, roof
+and end bands are structure, not hiding places: at 3 MeV the beam along the floor
+boards and cross members is starved over the whole length in every scan, and the
+structure check looks at them. An opening by ``min_extent_mm`` (at least two pixels)
+drops what is too thin to hide anything (dead detector channels, the bodies of single
+bottles between readable slits, sheet edges); regions of at least ``min_area_cm2`` at
+the scan plane are reported.
 """
 
 from __future__ import annotations
 
 import math
 
+from nii.classes import IMPENETRABLE
 from nii.inspection.checks._context import CheckInput, CheckResult, components
 from nii.inspection.checks._morphology import box_pixels, open_rect
 from nii.inspection.verdict import Reason
@@ -34,7 +38,12 @@ def check_unreadable(inp: CheckInput) -> CheckResult:
     CheckResult
     """
     result = CheckResult()
-    unreadable = inp.unreadable.copy()
+    # The core is what the discrimination calls impenetrable (most pixels of a bin
+    # starved; a region near the starvation floor taken as a whole), not every starved
+    # pixel: rows of bottles or drums starve the low energy along each bottle's body but
+    # leave readable slits between them every few centimetres, and anything large enough
+    # to matter would darken those slits too. Repaired channels stay out.
+    unreadable = inp.unreadable & (inp.classes == IMPENETRABLE)
     structure = inp.structure
     if structure.found:
         rows, cols = structure.interior()
