@@ -7,7 +7,7 @@ from _inspection_synthetic import FRONT, IN_ROW0, IN_ROW1, REAR, Scene, check_in
 
 from nii.classes import INORGANIC, METAL, ORGANIC
 from nii.inspection.checks import check_concealment
-from nii.inspection.checks.concealment import local_background
+from nii.inspection.checks.concealment import local_background, stack_row_background, stack_segments
 
 
 def cargo(seed=0):
@@ -29,7 +29,7 @@ def test_dense_packet_inside_uniform_cargo_is_raised():
 
 def test_small_or_faint_departures_are_ignored():
     scene = cargo(seed=3).add(60, 150, 62, 152, 40.0, METAL)      # 30 cm2: below min area
-    scene.add(50, 200, 65, 230, 4.0, ORGANIC)                     # 10 % denser: below contrast
+    scene.add(50, 200, 65, 230, 1.2, ORGANIC)                     # 3 % denser: below contrast
     assert check_concealment(check_input(scene, manifest())).reasons == []
 
 
@@ -46,3 +46,57 @@ def test_local_background_ignores_a_small_outlier():
     background, spread = local_background(values, np.ones_like(values, bool), (8, 8), 3, 0.5)
     assert np.allclose(background, 10.0)
     assert np.all(spread < 1.0)
+
+
+def test_stacks_of_different_heights_and_densities_are_clear():
+    # Three pallet stacks with gaps between them: short and dense, tall and light, medium.
+    scene = Scene(seed=5)
+    scene.add(IN_ROW1 - 30, FRONT + 12, IN_ROW1 - 1, FRONT + 70, 70.0, ORGANIC)
+    scene.add(IN_ROW0 + 5, FRONT + 72, IN_ROW1 - 1, FRONT + 130, 25.0, ORGANIC)
+    scene.add(IN_ROW1 - 50, FRONT + 132, IN_ROW1 - 1, FRONT + 190, 45.0, ORGANIC)
+    assert check_concealment(check_input(scene, manifest())).reasons == []
+
+
+def test_layers_that_differ_from_stack_to_stack_are_clear():
+    scene = Scene(seed=6)
+    for col0, col1, densities in ((FRONT + 12, FRONT + 90, (30.0, 50.0, 35.0)),
+                                  (FRONT + 92, FRONT + 170, (55.0, 28.0, 42.0))):
+        for layer, areal in enumerate(densities):
+            row0 = IN_ROW0 + 20 + 20 * layer
+            scene.add(row0, col0, row0 + 20, col1, areal, ORGANIC)
+    assert check_concealment(check_input(scene, manifest())).reasons == []
+
+
+def test_hollow_box_lighter_than_its_layer_is_raised():
+    # A void of 60 % of the goods' density inside a stack, cargo above and below it.
+    scene = cargo(seed=8)
+    scene.areal[55:70, 140:170] -= 16.0
+    result = check_concealment(check_input(scene, manifest()))
+    assert [reason.code for reason in result.reasons] == ["CONCEALMENT_ANOMALY"]
+    assert "lighter" in result.reasons[0].message
+    row0, col0, row1, col1 = result.regions[0].bbox
+    assert row0 <= 56 and row1 >= 69 and col0 <= 141 and col1 >= 169
+
+
+def test_stack_segments_split_at_gaps_and_at_pallet_edges():
+    values = np.zeros((40, 120), np.float32)
+    values[:, 2:38] = 20.0                          # stack 1
+    values[:, 42:80] = 50.0                         # stack 2, no gap to stack 3
+    values[::2, 80:118] = 50.0                      # stack 3: same mean per column...
+    values[1::2, 80:118] = 30.0                     # ...different layering: a pallet edge
+    values[::2, 42:80] = 30.0
+    cargo = values > 0
+    segments = stack_segments(values, cargo, 20, 0.6, 0.3, 0.3, 0.05)
+    assert segments[0] == (2, 38)
+    assert len(segments) == 3 and abs(segments[1][1] - 80) <= 2
+
+
+def test_stack_row_background_models_each_row_of_each_stack():
+    values = np.zeros((10, 60), np.float32)
+    values[:5, :30], values[5:, :30] = 10.0, 20.0
+    values[:, 30:] = 40.0
+    values[2, 10:14] = 90.0                          # an object in stack 1, row 2
+    background, spread = stack_row_background(values, values > 0, [(0, 30), (30, 60)], 5)
+    assert np.allclose(background[2, :30], 10.0) and np.allclose(background[7, :30], 20.0)
+    assert np.allclose(background[:, 30:], 40.0)
+    assert np.all(spread[np.isfinite(spread)] < 1.0)

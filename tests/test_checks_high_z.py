@@ -39,3 +39,104 @@ def test_declared_lead_goods_are_not_raised():
 def test_high_z_outside_cargo_is_raised_too():
     scene = Scene(seed=3).add(60, 150, 64, 154, 60.0, HIGH_Z)
     assert check_high_z(check_input(scene, manifest(empty=True))).reasons
+
+
+# --- overlap decomposition: the α pair of an object read against the cargo around it ---
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from nii.inspection import load_expectations  # noqa: E402
+from nii.inspection.checks import build_check_input  # noqa: E402
+from nii.inspection.checks._overlap import (  # noqa: E402
+    ExcessPair,
+    compact_excess,
+    excess_pair,
+    excess_zeff,
+    row_opening,
+)
+
+BLOCK = (60, 150, 66, 160)   # 18 cm × 25 cm at the scan plane
+
+
+@pytest.fixture(scope="module")
+def calibration():
+    from nii.calibration import calibration_from_physics
+
+    return calibration_from_physics({"energies_mev": [6.0, 3.0]})
+
+
+def _curve(calibration, name):
+    return next(curve for curve in calibration.curves if curve.name == name)
+
+
+def overlap_input(calibration, block_material, delta_high=3.0, hs_code="610910"):
+    """Organic cargo whose α pair follows polyethylene, with a block of another material
+    adding ``delta_high`` to α_H behind it; the class map calls the block organic."""
+    image, material_map = cargo(seed=7).build()
+    poly, block = _curve(calibration, "polyethylene"), _curve(calibration, block_material)
+    alpha_high = np.asarray(image.attenuation_high, np.float64)
+    alpha_low = np.interp(alpha_high, poly.attenuation_high, poly.attenuation_low)
+    r0, c0, r1, c1 = BLOCK
+    before = alpha_high[r0:r1, c0:c1]
+    alpha_low[r0:r1, c0:c1] += (np.interp(before + delta_high, block.attenuation_high, block.attenuation_low)
+                                - np.interp(before, block.attenuation_high, block.attenuation_low))
+    alpha_high[r0:r1, c0:c1] += delta_high
+    image.attenuation_high = alpha_high.astype(np.float32)
+    image.attenuation_low = alpha_low.astype(np.float32)
+    image.sigma_high = np.full(alpha_high.shape, 0.005, np.float32)
+    image.sigma_low = np.full(alpha_high.shape, 0.01, np.float32)
+    the_manifest = manifest(items=[{"hs_code": hs_code, "gross_mass_kg": 2000}])
+    return build_check_input(image, material_map, the_manifest, load_expectations(), calibration=calibration)
+
+
+def test_lead_behind_cargo_is_found_by_its_excess_ratio(calibration):
+    result = check_high_z(overlap_input(calibration, "lead"))
+    assert [reason.code for reason in result.reasons] == ["UNDECLARED_HIGH_Z"]
+    assert "lead-equivalent" in result.reasons[0].message
+    row0, col0, row1, col1 = result.regions[0].bbox
+    assert row0 <= BLOCK[0] and row1 >= BLOCK[2] and col0 <= BLOCK[1] + 1 and col1 >= BLOCK[3] - 1
+
+
+def test_iron_behind_cargo_is_not_high_z(calibration):
+    assert check_high_z(overlap_input(calibration, "iron")).reasons == []
+
+
+def test_declared_lead_goods_are_not_raised_by_the_decomposition(calibration):
+    result = check_high_z(overlap_input(calibration, "lead", hs_code="780110"))
+    assert result.reasons == [] and result.warnings
+
+
+def test_row_opening_keeps_stacks_and_removes_narrow_objects():
+    row = np.full((1, 60), 1.0, np.float32)
+    row[0, 30:] = 3.0          # a taller stack: a step, not an object
+    row[0, 10:14] = 5.0        # a narrow dense object
+    excess = compact_excess(row, 9)
+    assert np.allclose(excess[0, 10:14], 4.0)
+    assert np.allclose(excess[0, 30:], 0.0)
+    assert np.allclose(row_opening(row, 9)[0, 10:14], 1.0)
+
+
+def test_excess_pair_and_zeff_read_the_object_not_the_cargo(calibration):
+    poly, lead, iron = (_curve(calibration, name) for name in ("polyethylene", "lead", "iron"))
+    high = np.full((5, 40), 3.0)
+    low = np.interp(high, poly.attenuation_high, poly.attenuation_low)
+    for curve, expect_high_z in ((lead, True), (iron, False)):
+        block_high, block_low = high.copy(), low.copy()
+        block_low[:, 15:25] += np.interp(5.0, curve.attenuation_high, curve.attenuation_low) - np.interp(
+            3.0, curve.attenuation_high, curve.attenuation_low)
+        block_high[:, 15:25] += 2.0
+        pixels = np.ones((5, 10), bool)
+        pair = excess_pair(block_high, block_low, high, low, (0, 15, 5, 25), pixels)
+        assert isinstance(pair, ExcessPair) and pair.pixels == 50
+        assert pair.delta_high == pytest.approx(2.0)
+        assert pair.background_high == pytest.approx(3.0)
+        zeff = excess_zeff(calibration.curves, pair)
+        assert (zeff >= 57) == expect_high_z
+        assert abs(zeff - curve.zeff) < 8
+
+
+def test_excess_pair_without_measured_pixels_is_none():
+    values = np.ones((4, 4))
+    pixels = np.ones((4, 4), bool)
+    assert excess_pair(values, values, values, values, (0, 0, 4, 4), pixels, measured=np.zeros((4, 4), bool)) is None

@@ -55,3 +55,25 @@ def test_too_dense_for_declared_goods_is_raised():
 def test_unknown_chapter_is_not_checked():
     result = check_material_mix(check_input(scene_of(METAL), manifest(items=items("990100"))))
     assert result.reasons == []
+
+
+def test_impenetrable_load_declared_as_light_goods_is_raised():
+    # 200 g/cm2 that the beam cannot cross: garments (at most 600 kg/m3 over a 2.25 m
+    # wide box, 135 g/cm2) cannot stop the beam, whatever the class shares say.
+    from nii.inspection import load_expectations
+    from nii.inspection.checks import build_check_input
+
+    image, material_map = scene_of(ORGANIC, 200.0).build(impenetrable_above=150.0)
+    inp = build_check_input(image, material_map, manifest(items=items("610910", 200.0)), load_expectations())
+    result = check_material_mix(inp)
+    assert result.reasons and "kg/m³" in result.reasons[0].message
+    assert any("impenetrable" in note for note in result.warnings)
+
+
+def test_impenetrable_load_declared_as_dense_goods_is_not_raised():
+    from nii.inspection import load_expectations
+    from nii.inspection.checks import build_check_input
+
+    image, material_map = scene_of(METAL, 200.0).build(impenetrable_above=150.0)
+    inp = build_check_input(image, material_map, manifest(items=items("720851", 200.0)), load_expectations())
+    assert check_material_mix(inp).reasons == []

@@ -110,3 +110,23 @@ def test_edge_of_a_stack_is_not_a_false_wall():
     scene = Scene(seed=9).add(IN_ROW0 + 2, IN_COL0, IN_ROW1, 150, 60.0, ORGANIC)
     scene.add(IN_ROW0 + 30, 150, IN_ROW1, IN_COL1, 20.0, ORGANIC)
     assert check_structure(check_input(scene, manifest())).reasons == []
+
+
+def test_a_row_of_full_height_lines_is_the_goods_not_a_false_wall():
+    # Tyres standing on their treads: a thin dense line every ~20 cm over the full height.
+    scene = Scene(seed=10)
+    for col in range(IN_COL0 + 10, IN_COL1 - 10, 8):
+        scene.add(IN_ROW0, col, IN_ROW1, col + 1, 12.0, ORGANIC)
+    assert check_structure(check_input(scene, manifest())).reasons == []
+
+
+def test_container_full_of_impenetrable_goods_is_still_found_whole():
+    # Starved pixels have a huge noise estimate; their areal density still says "material".
+    from _inspection_synthetic import load_expectations
+
+    from nii.inspection.checks import build_check_input
+
+    image, material_map = Scene(seed=11).add(IN_ROW0 + 10, FRONT + 3, IN_ROW1, 150, 3000.0, METAL).build()
+    image.sigma_high[:, :150] = 50.0
+    structure = build_check_input(image, material_map, manifest(), load_expectations()).structure
+    assert structure.found and structure.cols == (FRONT, REAR)

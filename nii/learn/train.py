@@ -68,20 +68,20 @@ class Recipe:
 RECIPES: dict[str, Recipe] = {
     "unet_segmenter": Recipe(
         kind="segmenter", feature_set="alpha_material", architecture={"base": 8, "depth": 3},
-        epochs=20, batch_size=16, learning_rate=2e-3, positive_fraction=0.5,
+        epochs=40, batch_size=16, learning_rate=2e-3, positive_fraction=0.5,
         inference={"region_threshold": 0.5, "min_area_px": 4, "score_top_k": 16},
         description="per-pixel probability of concealed dense matter (small U-Net on α_H, α_L, α_L/α_H, Z_eff, impenetrable mask)",
     ),
     "fcos_detector": Recipe(
         kind="box_detector", feature_set="alpha_ratio",
         architecture={"widths": [16, 24, 48, 64], "fpn_channels": 64, "head_convs": 2, "score_thresh": 0.05},
-        epochs=20, batch_size=8, learning_rate=1e-3, positive_fraction=0.7,
+        epochs=40, batch_size=8, learning_rate=1e-3, positive_fraction=0.7,
         inference={"region_threshold": 0.3},
         description="boxes around concealed objects (torchvision FCOS, tiny FPN backbone, 3-channel α stem)",
     ),
     "clean_autoencoder": Recipe(
         kind="autoencoder", feature_set="alpha_ratio", architecture={"width": 16, "bottleneck": 8},
-        epochs=12, batch_size=16, learning_rate=2e-3, positive_fraction=0.0, clean_only=True,
+        epochs=24, batch_size=16, learning_rate=2e-3, positive_fraction=0.0, clean_only=True,
         inference={"region_threshold": 0.95, "min_area_px": 6, "score_top_k": 16, "smooth_px": 5},
         description="unsupervised: reconstruction error of an autoencoder trained on clean cargo only",
     ),

@@ -26,6 +26,17 @@ def open_rect(mask: np.ndarray, rows: int, cols: int) -> np.ndarray:
     """
     if rows <= 1 and cols <= 1:
         return mask.astype(bool, copy=True)
+    mask = np.asarray(mask, bool)
+    hit_rows = np.flatnonzero(mask.any(axis=1))
+    if hit_rows.size == 0:
+        return np.zeros_like(mask)
+    hit_cols = np.flatnonzero(mask.any(axis=0))
+    # The opening lies inside the mask: filter its bounding box only.
+    r0, r1, c0, c1 = hit_rows[0], hit_rows[-1] + 1, hit_cols[0], hit_cols[-1] + 1
+    if (r1 - r0) * (c1 - c0) < mask.size:
+        opened = np.zeros_like(mask)
+        opened[r0:r1, c0:c1] = open_rect(mask[r0:r1, c0:c1], rows, cols) if (r1 - r0, c1 - c0) != mask.shape else False
+        return opened
     values = mask.astype(np.uint8)
     eroded = ndimage.minimum_filter(values, size=(rows, cols), mode="constant", cval=0)
     # The dilation uses the reflected rectangle: for even sizes its origin moves by one.

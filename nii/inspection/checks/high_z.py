@@ -134,7 +134,7 @@ def _class_map_objects(inp: CheckInput) -> tuple[list[tuple], float]:
         if count >= min_pixels and area >= min_area and median_zeff >= min_zeff and excess >= min_excess:
             residual = inp.structure.residual_g_cm2 if inp.structure.found else inp.areal_g_cm2
             mass = float(np.clip(residual[r0:r1, c0:c1][pixels], 0, None).sum()) * pixel_area / 1000.0
-            objects.append((area, mass, median_zeff, bbox, pixels, "iron-equivalent"))
+            objects.append((area, mass, median_zeff, bbox, pixels, "iron-equivalent", "about "))
         else:
             size = min(area / min_area, count / max(min_pixels, 1))
             if median_zeff >= min_zeff:
@@ -162,17 +162,19 @@ def _overlap_objects(inp: CheckInput) -> tuple[list[tuple], float]:
     alpha_high = np.nan_to_num(inp.attenuation_high, nan=0.0, posinf=0.0, neginf=0.0)
     alpha_low = np.nan_to_num(inp.attenuation_low, nan=0.0, posinf=0.0, neginf=0.0)
     width = max(3, box_pixels(setting("opening_mm"), inp.column_pitch_mm))
-    background_high = row_opening(alpha_high, width)
-    background_low = row_opening(alpha_low, width)
-    candidates = (alpha_high - background_high) > setting("min_delta_alpha")
-    interior = np.ones(candidates.shape, bool)
-    if inp.structure.found:
-        rows, cols = inp.structure.interior()
-        interior[:] = False
-        interior[rows, cols] = True
-    candidates &= interior
+    rows, cols = inp.structure.interior() if inp.structure.found else (slice(None), slice(None))
+    background_high = np.zeros_like(alpha_high)
+    background_high[rows, cols] = row_opening(alpha_high[rows, cols], width)
+    candidates = np.zeros(alpha_high.shape, bool)
+    candidates[rows, cols] = (alpha_high[rows, cols] - background_high[rows, cols]) > setting("min_delta_alpha")
     extent_cols = max(2, box_pixels(setting("min_extent_mm") / 2.0, inp.column_pitch_mm))
     candidates = open_rect(candidates, 2, extent_cols) | _class_map_candidates(inp)
+    # The low-energy cargo only where candidates are (the same opening, row by row).
+    background_low = np.zeros_like(alpha_low)
+    needed = np.flatnonzero(candidates.any(axis=1))
+    if needed.size:
+        band = slice(needed[0], needed[-1] + 1)
+        background_low[band, cols] = row_opening(alpha_low[band, cols], width)
     measured = ~inp.unreadable & np.isfinite(inp.attenuation_low)
     if inp.sigma_attenuation_low is not None:
         measured &= inp.sigma_attenuation_low <= setting("max_sigma_alpha_low")
@@ -210,13 +212,11 @@ def _overlap_objects(inp: CheckInput) -> tuple[list[tuple], float]:
         sigma = pair.ratio_sigma if math.isfinite(pair.ratio_sigma) else 0.0
         systematic = setting("ratio_systematic")
         significance = (iron_ratio - pair.ratio) / max(math.hypot(sigma, systematic), 1e-6)
-        import os  # DEBUG
-        if os.environ.get("NII_DEBUG_HZ"):
-            print("  HZ", bbox, f"n={pair.pixels} dH={pair.delta_high:.2f} R={pair.ratio:.3f}±{sigma:.3f} fe={iron_ratio:.3f} pb={lead_ratio:.3f} Z={zeff:.0f} sig={significance:.1f}")
         if zeff >= setting("min_zeff") and significance >= setting("ratio_significance"):
-            mass = pair.delta_high * pair.pixels / _lead_kappa(curves, pair.delta_high) * pixel_area / 1000.0
-            mass *= float(pixels.sum()) / pair.pixels
-            objects.append((area, mass, zeff, bbox, pixels, "lead-equivalent"))
+            mass = pair.delta_high * float(pixels.sum()) / _lead_kappa(curves, pair.delta_high) * pixel_area / 1000.0
+            # Where its core stops the beam, only the rim was measured: a lower bound.
+            bound = "at least " if pair.pixels < 0.8 * float(use.sum()) else "about "
+            objects.append((area, mass, zeff, bbox, pixels, "lead-equivalent", bound))
         elif math.isfinite(zeff):
             near = max(near, min(zeff / setting("min_zeff"), 0.99) * min(1.0, max(significance, 0.0) / setting("ratio_significance")))
     return objects, near
@@ -253,7 +253,8 @@ def check_high_z(inp: CheckInput) -> CheckResult:
         return result
     min_area = inp.threshold("high_z", "min_area_cm2")
     objects.sort(key=lambda item: -item[1])
-    area, mass, zeff, bbox, pixels, equivalent = objects[0]
+    area, mass, zeff, bbox, pixels, equivalent, bound = objects[0]
+    how = " read on its excess over the cargo" if equivalent == "lead-equivalent" else ""
     r0, c0, r1, c1 = bbox
     margin = 6
     around = inp.classes[max(r0 - margin, 0):r1 + margin, max(c0 - margin, 0):c1 + margin]
@@ -266,10 +267,10 @@ def check_high_z(inp: CheckInput) -> CheckResult:
     more = f"; {len(objects) - 1} more" if len(objects) > 1 else ""
     result.reasons.append(Reason(
         CODE, "high",
-        f"dense high-Z object (Zeff ≈ {zeff:.0f}, about {mass:,.0f} kg {equivalent}, "
+        f"dense high-Z object (Zeff ≈ {zeff:.0f}{how}, {bound}{mass:,.1f} kg {equivalent}, "
         f"{length_cm:.0f} × {height_cm:.0f} cm) {where}{more}",
         score(area),
     ))
-    for area, _mass, _zeff, bbox, _pixels, _equivalent in objects[:_MAX_REGIONS]:
+    for area, _mass, _zeff, bbox, _pixels, _equivalent, _bound in objects[:_MAX_REGIONS]:
         result.regions.append(inp.region(bbox, "high_z", score(area), CODE))
     return result

@@ -18,7 +18,11 @@ from __future__ import annotations
 import math
 
 from nii.inspection.checks._context import CheckInput, CheckResult, dominant_material
-from nii.inspection.checks._mass_estimate import MassEstimate, estimate_cargo_mass, organic_mass_factor
+from nii.inspection.checks._mass_estimate import (
+    MassEstimate,
+    estimate_cargo_mass,
+    organic_mass_factor,
+)
 from nii.inspection.verdict import Reason
 
 __all__ = ["CODE", "check_mass", "cargo_mass_estimate"]

@@ -1,23 +1,26 @@
 """STRUCTURE_ANOMALY: walls, floor, roof, doors or ends unlike the container type's.
 
-Three tests on the container's structure (:mod:`._structure_model`):
+Four tests on the container's structure (:mod:`._structure_model`):
 
-* **floor and roof** — the mean areal density over the floor band, per column, must
-  stay within ``floor_excess_rel`` (and ``floor_excess_g_cm2``) of its median along the
-  container over any stretch longer than ``min_length_mm`` (a false floor is a local
-  thickening);
-* **false floor** — goods stand on pallets, bearers or skids, which leave the first
-  ``floor_zone_mm`` above the boards light or broken at every pallet; an even layer of
-  more than ``floor_layer_g_cm2`` right on the boards over more than
-  ``floor_layer_min_length_mm`` (longer than a pallet) is a cavity under a false floor
-  (goods stacked directly on the floor in long packages, such as sawn timber, look the
-  same: a known source of false alarms);
+* **floor and roof bands** — the mean areal density over the band, per column (the
+  floor's below its top rows, where goods rest on the boards), must stay within
+  ``floor_excess_rel`` (and ``floor_excess_g_cm2``) of its median along the container
+  over any stretch longer than ``min_length_mm`` (a local thickening);
+* **raised (false) floor** — read on the rows above the floor band as their 10th
+  percentile along the container (what holds along 90 % of its length): a plate over an
+  empty cavity is a row heavier than the walls along the whole length with empty rows
+  under it; a filled cavity is an even layer along the whole length, heavier than what
+  stands on it. Goods lying directly on the boards (sawn timber) are the same from the
+  boards up, and pallets, bearers and stacks leave gaps along the length: neither is
+  raised (see :func:`_raised_floor`);
 * **false wall** — a sheet across the container seen edge-on: a line at most
-  ``false_wall_max_mm`` wide standing ``false_wall_g_cm2`` above its surroundings on at
-  least ``false_wall_fill`` of the interior rows where the surroundings are light;
+  ``false_wall_max_mm`` wide standing ``false_wall_g_cm2`` above the lowest level just
+  beside it (the gap between it and the goods) on ``false_wall_fill`` of the readable
+  rows, over at least ``false_wall_min_height_share`` of the cargo space's height; more
+  than ``false_wall_max_lines`` such lines are the goods' own pattern;
 * **against the model** — when the container type carries a structure description,
-  the side walls, floor band and end bands must not exceed the model's areal density
-  by more than ``model_excess_rel``.
+  the side walls, the floor band (where nothing rests on it) and the end bands must not
+  exceed the model's areal density by more than ``model_excess_rel``.
 """
 
 from __future__ import annotations
@@ -73,17 +76,18 @@ def _band_excess(inp: CheckInput, band: tuple[int, int], name: str, result: Chec
 
 
 def _line_excess(values: np.ndarray, half_width: int, side: int, axis: int) -> np.ndarray:
-    """Excess of each pixel over the larger of the lowest levels just beside it.
+    """Excess of each pixel over the larger of the lowest levels beside it.
 
-    The sides are ``side`` pixels wide and start ``half_width + 1`` pixels away along
-    ``axis``: a line at most ``2 half_width + 1`` pixels wide stands above both (even in
-    a narrow gap between two stacks: the sides' *lowest* values are the gap's); the edge
-    of a stack (a step) stands above one side only and gives no excess.
+    Each side is the ``half_width + side`` pixels next to the pixel along ``axis``; its
+    lowest value is that of the gap beside a line at most ``2 half_width + 1`` pixels
+    wide, even when a stack of goods stands a centimetre further. A line stands above
+    both sides; the edge of a stack (a step) stands above one side only and gives no
+    excess.
     """
-    lowest = ndimage.minimum_filter1d(values, size=side, axis=axis, mode="nearest")
-    shift = half_width + 1 + side // 2
-    before = np.roll(lowest, shift, axis=axis)
-    after = np.roll(lowest, -shift, axis=axis)
+    reach = half_width + side
+    lowest = ndimage.minimum_filter1d(values, size=reach, axis=axis, mode="nearest")
+    before = np.roll(lowest, reach - reach // 2, axis=axis)     # min over [i - reach, i)
+    after = np.roll(lowest, -(1 + reach // 2), axis=axis)       # min over (i, i + reach]
     return values - np.maximum(before, after)
 
 
@@ -121,9 +125,12 @@ def _false_wall(inp: CheckInput, result: CheckResult, near: list[float]) -> None
     scored = np.where(height_share >= min_height, share, 0.0)
     scored[:edge] = scored[-edge:] = 0.0
     near.append(float(np.max(scored)) / fill if scored.size else 0.0)
-    for start, stop in _runs(candidate):
-        if stop - start > 2 * half_width + 1:
-            continue
+    lines = [(start, stop) for start, stop in _runs(candidate) if stop - start <= 2 * half_width + 1]
+    if len(lines) > int(inp.threshold("structure_anomaly", "false_wall_max_lines")):
+        # A row of such lines is the goods' own make-up (tyres on their treads, sheets in
+        # racks), not a wall: a container has one front wall.
+        return
+    for start, stop in lines:
         values = excess[:, start:stop][line[:, start:stop]]
         level = float(np.median(values)) if values.size else line_g_cm2
         score = min(0.95, 0.6 + 0.35 * float(share[start:stop].max()))
