@@ -7,7 +7,14 @@
     nii bench --suite smoke --out bench-out/ --plugin mypackage.detectors:bright_spot
 
 The suite is simulated into ``OUT/scans/`` unless ``--scans DIR`` names scans already
-simulated. Writes ``OUT/bench.json``, ``OUT/bench.md`` and ``OUT/roc.png``.
+simulated (or ``OUT/scans/`` already holds scans: delete it after changing the
+simulator). Writes ``OUT/bench.json``, ``OUT/bench.md`` and ``OUT/roc.png``;
+``--update-cards`` also writes the held-out section of each zoo model's card.
+
+The leaderboard of ``benchmarks/README.md``::
+
+    nii bench --suite seeds/suites/learn-bench.toml --out build/bench-out \
+        --models unet_segmenter fcos_detector clean_autoencoder --update-cards
 """
 
 from __future__ import annotations
