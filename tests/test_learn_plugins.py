@@ -177,7 +177,13 @@ def test_bench_runs_a_registered_detector(tmp_path):
 
 
 def test_cards_get_the_held_out_section_and_comparison(tmp_path):
-    from nii.learn.bench import CARD_BEGIN, CARD_END, BenchReport, comparison_sentence, update_model_cards
+    from nii.learn.bench import (
+        CARD_BEGIN,
+        CARD_END,
+        BenchReport,
+        comparison_sentence,
+        update_model_cards,
+    )
 
     def figures(lead5, lead1, drugs5, drugs1):
         return {"roc_auc": 0.9, "detection_rate_far_1pct": 0.5, "detection_rate_far_5pct": 0.6, "map50": 0.3,
@@ -204,6 +210,30 @@ def test_cards_get_the_held_out_section_and_comparison(tmp_path):
     assert "| lead (4) | 75.0 % | 100.0 % | 25.0 % | 50.0 % |" in card and "With 100 clean scans" in card
     config = json.loads((folder / "config.json").read_text())
     assert config["kind"] == "segmenter" and config["held_out"]["comparison"] == comparison_sentence(report, "mine")
+
+
+def test_comparison_uses_a_paired_test_at_equal_false_alarms():
+    from nii.learn.bench import BenchReport, comparison_sentence, paired_p_value
+
+    # 8 lead scans: "mine" catches all 8, physics catches 1 of them → b = 7, c = 0, p = 1/128
+    groups = {f"L{i}": "lead" for i in range(8)} | {f"D{i}": "drugs" for i in range(4)}
+    mine = {f"L{i}": 0.9 for i in range(8)} | {"D0": 0.9, "D1": 0.9, "D2": 0.1, "D3": 0.1}
+    physics = {f"L{i}": (0.9 if i == 0 else 0.1) for i in range(8)} | {"D0": 0.9, "D1": 0.1, "D2": 0.1, "D3": 0.1}
+
+    def figures(scores):
+        per = {g: {"detection_rate": float(np.mean([scores[s] >= 0.5 for s in groups if groups[s] == g])),
+                   "positives": sum(1 for s in groups if groups[s] == g), "threshold": 0.5} for g in ("drugs", "lead")}
+        return {"scores": scores, "threshold_far_5pct": 0.5, "threshold_far_1pct": 0.5,
+                "per_threat": {"1pct": per, "5pct": per}}
+
+    report = BenchReport(suite="s", scans=12, positives=12, material=None, cargo_mass=None, errors={},
+                         detectors={"physics": figures(physics), "mine": figures(mine)}, groups=groups)
+    assert paired_p_value(report, "mine", "physics", "lead") == pytest.approx(1 / 128)
+    assert paired_p_value(report, "mine", "physics", "drugs") == pytest.approx(0.5)   # b = 1, c = 0
+    assert paired_p_value(report, "physics", "mine", "lead") == 1.0                  # b = 0
+    sentence = comparison_sentence(report, "mine")
+    assert "beats the physics checks at equal false alarms on lead (100 % vs 12 % at 5 % FAR" in sentence
+    assert "p = 0.008" in sentence and "ahead within the noise (p ≥ 0.05) on drugs (50 % vs 25 %" in sentence
 
 
 def test_operating_point_travels_with_the_result():

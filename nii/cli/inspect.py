@@ -37,7 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--manifest", metavar="M.json", help="the scan's manifest (single scan)")
     parser.add_argument("--calibration", metavar="C.json", help="calibration JSON (default: from physics)")
     parser.add_argument("--out", metavar="DIR", help="output folder (default: SCAN.inspection beside the scan)")
-    parser.add_argument("--models", nargs="*", default=[], metavar="NAME",
+    parser.add_argument("--models", "--model", nargs="*", default=[], metavar="NAME",
                         help="learned detectors to run too (names known to nii.learn.plugins)")
     parser.add_argument("--backend", choices=("numpy", "torch"), default="numpy",
                         help="array library of correction and discrimination")

@@ -7,8 +7,12 @@ For every scan of a suite (simulated on demand by ``nii simulate``) the harness
 2. runs each detector: the inspection pipeline (``physics``: :func:`nii.inspection.inspect`
    on the NXR and its manifest), every registered plug-in and every zoo model asked for;
 3. scores them against the truth: ROC AUC, detection rate at 1 % and 5 % false-alarm
-   rate, mAP@0.5 of the regions, mean time per scan; plus the material-class accuracy of
-   discrimination and the cargo-mass error of the physics estimate.
+   rate (overall and per threat type, one threshold per detector set on all clean
+   scans), mAP@0.5 of the regions, mean time per scan; plus the material-class accuracy
+   of discrimination and the cargo-mass error of the physics estimate;
+4. compares each learned detector with the physics checks per threat type at equal
+   false alarms (paired exact McNemar test) and, on request, writes that comparison
+   into the zoo models' cards (:func:`update_model_cards`).
 
 Outputs (atomic) in ``OUT``: ``bench.json`` (all figures, ROC points, per-scan scores),
 ``bench.md`` (Markdown tables) and ``roc.png`` (ROC curves, drawn with Pillow).
@@ -59,6 +63,7 @@ __all__ = [
     "markdown_report",
     "far_resolution",
     "comparison_sentence",
+    "paired_p_value",
     "update_model_cards",
 ]
 
@@ -125,6 +130,7 @@ class BenchReport:
     cargo_mass: dict[str, Any] | None
     errors: dict[str, list[str]]
     threats: dict[str, int] | None = None
+    groups: dict[str, str] | None = None
 
     @property
     def negatives(self) -> int:
@@ -137,7 +143,7 @@ class BenchReport:
             "suite": self.suite, "scans": self.scans, "positives": self.positives,
             "detectors": self.detectors, "material_classes": self.material,
             "cargo_mass": self.cargo_mass, "errors": self.errors,
-            "threats": self.threats or {}, "far_resolution": far_resolution(self.negatives),
+            "threats": self.threats or {}, "groups": self.groups or {}, "far_resolution": far_resolution(self.negatives),
             "comparison": {name: comparison_sentence(self, name) for name in self.detectors if name != PHYSICS},
         })
 
@@ -282,7 +288,8 @@ def run_bench(
         threats[key] = threats.get(key, 0) + 1
     report = BenchReport(suite=suite, scans=len(samples), positives=int(sum(s.label for s in samples)),
                          detectors=figures, material=material, cargo_mass=cargo_mass, errors=errors,
-                         threats=dict(sorted(threats.items())))
+                         threats=dict(sorted(threats.items())),
+                         groups={s.scan_id: threat_group(s) for s in samples})
     out = Path(out_dir)
     atomic_write_text(out / "bench.json", json.dumps(report.to_dict(), indent=2) + "\n")
     atomic_write_text(out / "bench.md", markdown_report(report))
@@ -379,27 +386,57 @@ def _per_threat_lines(report: BenchReport) -> list[str]:
         lines.append("")
     sentences = [comparison_sentence(report, name) for name in report.detectors if name != PHYSICS]
     if PHYSICS in report.detectors and sentences:
+        lines += ["p: one-sided exact McNemar test on the scans of that threat type, each detector at its own "
+                  "5 % FAR threshold.", ""]
         lines += [f"- {sentence}" for sentence in sentences] + [""]
     return lines
 
 
-def comparison_sentence(report: BenchReport, name: str, reference: str = PHYSICS) -> str:
+def paired_p_value(report: BenchReport, name: str, reference: str, group: str, key: str = "5pct") -> float | None:
+    """One-sided exact McNemar p-value that ``name`` detects more scans of ``group`` than ``reference``.
+
+    Each detector alarms at its own threshold for the false-alarm rate ``key`` (same
+    false alarms); the test counts the scans only ``name`` catches (b) and only
+    ``reference`` catches (c) and returns P(X ≥ b) for X ~ Binomial(b + c, 1/2).
+
+    Returns
+    -------
+    float or None
+        The p-value (1.0 when the two agree on every scan); None when the report lacks
+        the per-scan scores or groups.
+    """
+    ours, theirs = report.detectors.get(name, {}), report.detectors.get(reference, {})
+    scores_a, scores_b = ours.get("scores"), theirs.get("scores")
+    threshold_a, threshold_b = ours.get(f"threshold_far_{key}"), theirs.get(f"threshold_far_{key}")
+    if not report.groups or not scores_a or not scores_b or threshold_a is None or threshold_b is None:
+        return None
+    members = [scan for scan, g in report.groups.items() if g == group and scan in scores_a and scan in scores_b]
+    only_a = sum(1 for scan in members if scores_a[scan] >= threshold_a and not scores_b[scan] >= threshold_b)
+    only_b = sum(1 for scan in members if scores_b[scan] >= threshold_b and not scores_a[scan] >= threshold_a)
+    total = only_a + only_b
+    if total == 0:
+        return 1.0
+    return sum(math.comb(total, k) for k in range(only_a, total + 1)) / 2**total
+
+
+def comparison_sentence(report: BenchReport, name: str, reference: str = PHYSICS, alpha: float = 0.05) -> str:
     """Say on which threat types detector ``name`` beats ``reference`` at equal false alarms.
 
-    A threat type counts when the detector's detection rate is strictly higher than the
-    reference's at both 1 % and 5 % false-alarm rate (with ties at 1 % allowed when both are
-    0 %, i.e. neither detects at the strictest point).
+    A threat type counts as beaten when the detector's detection rate is higher than the
+    reference's at 5 % false-alarm rate, not lower at 1 %, and the paired exact McNemar
+    test (:func:`paired_p_value`, at 5 %) gives p < ``alpha``. Higher rates that fail the
+    test are listed as "ahead within noise"; lower ones as "worse".
 
     Returns
     -------
     str
         One sentence naming the threat types, or saying plainly that it beats the
-        reference on none (or that the reference did not run).
+        reference on none (or that the comparison cannot be made).
     """
     ours, theirs = report.detectors.get(name, {}), report.detectors.get(reference, {})
     if not ours.get("per_threat") or not theirs.get("per_threat"):
         return f"{name}: no comparison with {reference} (one of them has no per-threat figures on this suite)."
-    better, worse = [], []
+    better, within_noise, worse = [], [], []
     for threat, figures in ours["per_threat"].get("5pct", {}).items():
         rate5 = figures["detection_rate"]
         ref5 = theirs["per_threat"]["5pct"].get(threat, {}).get("detection_rate")
@@ -407,17 +444,23 @@ def comparison_sentence(report: BenchReport, name: str, reference: str = PHYSICS
         ref1 = theirs["per_threat"]["1pct"].get(threat, {}).get("detection_rate", 0.0)
         if ref5 is None:
             continue
-        text = f"{threat} ({100 * rate5:.0f} % vs {100 * ref5:.0f} % at 5 % FAR, {100 * rate1:.0f} % vs {100 * ref1:.0f} % at 1 %)"
-        if rate5 > ref5 and rate1 >= ref1:
+        p_value = paired_p_value(report, name, reference, threat)
+        text = (f"{threat} ({100 * rate5:.0f} % vs {100 * ref5:.0f} % at 5 % FAR, {100 * rate1:.0f} % vs "
+                f"{100 * ref1:.0f} % at 1 %{'' if p_value is None else f', p = {p_value:.3f}'})")
+        if rate5 > ref5 and rate1 >= ref1 and (p_value is None or p_value < alpha):
             better.append(text)
+        elif rate5 > ref5:
+            within_noise.append(text)
         elif rate5 < ref5:
             worse.append(text)
     suite = report.suite or "this suite"
     if better:
-        sentence = (f"On {suite}, {name} beats the {reference} checks at equal false alarms on "
-                    f"{'; '.join(better)}")
+        sentence = f"On {suite}, {name} beats the {reference} checks at equal false alarms on {'; '.join(better)}"
     else:
-        sentence = f"On {suite}, {name} does not beat the {reference} checks on any threat type at equal false alarms"
+        sentence = (f"On {suite}, {name} does not beat the {reference} checks on any threat type at equal false "
+                    f"alarms (paired McNemar test, p < {alpha})")
+    if within_noise:
+        sentence += f"; it is ahead within the noise (p ≥ {alpha}) on {'; '.join(within_noise)}"
     if worse:
         sentence += f"; it is worse on {'; '.join(worse)}"
     return sentence + "."
@@ -432,7 +475,7 @@ def card_section(report: BenchReport, name: str, command: str) -> str:
     f = report.detectors[name]
     lines = [CARD_BEGIN, "## Held-out benchmark", "",
              f"On suite `{report.suite}` ({report.scans} scans never used in training: {report.positives} expected "
-             f"`inspect`, {report.negatives} clean), measured by", "", "```", command, "```", "",
+             f"`inspect`, {report.negatives} expected clear), measured by", "", "```", command, "```", "",
              far_resolution(report.negatives)["text"], "",
              "| metric | this model | physics checks |", "| --- | --- | --- |"]
     ref = report.detectors.get(PHYSICS, {})
