@@ -63,6 +63,9 @@ _INTERIOR_MARGIN_PX = 3
 #: and the noise of their means): a point this close above the lightest curve is read
 #: as the lightest material.
 _LIGHTEST_TOLERANCE = 0.0015
+# Lookup tables shared between Calibration objects of identical content, most recent last.
+_SHARED_TABLES: dict[tuple[str, str], "LookupTable"] = {}
+_SHARED_TABLES_MAX = 8
 _MIN_INTERIOR_PIXELS = 9
 
 
@@ -260,52 +263,58 @@ def _build_table(curves: list[MaterialCurve], alpha_max: float, reading: str = "
     ratio_start = float(np.min(ratios) - margin)
     ratio_stop = float(np.max(ratios) + margin)
     r = np.linspace(ratio_start, ratio_stop, _RATIO_NODES)
-    zeff = np.empty((_ALPHA_NODES, _RATIO_NODES))
-    kappa = np.empty_like(zeff)
+    # All α_H nodes at once: arrays are (α nodes × ratio nodes).
+    grid = r[None, :]
+    zeff = np.full((alpha.size, r.size), np.nan)
+    kappa = np.full_like(zeff, np.nan)
     ambiguous = np.zeros(zeff.shape, bool)
-    for i in range(_ALPHA_NODES):
-        rk = ratios[:, i]
-        chosen_z = np.full(r.size, np.nan)
-        chosen_kappa = np.full(r.size, np.nan)
-        first_class = np.zeros(r.size, np.int64)
-        segments = range(len(curves) - 1)
-        for k in segments if reading == "lower" else reversed(segments):
-            r0, r1 = rk[k], rk[k + 1]
-            lo, hi = min(r0, r1), max(r0, r1)
-            inside = (r >= lo) & (r <= hi)
-            if not inside.any():
-                continue
-            t = np.where(r1 != r0, (r - r0) / (r1 - r0 if r1 != r0 else 1.0), 0.5)
-            zk = z[k] + t * (z[k + 1] - z[k])
-            kk = kappas[k, i] + t * (kappas[k + 1, i] - kappas[k, i])
-            cls = np.asarray(class_of_zeff(zk), np.int64)
-            new = inside & np.isnan(chosen_z)
-            ambiguous[i] |= inside & ~new & (cls != first_class)
-            chosen_z = np.where(new, zk, chosen_z)
-            chosen_kappa = np.where(new, kk, chosen_kappa)
-            first_class = np.where(new, cls, first_class)
-        # outside every segment: above the highest curve or below the lowest
-        top, bottom = int(np.argmax(rk)), int(np.argmin(rk))
-        above = np.isnan(chosen_z) & (r > rk[top])
-        below = np.isnan(chosen_z) & ~above
-        if top == 0 and len(curves) > 1 and rk[1] != rk[0]:
-            slope = (z[1] - z[0]) / (rk[1] - rk[0])
-            extrapolated = np.clip(z[0] + (r - rk[0]) * slope, 1.0, z[0])
-        else:
-            extrapolated = np.full(r.size, z[top])
-        chosen_z = np.where(above, extrapolated, chosen_z)
-        chosen_kappa = np.where(above, kappas[top, i], chosen_kappa)
-        chosen_z = np.where(below, z[bottom], chosen_z)
-        chosen_kappa = np.where(below, kappas[bottom, i], chosen_kappa)
-        # just above the lightest curve (within the calibration's accuracy): nothing is
-        # much lighter than its material, so read it as that material rather than as a
-        # thin heavy absorber whose curve crosses there (flagged ambiguous)
-        near_lightest = (r > rk[0]) & (r <= rk[0] + _LIGHTEST_TOLERANCE) & (chosen_z > z[0])
-        ambiguous[i] |= near_lightest
-        chosen_z = np.where(near_lightest, z[0], chosen_z)
-        chosen_kappa = np.where(near_lightest, kappas[0, i], chosen_kappa)
-        zeff[i] = chosen_z
-        kappa[i] = chosen_kappa
+    first_class = np.zeros(zeff.shape, np.int64)
+    segments = range(len(curves) - 1)
+    for k in segments if reading == "lower" else reversed(segments):
+        r0, r1 = ratios[k][:, None], ratios[k + 1][:, None]
+        lo, hi = np.minimum(r0, r1), np.maximum(r0, r1)
+        # only the ratio columns this segment can reach, at any α_H
+        j0 = int(np.searchsorted(r, lo.min(), side="left"))
+        j1 = int(np.searchsorted(r, hi.max(), side="right"))
+        if j1 <= j0:
+            continue
+        band = np.s_[:, j0:j1]
+        sub = grid[band]
+        inside = (sub >= lo) & (sub <= hi)
+        flat = r1 == r0
+        t = np.where(flat, 0.5, (sub - r0) / np.where(flat, 1.0, r1 - r0))
+        zk = z[k] + t * (z[k + 1] - z[k])
+        kk = kappas[k][:, None] + t * (kappas[k + 1] - kappas[k])[:, None]
+        cls = np.asarray(class_of_zeff(zk), np.int64)
+        new = inside & np.isnan(zeff[band])
+        ambiguous[band] |= inside & ~new & (cls != first_class[band])
+        zeff[band][new] = zk[new]
+        kappa[band][new] = kk[new]
+        first_class[band][new] = cls[new]
+    # outside every segment: above the highest curve or below the lowest
+    nodes = np.arange(alpha.size)
+    top, bottom = np.argmax(ratios, axis=0), np.argmin(ratios, axis=0)
+    r_top = ratios[top, nodes][:, None]
+    above = np.isnan(zeff) & (grid > r_top)
+    below = np.isnan(zeff) & ~above
+    extrapolated = np.broadcast_to(z[top][:, None], zeff.shape)
+    if len(curves) > 1:
+        steep = (top == 0) & (ratios[1] != ratios[0])
+        slope = (z[1] - z[0]) / np.where(steep, ratios[1] - ratios[0], 1.0)
+        from_lightest = np.clip(z[0] + (grid - ratios[0][:, None]) * slope[:, None], 1.0, z[0])
+        extrapolated = np.where(steep[:, None], from_lightest, extrapolated)
+    zeff = np.where(above, extrapolated, zeff)
+    kappa = np.where(above, kappas[top, nodes][:, None], kappa)
+    zeff = np.where(below, z[bottom][:, None], zeff)
+    kappa = np.where(below, kappas[bottom, nodes][:, None], kappa)
+    # just above the lightest curve (within the calibration's accuracy): nothing is
+    # much lighter than its material, so read it as that material rather than as a
+    # thin heavy absorber whose curve crosses there (flagged ambiguous)
+    lightest = ratios[0][:, None]
+    near_lightest = (grid > lightest) & (grid <= lightest + _LIGHTEST_TOLERANCE) & (zeff > z[0])
+    ambiguous |= near_lightest
+    zeff = np.where(near_lightest, z[0], zeff)
+    kappa = np.where(near_lightest, kappas[0][:, None], kappa)
     slope = np.abs(np.gradient(zeff, r, axis=1))
     return LookupTable(
         alpha_step=float(alpha[1] - alpha[0]),
@@ -407,7 +416,16 @@ class Calibration:
             raise CalibrationError(f"degenerate reading must be 'lower' or 'higher', got {reading!r}")
         cache = self.__dict__.setdefault("_tables", {})
         if reading not in cache:
-            cache[reading] = _build_table(self.curves, self.alpha_high_max, reading)
+            # Calibrations with the same content share one table across a process
+            # (a batch builds a fresh Calibration object per scan).
+            key = (self.identifier, reading)
+            shared = _SHARED_TABLES.pop(key, None)
+            if shared is None:
+                shared = _build_table(self.curves, self.alpha_high_max, reading)
+            _SHARED_TABLES[key] = shared
+            while len(_SHARED_TABLES) > _SHARED_TABLES_MAX:
+                _SHARED_TABLES.pop(next(iter(_SHARED_TABLES)))
+            cache[reading] = shared
         return cache[reading]
 
     # -- compatibility
