@@ -425,7 +425,9 @@ def comparison_sentence(report: BenchReport, name: str, reference: str = PHYSICS
     A threat type counts as beaten when the detector's detection rate is higher than the
     reference's at 5 % false-alarm rate, not lower at 1 %, and the paired exact McNemar
     test (:func:`paired_p_value`, at 5 %) gives p < ``alpha``. Higher rates that fail the
-    test are listed as "ahead within noise"; lower ones as "worse".
+    test are listed as "ahead within noise"; lower ones as "worse". Groups without a
+    hidden threat (``none: ...``, e.g. unreadable dense cargo) are not threat types and are
+    left out.
 
     Returns
     -------
@@ -438,6 +440,8 @@ def comparison_sentence(report: BenchReport, name: str, reference: str = PHYSICS
         return f"{name}: no comparison with {reference} (one of them has no per-threat figures on this suite)."
     better, within_noise, worse = [], [], []
     for threat, figures in ours["per_threat"].get("5pct", {}).items():
+        if threat.startswith("none"):
+            continue  # no threat hidden (e.g. unreadable dense cargo): not a threat type
         rate5 = figures["detection_rate"]
         ref5 = theirs["per_threat"]["5pct"].get(threat, {}).get("detection_rate")
         rate1 = ours["per_threat"]["1pct"].get(threat, {}).get("detection_rate", 0.0)
