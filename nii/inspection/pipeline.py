@@ -29,8 +29,6 @@ from nii.inspection.verdict import Reason, Region, Verdict
 __all__ = ["InspectionResult", "inspect", "run_inspection", "verdict_from_maps"]
 
 #: Score at which a learned detector's region becomes a reason.
-_MODEL_ALARM = 0.5
-
 
 @dataclass
 class InspectionResult:
@@ -84,17 +82,20 @@ def _run_models(models: Sequence[Any], image: Any, material_map: Any, inp: Check
     provenance: dict[str, Any] = {}
     if not models:
         return result, provenance
-    from nii.learn.plugins import run_detector
+    from nii.learn.plugins import get_detector, run_detector
 
     for model in models:
         outcome = run_detector(model, image, material_map)
         name = outcome.detector or str(model)
-        provenance[name] = {
-            "version": str(getattr(model, "version", "unversioned")) if not isinstance(model, str) else "registry",
-            "score": round(float(outcome.score), 3),
-        }
-        alarms = [region for region in outcome.regions if region.score >= _MODEL_ALARM]
-        if outcome.score < _MODEL_ALARM or not alarms:
+        if isinstance(model, str):
+            described = dict(getattr(get_detector(model), "provenance", None) or {"version": "registry"})
+        else:
+            described = {"version": str(getattr(model, "version", "unversioned"))}
+        provenance[name] = {**described, "score": round(float(outcome.score), 3)}
+        # Each detector alarms at its own operating point (its config's alarm threshold);
+        # its regions are already filtered by the detector.
+        alarms = list(outcome.regions)
+        if not outcome.alarm or not alarms:
             result.near_miss = max(result.near_miss, float(outcome.score))
             continue
         codes = dict.fromkeys(region.reason for region in alarms)

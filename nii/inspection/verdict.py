@@ -199,5 +199,5 @@ class Verdict:
         """One line for a terminal: verdict, score, reason codes, mass estimate."""
         mass = self.cargo_mass_kg
         mass_text = "n/a" if mass is None or not math.isfinite(mass) else f"{mass:,.0f} kg"
-        codes = ", ".join(self.reason_codes) if self.reasons else "no reason"
+        codes = ", ".join(dict.fromkeys(self.reason_codes)) if self.reasons else "no reason"
         return f"{self.scan_id}: {self.verdict.upper()} (score {self.score:.2f}; {codes}; cargo ≈ {mass_text})"
