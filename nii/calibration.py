@@ -64,7 +64,7 @@ _INTERIOR_MARGIN_PX = 3
 #: as the lightest material.
 _LIGHTEST_TOLERANCE = 0.0015
 # Lookup tables shared between Calibration objects of identical content, most recent last.
-_SHARED_TABLES: dict[tuple[str, str], "LookupTable"] = {}
+_SHARED_TABLES: dict[tuple[str, str], LookupTable] = {}
 _SHARED_TABLES_MAX = 8
 _MIN_INTERIOR_PIXELS = 9
 

@@ -58,9 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _error_types() -> tuple[type[BaseException], ...]:
-    from scanner_io import ScannerIOError
-
     from nii.errors import NiiError
+    from scanner_io import ScannerIOError
 
     return (NiiError, ScannerIOError, OSError)
 

@@ -30,7 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "bench",
         help="benchmark detectors and models on a simulated suite",
         description="Run the physics checks, registered detectors and zoo models on a simulated suite "
-        "and write ROC AUC, detection rates at 1 %% and 5 %% false alarms, mAP@0.5, material accuracy "
+        "and write ROC AUC, detection rates at 1 % and 5 % false alarms, mAP@0.5, material accuracy "
         "and cargo-mass error as JSON, Markdown and a ROC plot.",
     )
     source = parser.add_mutually_exclusive_group(required=True)
