@@ -8,6 +8,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from nii.reasons import REASON_CODES
+
 __all__ = [
     "REASON_CODES",
     "SEVERITIES",
@@ -17,16 +19,6 @@ __all__ = [
     "combine_scores",
 ]
 
-#: Stable reason codes of the inspection contract.
-REASON_CODES = (
-    "DECLARED_EMPTY_NOT_EMPTY",
-    "MASS_MISMATCH",
-    "MATERIAL_MISMATCH",
-    "UNDECLARED_HIGH_Z",
-    "CONCEALMENT_ANOMALY",
-    "STRUCTURE_ANOMALY",
-    "UNREADABLE_REGION",
-)
 SEVERITIES = ("low", "medium", "high")
 
 

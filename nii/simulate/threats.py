@@ -30,6 +30,7 @@ import numpy as np
 from nii.classes import CLASS_NAMES, class_of_zeff
 from nii.errors import CatalogueError, SimulationError
 from nii.physics import Material, material, zeff
+from nii.reasons import REASON_CODES
 from nii.resources import seed_path
 from nii.simulate.scene import Box, ContainerInfo, Cylinder, SceneObject, carve, hollow_box
 
@@ -51,16 +52,6 @@ __all__ = [
     "material_class_name",
 ]
 
-#: Reason codes of the inspection contract.
-REASON_CODES = (
-    "DECLARED_EMPTY_NOT_EMPTY",
-    "MASS_MISMATCH",
-    "MATERIAL_MISMATCH",
-    "UNDECLARED_HIGH_Z",
-    "CONCEALMENT_ANOMALY",
-    "STRUCTURE_ANOMALY",
-    "UNREADABLE_REGION",
-)
 THREAT_KINDS = ("block", "shielded_source", "hollow_box", "concealed_goods", "false_wall", "thickened_floor", "vehicle")
 SIZES = ("small", "medium", "large")
 #: Free space around a car loaded against the front wall, mm.
