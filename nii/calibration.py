@@ -32,13 +32,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import tomllib
 
 from nii import __version__
 from nii.classes import class_of_zeff
 from nii.errors import CalibrationError, NiiError
 from nii.io_utils import atomic_write_text
-from nii.resources import seed_path
+from nii.resources import read_catalogue, seed_path
 
 __all__ = [
     "MaterialCurve",
@@ -551,14 +550,7 @@ def _mev(energies: list[float]) -> str:
 
 
 def _calibration_seeds() -> dict[str, Any]:
-    path = seed_path("calibration.toml")
-    try:
-        with path.open("rb") as handle:
-            return tomllib.load(handle)
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        from nii.errors import CatalogueError
-
-        raise CatalogueError(f"{path}: cannot read the calibration defaults ({exc})") from exc
+    return read_catalogue(seed_path("calibration.toml"), "calibration defaults file")
 
 
 def physics_curves(

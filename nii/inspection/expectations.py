@@ -15,10 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import tomllib
-
 from nii.errors import CatalogueError
-from nii.resources import seed_path
+from nii.resources import read_catalogue, seed_path
 
 __all__ = ["HsExpectation", "ExpectationTable", "load_expectations", "expected_fractions"]
 
@@ -162,10 +160,7 @@ def _parse_entry(entry: Any, index: int, path: Path) -> list[HsExpectation]:
 
 @functools.lru_cache(maxsize=8)
 def _load_cached(path: Path, mtime_ns: int) -> ExpectationTable:
-    try:
-        document = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise CatalogueError(f"{path}: not a valid TOML file ({exc})") from exc
+    document = read_catalogue(path, "expectation table")
     by_chapter: dict[str, HsExpectation] = {}
     for index, entry in enumerate(document.get("chapter", [])):
         for expectation in _parse_entry(entry, index, path):

@@ -22,10 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import tomllib
-
 from nii.errors import CatalogueError, ManifestError
-from nii.resources import seed_path
+from nii.resources import read_catalogue, seed_path
 
 __all__ = [
     "ContainerType",
@@ -234,12 +232,7 @@ def load_container_types(path: str | os.PathLike | None = None) -> dict[str, Con
         When the file is missing, is not TOML, or an entry lacks its tare.
     """
     catalogue = Path(path) if path is not None else seed_path("containers.toml")
-    try:
-        document = tomllib.loads(catalogue.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise CatalogueError(f"{catalogue}: container catalogue not found") from exc
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise CatalogueError(f"{catalogue}: not a valid TOML file ({exc})") from exc
+    document = read_catalogue(catalogue, "container catalogue")
     shared = document.get("structure") if isinstance(document.get("structure"), Mapping) else {}
     by_iso: dict[str, ContainerType] = {}
     for codes, name, entry in _container_entries(document):

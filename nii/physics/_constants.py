@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from nii.errors import CatalogueError
-from nii.resources import seed_path
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
+from nii.resources import read_catalogue, seed_path
 
 __all__ = ["physics_constants"]
 
@@ -68,13 +62,7 @@ def physics_constants() -> dict[str, Any]:
         If the file is missing, is not TOML, or lacks a table, a value or a source.
     """
     path = Path(seed_path("physics.toml"))
-    try:
-        with path.open("rb") as handle:
-            data = tomllib.load(handle)
-    except FileNotFoundError as exc:
-        raise CatalogueError(f"{path}: the physics constants file is missing.") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise CatalogueError(f"{path}: not valid TOML ({exc}).") from exc
+    data = read_catalogue(path, "physics constants file")
     for table, keys in _REQUIRED.items():
         section = data.get(table)
         if not isinstance(section, dict):

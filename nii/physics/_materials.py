@@ -3,19 +3,13 @@
 from __future__ import annotations
 
 import difflib
-import sys
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
 from nii.errors import CatalogueError
 from nii.physics._composition import normalised_composition
-from nii.resources import seed_path
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
+from nii.resources import read_catalogue, seed_path
 
 __all__ = ["Material", "load_materials", "material"]
 
@@ -46,13 +40,7 @@ class Material:
 
 
 def _parse(path: Path) -> dict[str, Material]:
-    try:
-        with path.open("rb") as handle:
-            data = tomllib.load(handle)
-    except FileNotFoundError as exc:
-        raise CatalogueError(f"{path}: the materials catalogue does not exist.") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise CatalogueError(f"{path}: not valid TOML ({exc}).") from exc
+    data = read_catalogue(path, "materials catalogue")
     table = data.get("materials")
     if not isinstance(table, dict) or not table:
         raise CatalogueError(f"{path}: no [materials.<name>] tables found.")

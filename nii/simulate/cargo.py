@@ -17,7 +17,6 @@ declared gross mass.
 from __future__ import annotations
 
 import math
-import sys
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -27,7 +26,7 @@ import numpy as np
 
 from nii.errors import CatalogueError, SimulationError
 from nii.physics import Material, material
-from nii.resources import seed_path
+from nii.resources import read_catalogue, seed_path
 from nii.simulate.scene import (
     Box,
     ContainerInfo,
@@ -36,11 +35,6 @@ from nii.simulate.scene import (
     hollow_box,
     mixture_material,
 )
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
 
 __all__ = ["PACKINGS", "Commodity", "CargoLoad", "load_commodities", "commodity", "build_cargo"]
 
@@ -122,13 +116,7 @@ def _pair(value: Any, name: str, key: str, path: Path) -> tuple[float, float]:
 
 @lru_cache(maxsize=4)
 def _catalogue(path: Path) -> dict[str, Commodity]:
-    try:
-        with path.open("rb") as handle:
-            data = tomllib.load(handle)
-    except FileNotFoundError as exc:
-        raise CatalogueError(f"{path}: the commodities catalogue does not exist.") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise CatalogueError(f"{path}: not valid TOML ({exc}).") from exc
+    data = read_catalogue(path, "commodities catalogue")
     table = data.get("commodities")
     if not isinstance(table, dict) or not table:
         raise CatalogueError(f"{path}: no [commodities.\"<hs prefix>\"] tables found.")

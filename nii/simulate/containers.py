@@ -21,7 +21,6 @@ to the catalogue tare (:attr:`ContainerInfo.structure_mass_kg`).
 from __future__ import annotations
 
 import math
-import sys
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -29,13 +28,8 @@ from typing import Any
 
 from nii.errors import CatalogueError, SimulationError
 from nii.physics import material
-from nii.resources import seed_path
+from nii.resources import read_catalogue, seed_path
 from nii.simulate.scene import Box, ContainerInfo, Cylinder, SceneObject, hollow_box, tube_along_y
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
 
 __all__ = ["ContainerType", "container_types", "container_type", "build_container", "build_chassis", "chassis_height_mm"]
 
@@ -55,19 +49,9 @@ class ContainerType:
     source: str
 
 
-def _load_toml(path: Path) -> dict[str, Any]:
-    try:
-        with path.open("rb") as handle:
-            return tomllib.load(handle)
-    except FileNotFoundError as exc:
-        raise CatalogueError(f"{path}: the catalogue does not exist.") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise CatalogueError(f"{path}: not valid TOML ({exc}).") from exc
-
-
 @lru_cache(maxsize=4)
 def _catalogue(path: Path) -> dict[str, Any]:
-    data = _load_toml(path)
+    data = read_catalogue(path, "container catalogue")
     for section in ("types", "structure", "chassis", "aliases"):
         if not isinstance(data.get(section), dict):
             raise CatalogueError(f"{path}: missing the [{section}] table.")

@@ -18,7 +18,6 @@ material class name and the reason code).
 from __future__ import annotations
 
 import math
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -31,13 +30,8 @@ from nii.classes import CLASS_NAMES, class_of_zeff
 from nii.errors import CatalogueError, SimulationError
 from nii.physics import Material, material, zeff
 from nii.reasons import REASON_CODES
-from nii.resources import seed_path
+from nii.resources import read_catalogue, seed_path
 from nii.simulate.scene import Box, ContainerInfo, Cylinder, SceneObject, carve, hollow_box
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
 
 __all__ = [
     "REASON_CODES",
@@ -81,13 +75,7 @@ class Threat:
 
 @lru_cache(maxsize=4)
 def _catalogue(path: Path) -> dict[str, Threat]:
-    try:
-        with path.open("rb") as handle:
-            data = tomllib.load(handle)
-    except FileNotFoundError as exc:
-        raise CatalogueError(f"{path}: the threat library does not exist.") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise CatalogueError(f"{path}: not valid TOML ({exc}).") from exc
+    data = read_catalogue(path, "threat library")
     table = data.get("threats")
     if not isinstance(table, dict) or not table:
         raise CatalogueError(f"{path}: no [threats.<name>] tables found.")
