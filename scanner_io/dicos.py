@@ -54,7 +54,6 @@ from __future__ import annotations
 import io
 import math
 import os
-import tempfile
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -71,6 +70,7 @@ from pydicom.sequence import Sequence as DicomSequence
 from pydicom.uid import UID, ExplicitVRLittleEndian
 from pydicom.valuerep import format_number_as_ds
 
+from scanner_io._atomic import atomic_write_bytes
 from scanner_io._errors import DicosError
 
 __all__ = [
@@ -854,24 +854,6 @@ def dicos_bytes(dataset: Dataset, *, implementation_version_name: str = "NII") -
     return buffer.getvalue()
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        try:
-            os.unlink(temporary)
-        except FileNotFoundError:
-            pass
-        raise
-    return path
-
-
 def write_dicos(dataset: Dataset, path: str | os.PathLike, *, implementation_version_name: str = "NII") -> Path:
     """Write a DICOS dataset to ``path`` atomically and return the path.
 
@@ -893,7 +875,7 @@ def write_dicos(dataset: Dataset, path: str | os.PathLike, *, implementation_ver
         The destination path.
     """
     data = dicos_bytes(dataset, implementation_version_name=implementation_version_name)
-    return _atomic_write_bytes(Path(path), data)
+    return atomic_write_bytes(Path(path), data)
 
 
 def _text(dataset: Dataset, keyword_or_tag: Any) -> str | None:
