@@ -15,6 +15,9 @@ The steps, per energy ``e``, channel ``c`` and pulse ``p`` (``spec/nxr-format.md
 3. repair of dead and noisy channels (listed in the header, or found from the air
    reference: gain far below the median, or relative air noise far above it) by
    linear interpolation between the nearest good rows above and below;
+3b. forward-scatter subtraction, ``T −= fraction × G_σ * (1 − T)`` (:mod:`nii.scatter`;
+   the reference scanner's model by default): it matters only near the starvation
+   floor, where scatter would otherwise make unreadable cargo look readable;
 4. the saturation mask (``raw ≥ saturation``) and the photon-starvation mask
    (``T`` below a noise floor of ``starvation_sigmas`` dark-noise standard deviations);
 5. ``α = −ln max(T, floor)``, resampled linearly in conveyance position onto the
@@ -30,6 +33,7 @@ torch tensors (:mod:`nii.backend`).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +43,7 @@ from nii import __version__
 from nii.backend import ArrayBackend, get_backend
 from nii.errors import AnalysisError
 from nii.grid import analysis_grid, row_height_mm
+from nii.scatter import ForwardScatter, reference_scatter
 
 __all__ = [
     "AnalysedImage",
@@ -339,11 +344,16 @@ def fit_noise_model(transmission: np.ndarray, dark_term: float) -> tuple[float, 
         return None
     from scipy.optimize import nnls
 
+    # The constant term is the dark noise, measured directly by the dark reference;
+    # fitted from levels above 1e-3 it would be an extrapolation, and texture left in
+    # the differences would inflate the noise near the starvation floor several-fold.
     levels_arr = np.asarray(levels)
-    w = np.sqrt(np.asarray(weights))
-    design = np.stack([np.ones_like(levels_arr), levels_arr, levels_arr**2], axis=1) * w[:, None]
-    solution, _ = nnls(design, np.asarray(variances) * w)
-    return max(float(solution[0]), dark_term), float(solution[1]), float(solution[2])
+    # Relative residuals: a variance measured from n differences is uncertain in
+    # proportion to itself, so each bin is weighted by 1 / variance (not its square root).
+    w = np.asarray(weights)
+    design = np.stack([levels_arr, levels_arr**2], axis=1) * w[:, None]
+    solution, _ = nnls(design, (np.asarray(variances) - dark_term) * w)
+    return float(dark_term), float(solution[0]), float(solution[1])
 
 
 def _repair_vector(values: np.ndarray, repair: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]) -> np.ndarray:
@@ -372,6 +382,7 @@ def _correct_energy(
     saturation: float | None,
     repair: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
     resample: tuple[np.ndarray, np.ndarray, np.ndarray],
+    scatter: tuple[ForwardScatter, float, float] | None = None,
 ) -> dict[str, Any]:
     """Steps 1–6 for one energy on the backend's arrays (one implementation for all)."""
     xp = backend.xp
@@ -400,6 +411,13 @@ def _correct_energy(
         if saturated_any:
             repaired_sat = take_rows(saturated, above) | take_rows(saturated, below)
             saturated = backend.set_rows(saturated, rows, repaired_sat)
+
+    if scatter is not None:
+        # A broad, smooth term: estimated on the host from the measured T (scatter is
+        # a small fraction of it) and subtracted before the starvation floor is applied.
+        model, row_mm, column_mm = scatter
+        estimate = model.signal(backend.to_numpy(transmission), row_mm, column_mm)
+        transmission -= backend.asarray(estimate.astype(np.float32))
 
     # noise model of T: var_T = a_row + b·T + c·T² (dark, shot, multiplicative terms)
     dark_term = dark_var / gain**2
@@ -483,6 +501,7 @@ def correct(
     device: str | None = None,
     starvation_sigmas: float = DEFAULT_STARVATION_SIGMAS,
     noise_from_data: bool = True,
+    scatter: ForwardScatter | None | str = "reference",
 ) -> AnalysedImage:
     """Correct a raw dual-energy scan and resample it onto the analysed grid.
 
@@ -502,6 +521,9 @@ def correct(
         Fit the noise of ``T`` from the image's pulse-to-pulse differences
         (:func:`fit_noise_model`); the air reference's spread, which includes the
         linac's output jitter, is the fallback.
+    scatter : ForwardScatter, None or "reference"
+        Forward-scatter model to subtract (:mod:`nii.scatter`); ``"reference"`` (default)
+        is the reference scanner's, None subtracts nothing.
 
     Returns
     -------
@@ -590,6 +612,23 @@ def correct(
         bad_rows_all |= find_bad_channels(dark_mean, air_mean, air_std)
         references.append((air, air_mean, air_std, dark_mean, dark_std))
 
+    pitch = getattr(header, "pitch_mm", None)
+    sod = getattr(header, "source_to_object_mm", None)
+    sdd = getattr(header, "source_to_detector_mm", None)
+    try:
+        row_height = row_height_mm(float(pitch), float(sod), float(sdd))
+    except (TypeError, ValueError):
+        row_height = float(pitch) if pitch else float("nan")
+        notes.append("geometry incomplete: row height taken as the detector pitch")
+    column_pitch = float(grid[1] - grid[0]) if grid.size > 1 else float("nan")
+    if isinstance(scatter, str):
+        if scatter != "reference":
+            raise ValueError(f"scatter must be a ForwardScatter, None or 'reference', got {scatter!r}")
+        scatter = reference_scatter()
+    if scatter is not None and scatter.fraction > 0 and not (math.isfinite(row_height) and row_height > 0):
+        notes.append("forward scatter not subtracted: the row height at the scan plane is unknown")
+        scatter = None
+
     if bad_rows_all.all():
         raise AnalysisError(f"{source}: every detector channel is dead or noisy in the air reference")
     repair = _row_repair_plan(bad_rows_all)
@@ -616,6 +655,10 @@ def correct(
         shot_var = np.maximum(air_sd**2 - dark_var, 0.0)
         floor = starvation_sigmas * dark_sd / gain
         resample = resampling_weights(positions[energy], grid)
+        steps = np.diff(positions[energy])
+        steps = steps[np.isfinite(steps) & (steps > 0)]
+        pulse_mm = float(np.median(steps)) if steps.size else column_pitch
+        use_scatter = (scatter, row_height, pulse_mm) if scatter is not None and scatter.fraction > 0 and pulse_mm > 0 else None
         per_energy.append(
             _correct_energy(
                 array_backend,
@@ -630,6 +673,7 @@ def correct(
                 saturation=None if saturation is None else float(saturation),
                 repair=repair,
                 resample=resample,
+                scatter=use_scatter,
             )
         )
 
@@ -638,15 +682,6 @@ def correct(
     columns = grid.size
     repaired = np.broadcast_to(bad_rows_all[:, None], (rows, columns)).copy()
 
-    pitch = getattr(header, "pitch_mm", None)
-    sod = getattr(header, "source_to_object_mm", None)
-    sdd = getattr(header, "source_to_detector_mm", None)
-    try:
-        row_height = row_height_mm(float(pitch), float(sod), float(sdd))
-    except (TypeError, ValueError):
-        row_height = float(pitch) if pitch else float("nan")
-        notes.append("geometry incomplete: row height taken as the detector pitch")
-    column_pitch = float(grid[1] - grid[0]) if grid.size > 1 else float("nan")
 
     saturated_high, saturated_low = host(high["saturated"]).astype(bool), host(low["saturated"]).astype(bool)
     starved_high, starved_low = host(high["starved"]).astype(bool), host(low["starved"]).astype(bool)
@@ -657,6 +692,7 @@ def correct(
         "device": array_backend.device,
         "repaired_channels": [int(c) for c in channel[bad_rows_all]],
         "starvation_sigmas": float(starvation_sigmas),
+        "forward_scatter": None if scatter is None else {"fraction": float(scatter.fraction), "sigma_mm": float(scatter.sigma_mm)},
         "noise_model": [high["noise_source"], low["noise_source"]],
         "notes": notes,
     }

@@ -100,3 +100,35 @@ def test_stack_row_background_models_each_row_of_each_stack():
     assert np.allclose(background[2, :30], 10.0) and np.allclose(background[7, :30], 20.0)
     assert np.allclose(background[:, 30:], 40.0)
     assert np.all(spread[np.isfinite(spread)] < 1.0)
+
+
+def test_stack_row_background_levels_each_row_against_the_stack_shape():
+    # Reels standing on end: a dome along x whose flat top (clipped at the beam's floor)
+    # is narrower in the top layer. The layer's level is its plateau, not its raw median.
+    dome = np.concatenate([np.linspace(0.4, 1.0, 20), np.ones(20), np.linspace(1.0, 0.4, 20)]).astype(np.float32)
+    values = np.tile(100.0 * dome, (40, 1))
+    values[30:] = 50.0 * dome
+    values[30:, 18:24] = values[30:, 36:42] = 40.0            # the narrower plateau's shoulders
+    background, _ = stack_row_background(values, values > 0, [(0, 60)], 5)
+    assert np.allclose(background[35, 26:34], 50.0, rtol=0.03)
+    assert np.allclose(background[10], values[10], rtol=0.03)
+
+
+def test_side_of_a_tall_object_is_not_a_pallet_edge():
+    # One object filling the lower half of a stack steps in one band of rows: the stack
+    # stays whole (a pallet edge steps in several layers or through the whole height).
+    values = np.full((40, 120), 30.0, np.float32)
+    values[20:, 40:80] = 15.0
+    segments = stack_segments(values, values > 0, 20, 0.6, 0.3, 0.3, 0.05)
+    assert segments == [(0, 120)]
+
+
+def test_hollow_box_standing_on_the_floor_is_raised():
+    # A void in the bottom layer of a stack, goods above it and the floor below it.
+    scene = cargo(seed=9)
+    scene.areal[IN_ROW1 - 16:IN_ROW1 - 1, 140:170] -= 16.0
+    result = check_concealment(check_input(scene, manifest()))
+    assert [reason.code for reason in result.reasons] == ["CONCEALMENT_ANOMALY"]
+    assert "lighter" in result.reasons[0].message
+    row0, col0, row1, col1 = result.regions[0].bbox
+    assert row0 <= IN_ROW1 - 15 and col0 <= 141 and col1 >= 169

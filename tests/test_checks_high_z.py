@@ -140,3 +140,27 @@ def test_excess_pair_without_measured_pixels_is_none():
     values = np.ones((4, 4))
     pixels = np.ones((4, 4), bool)
     assert excess_pair(values, values, values, values, (0, 0, 4, 4), pixels, measured=np.zeros((4, 4), bool)) is None
+
+
+# --- density: a compact object too dense for anything but a heavy element ---
+
+
+def test_block_too_dense_for_steel_is_high_z_by_density():
+    # 250 g/cm² over a 12 cm block that the class map calls metal: ≥ 14 g/cm³ if it is
+    # no deeper than it is wide, which only heavy elements are
+    from nii.classes import METAL
+
+    scene = cargo(seed=7).add(60, 150, 64, 155, 250.0, METAL)
+    result = check_high_z(check_input(scene, manifest()))
+    assert [reason.code for reason in result.reasons] == ["UNDECLARED_HIGH_Z"]
+    assert "too dense" in result.reasons[0].message
+    assert "if no deeper than it is wide" in result.reasons[0].message
+    assert result.regions[0].bbox == (60, 150, 64, 155)
+
+
+def test_steel_block_is_not_high_z_by_density():
+    # 12 cm of steel (95 g/cm²): about 7 g/cm³ on the bound, below the high-Z limit
+    from nii.classes import METAL
+
+    scene = cargo(seed=8).add(60, 150, 64, 155, 95.0, METAL)
+    assert check_high_z(check_input(scene, manifest())).reasons == []

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from _inspection_synthetic import (
     BOTTOM,
@@ -130,3 +132,70 @@ def test_container_full_of_impenetrable_goods_is_still_found_whole():
     image.sigma_high[:, :150] = 50.0
     structure = build_check_input(image, material_map, manifest(), load_expectations()).structure
     assert structure.found and structure.cols == (FRONT, REAR)
+
+
+def _line_scene(seed, col, *, cargo_from=None):
+    """Cargo along the container with a gap either side of a full-height sheet at ``col``."""
+    scene = Scene(seed=seed)
+    start = IN_COL0 + 2 if cargo_from is None else cargo_from
+    scene.add(IN_ROW0 + 10, start, IN_ROW1, col - 2, 40.0, ORGANIC)
+    scene.add(IN_ROW0 + 10, col + 3, IN_ROW1, IN_COL1 - 2, 40.0, ORGANIC)
+    scene.add(IN_ROW0, col, IN_ROW1, col + 1, 10.0, METAL)   # 2 mm sheet edge-on: ~0.3 of alpha
+    return scene
+
+
+def _false_wall_messages(inp):
+    return [reason.message for reason in check_structure(inp).reasons if "false wall" in reason.message]
+
+
+def test_false_wall_is_read_on_the_attenuation_pair_when_the_areal_map_smooths_it_away():
+    # The areal density map is made of segments: it gives the gaps and the sheet the goods'
+    # level. The raw alpha pair still shows the line over the gaps at both energies.
+    from nii.inspection import load_expectations
+    from nii.inspection.checks import build_check_input
+
+    col = IN_COL0 + 20
+    image, material_map = _line_scene(12, col).build()
+    areal = material_map.areal_density_g_cm2
+    areal[:, col - 2:col + 3] = areal[:, col - 3:col - 2]
+    inp = build_check_input(image, material_map, manifest(), load_expectations())
+    messages = _false_wall_messages(inp)
+    assert len(messages) == 1 and "front end" in messages[0], messages
+    # Without the pair, the areal map alone no longer shows it.
+    assert _false_wall_messages(dataclasses.replace(inp, attenuation_low=None)) == []
+
+
+def test_false_wall_must_show_at_both_energies():
+    from nii.inspection import load_expectations
+    from nii.inspection.checks import build_check_input
+
+    col = IN_COL0 + 20
+    image, material_map = _line_scene(13, col).build()
+    assert _false_wall_messages(build_check_input(image, material_map, manifest(), load_expectations()))
+    image.attenuation_low[:, col - 1:col + 2] = image.attenuation_low[:, col - 2:col - 1]
+    assert _false_wall_messages(build_check_input(image, material_map, manifest(), load_expectations())) == []
+
+
+def test_false_wall_is_looked_for_near_either_end_only():
+    # Mid-container (3 m from both ends): a partition between goods, not a hidden compartment.
+    middle = (FRONT + REAR) // 2
+    assert _false_wall_messages(check_input(_line_scene(14, middle), manifest())) == []
+    # 0.75 m from the doors: the container may pass the scanner either way round.
+    near_doors = REAR - 30
+    messages = _false_wall_messages(check_input(_line_scene(15, near_doors), manifest()))
+    assert len(messages) == 1 and "door end" in messages[0], messages
+
+
+def test_a_wall_among_the_goods_own_lines_is_not_raised():
+    # Machines drawing lines over 60 % of the height every ~0.5 m: with a full-height line
+    # near the front among them, the goods' pattern wins (the count does not hinge on
+    # how many of the goods' lines reach the wall's fill).
+    col = IN_COL0 + 20
+    scene = _line_scene(16, col)
+    for line_col in range(col + 20, IN_COL1 - 10, 20):
+        scene.add(IN_ROW1 - 50, line_col, IN_ROW1, line_col + 1, 10.0, METAL)
+    assert _false_wall_messages(check_input(scene, manifest())) == []
+    # One such line besides the wall is not a pattern (``false_wall_max_lines`` = 2): the wall is raised.
+    scene = _line_scene(17, col)
+    scene.add(IN_ROW1 - 50, col + 60, IN_ROW1, col + 61, 10.0, METAL)
+    assert len(_false_wall_messages(check_input(scene, manifest()))) == 1

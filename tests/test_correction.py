@@ -16,6 +16,7 @@ from nii.correction import (
     resampling_weights,
 )
 from nii.errors import AnalysisError
+from nii.scatter import ForwardScatter
 
 BACKENDS = available_backends()
 
@@ -92,6 +93,7 @@ def make_scan(
     positions_high: np.ndarray | None = None,
     positions_low: np.ndarray | None = None,
     noise_sigma_counts: float = 0.0,
+    shot_counts: float = 0.0,
     seed: int = 0,
     **header,
 ) -> StandInScan:
@@ -110,6 +112,7 @@ def make_scan(
         dose = np.ones(pulses) if (dose_high is None or energy == 1) else np.asarray(dose_high, np.float64)
         counts = dark_level + t * (air_level - dark_level) * (dose / dose_air)[None, :]
         counts = counts + noise_sigma_counts * rng.standard_normal(counts.shape)
+        counts = counts + shot_counts * np.sqrt(t) * rng.standard_normal(counts.shape)
         raw = np.clip(np.rint(counts), 0, 65535).astype(np.uint16)
         frames.append(
             StandInFrames(
@@ -145,7 +148,7 @@ def _smooth_transmission(rows: int = 8, pulses: int = 40) -> np.ndarray:
 
 def test_dark_and_air_normalisation_recover_transmission():
     truth = _smooth_transmission()
-    image = correct(make_scan(truth, air_level=60000.0, dark_level=500.0))
+    image = correct(make_scan(truth, air_level=60000.0, dark_level=500.0), scatter=None)
     assert isinstance(image, AnalysedImage)
     # quantisation of the raw counts: 0.5 / 59500 in T
     np.testing.assert_allclose(image.transmission_high, truth, atol=2e-5)
@@ -159,9 +162,40 @@ def test_dark_and_air_normalisation_recover_transmission():
 def test_hand_computed_pixel():
     # raw = 10100, dark = 100, air = 40100: T = 10000 / 40000 = 0.25
     truth = np.full((3, 4), 0.25)
-    image = correct(make_scan(truth, dark_level=100.0, air_level=40100.0))
+    image = correct(make_scan(truth, dark_level=100.0, air_level=40100.0), scatter=None)
     assert image.transmission_high[1, 2] == pytest.approx(0.25, abs=1e-6)
     assert image.attenuation_high[1, 2] == pytest.approx(np.log(4.0), abs=1e-5)
+
+
+def test_forward_scatter_is_subtracted():
+    # Uniform T = 0.25: the blurred removed fraction is 0.75 everywhere, so the
+    # scatter estimate is fraction × 0.75 exactly.
+    truth = np.full((3, 4), 0.25)
+    model = ForwardScatter(fraction=4.0e-3, sigma_mm=300.0)
+    image = correct(make_scan(truth, dark_level=100.0, air_level=40100.0), scatter=model)
+    assert image.transmission_high[1, 2] == pytest.approx(0.25 - 4.0e-3 * 0.75, abs=1e-6)
+    assert image.provenance["forward_scatter"] == {"fraction": 4.0e-3, "sigma_mm": 300.0}
+    assert correct(make_scan(truth), scatter=None).provenance["forward_scatter"] is None
+    with pytest.raises(ValueError):
+        correct(make_scan(truth), scatter="guess")
+
+
+def test_forward_scatter_restores_a_starved_shadow():
+    # A beam stopper (primary T = 3e-5, below a 3-sigma floor of 1e-4) inside light
+    # cargo: the scatter the scanner adds lifts it above the floor; subtracting the same
+    # model brings it back under, so the shadow is reported starved.
+    rows, pulses = 40, 120
+    primary = np.full((rows, pulses), 0.5)
+    primary[15:25, 50:70] = 3.0e-5
+    model = ForwardScatter(fraction=2.0e-4, sigma_mm=300.0)
+    measured = primary + model.signal(primary, 3.0, 2.0)
+    scan = make_scan(measured, air_level=60000.0, dark_level=500.0, dark_std=2.0)
+    kept = correct(scan, scatter=None, noise_from_data=False)
+    removed = correct(scan, scatter=model, noise_from_data=False)
+    assert not kept.starved_high[18:22, 55:65].any()
+    assert removed.starved_high[18:22, 55:65].all()
+    # the light cargo is unchanged to well within its noise
+    np.testing.assert_allclose(removed.transmission_high[:10], 0.5, atol=2e-4)
 
 
 def test_dose_correction_takes_out_pulse_to_pulse_output():
@@ -252,15 +286,31 @@ def test_noise_sigma_from_reference_statistics():
 
 
 def test_noise_sigma_fitted_from_the_image():
-    # air spread inflated by output jitter (air_std = 2 %): the image's own noise is used
+    # air spread inflated by output jitter (air_std = 2 %): the image's own quantum noise
+    # (30 counts at T = 1, growing as sqrt(T)) is used; the constant term is the dark
+    # reference's (2 counts)
     truth = np.repeat(np.geomspace(0.01, 1.0, 16)[:, None], 600, axis=1)
-    scan = make_scan(truth, dark_level=100.0, air_level=50100.0, dark_std=2.0, air_std=1000.0, noise_sigma_counts=30.0)
+    scan = make_scan(truth, dark_level=100.0, air_level=50100.0, dark_std=2.0, air_std=1000.0, shot_counts=30.0)
     image = correct(scan)
     assert image.provenance["noise_model"][0] == "image"
-    expected = np.sqrt(30.0**2 + 1 / 12) / (truth * 50000.0)  # injected noise + rounding, in α
+    expected = np.sqrt(2.0**2 + 30.0**2 * truth + 1 / 12) / (truth * 50000.0)  # dark + shot + rounding, in α
     np.testing.assert_allclose(image.sigma_high[:, 10], expected[:, 10], rtol=0.25)
     measured = np.std(np.diff(image.attenuation_high, axis=1), axis=1) / np.sqrt(2)
     np.testing.assert_allclose(image.sigma_high[:, 10], measured, rtol=0.25)
+
+
+def test_noise_constant_term_is_the_dark_reference():
+    # Texture in the image (a pattern that changes from pulse to pulse) inflates the
+    # differences at every level; the noise floor near starvation stays the measured
+    # dark noise instead of an extrapolation of that texture.
+    rng = np.random.default_rng(3)
+    truth = np.repeat(np.geomspace(0.002, 0.5, 16)[:, None], 600, axis=1)
+    truth = truth * (1.0 + 0.05 * rng.standard_normal(truth.shape))
+    image = correct(make_scan(truth, dark_level=100.0, air_level=50100.0, dark_std=2.0))
+    dark_sigma_alpha = 2.0 / (0.002 * 50000.0)
+    # at T = 0.002 the texture (5 %) alone is 0.05 in α; the dark term is 0.02
+    assert image.sigma_high[0, 10] < 0.08
+    assert image.sigma_high[0, 10] >= dark_sigma_alpha * 0.99
 
 
 def test_interlaced_low_columns_resampled_onto_high_grid():

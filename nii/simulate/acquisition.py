@@ -61,6 +61,7 @@ import numpy as np
 from scipy import ndimage
 
 from nii.errors import SimulationError
+from nii.scatter import broad_gaussian
 from nii.simulate.scanner import ScannerConfig
 from scanner_io import FLAG_AIR, FLAG_DARK, FLAG_DOSE_VALID, FLAG_POSITION_VALID
 
@@ -673,47 +674,6 @@ def _moments_distinct(areal: np.ndarray, mu: np.ndarray, beam: BeamMoments) -> t
 
 
 # -------------------------------------------------------------- blur/scatter
-def _broad_gaussian(image: np.ndarray, sigma_rows: float, sigma_cols: float) -> np.ndarray:
-    """Approximate a wide Gaussian blur: block means, a Gaussian on the coarse grid, linear upsampling.
-
-    The scatter spread is hundreds of mm wide, so it is computed on a grid coarser by
-    ``σ / 8`` pixels (at most 16) and interpolated back: within a few % of a true
-    Gaussian, far below the scatter term's own uncertainty.
-    """
-    rows, cols = image.shape
-    factors = [int(np.clip(sigma // 8, 1, 16)) if sigma > 0.3 else 1 for sigma in (sigma_rows, sigma_cols)]
-    fr, fc = factors
-    pad_r, pad_c = (-rows) % fr, (-cols) % fc
-    work = np.pad(image, ((0, pad_r), (0, pad_c)), mode="edge") if (pad_r or pad_c) else image
-    coarse = work.reshape(work.shape[0] // fr, fr, work.shape[1] // fc, fc).mean(axis=(1, 3))
-    for axis, sigma, factor in ((0, sigma_rows, fr), (1, sigma_cols, fc)):
-        # Block means already spread by (factor² − 1)/12 pixels² (in coarse units).
-        sigma = np.sqrt(max((sigma / factor) ** 2 - (1.0 - 1.0 / factor**2) / 12.0, 0.0))
-        if sigma <= 0.3:
-            continue
-        coarse = ndimage.gaussian_filter1d(coarse, sigma, axis=axis, mode="nearest", truncate=3.0)
-    if fr == 1 and fc == 1:
-        return coarse
-    # Coarse cell centres in fine pixel units, then linear interpolation back.
-    row_at = (np.arange(rows) + 0.5) / fr - 0.5
-    col_at = (np.arange(cols) + 0.5) / fc - 0.5
-    out = _interp_axis(coarse, row_at, axis=0)
-    return _interp_axis(out, col_at, axis=1)
-
-
-def _interp_axis(values: np.ndarray, at: np.ndarray, axis: int) -> np.ndarray:
-    """Linear interpolation of ``values`` along ``axis`` at fractional indices ``at`` (clamped)."""
-    n = values.shape[axis]
-    at = np.clip(at, 0.0, n - 1)
-    left = np.minimum(np.floor(at).astype(np.intp), max(n - 2, 0))
-    right = np.minimum(left + 1, n - 1)
-    weight = at - left
-    shape = [1, 1]
-    shape[axis] = -1
-    weight = weight.reshape(shape)
-    return np.take(values, left, axis=axis) * (1.0 - weight) + np.take(values, right, axis=axis) * weight
-
-
 def blur_expected(image: np.ndarray, sigma_rows: float, sigma_cols: float) -> np.ndarray:
     """Blur an expected-signal image with the detector's Gaussian point spread.
 
@@ -760,7 +720,7 @@ def scatter_signal(transmission: np.ndarray, fraction: float, sigma_rows: float,
     if fraction <= 0:
         return np.zeros_like(transmission)
     removed = 1.0 - np.clip(transmission, 0.0, 1.0)
-    return fraction * _broad_gaussian(removed, sigma_rows, sigma_cols)
+    return fraction * broad_gaussian(removed, sigma_rows, sigma_cols)
 
 
 # ------------------------------------------------------------------ detector

@@ -14,6 +14,7 @@ from nii.inspection.checks._structure_model import (
     structure_model,
 )
 from nii.inspection.checks.concealment import check_concealment
+from nii.inspection.checks.dense_object import check_dense_objects
 from nii.inspection.checks.empty import check_declared_empty
 from nii.inspection.checks.high_z import check_high_z
 from nii.inspection.checks.mass import check_mass
@@ -35,6 +36,7 @@ __all__ = [
     "check_material_mix",
     "check_high_z",
     "check_concealment",
+    "check_dense_objects",
     "check_structure",
     "check_unreadable",
 ]
@@ -44,6 +46,7 @@ CHECKS = (
     ("empty", check_declared_empty),
     ("high_z", check_high_z),
     ("concealment", check_concealment),
+    ("dense_object", check_dense_objects),
     ("structure", check_structure),
     ("unreadable", check_unreadable),
     ("mass", check_mass),

@@ -90,6 +90,9 @@ class CheckInput:
     calibration : Calibration or None
         The material curves the map was computed with (``curves`` of ``(α_H, α_L)``
         per material), None when not given.
+    cache : dict
+        Intermediate results that several checks share (e.g. the compact objects of
+        :mod:`._compact`), filled by whoever needs them first.
     """
 
     manifest: Manifest
@@ -108,6 +111,7 @@ class CheckInput:
     sigma_attenuation_high: np.ndarray | None = None
     sigma_attenuation_low: np.ndarray | None = None
     calibration: Any = None
+    cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def pixel_area_cm2(self) -> float:

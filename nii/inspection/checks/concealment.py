@@ -5,12 +5,15 @@ detector row crosses the same layer of the same goods, whatever the heights and
 densities of the stacks beside it. The cargo is therefore modelled stack by stack
 (:func:`stack_segments`: runs of columns between the gaps that separate pallets, split
 further where two stacks abut with a step in their mean or where many rows step at one
-column), and each stack as its rows' medians times its shape along x
-(:func:`stack_row_background`: flat for cartons, a dome for reels). The residual above
+column, in several layers or through the stack's height: the side of one tall object
+steps in one band of rows only), and each stack as its shape along x (flat for cartons,
+a dome for reels) times each row's level relative to that shape
+(:func:`stack_row_background`). The residual above
 the container's structure is compared with that model. A pixel departs when it
 exceeds it by ``departure_sigma`` times its noise and the row's spread combined, by
 ``min_contrast_rel`` of the model and by ``min_contrast_g_cm2``; or falls below it by
-``lighter_factor`` times that with cargo above and below it in its column (a void: a
+``lighter_factor`` times that with cargo above and cargo or the floor below it in its
+column (a void: a
 hollow box displaces the goods it replaces; cigarettes are lighter than furniture);
 or when its effective Z departs from the neighbourhood's (block medians of about
 ``block_mm`` over ``window_blocks``) by ``zeff_departure`` with a different class. Dense
@@ -21,7 +24,9 @@ direction are edges or gaps between cartons, not objects. Connected
 departures whose box covers at least ``min_area_cm2`` (with at least
 ``min_solid_fraction`` of it in departing pixels) and at most ``max_area_fraction`` of
 the cargo, that add or displace at least ``min_mass_kg``, are reported, except thin ones
-(up to ``stack_top_mm``) on the top of their stack (rounded or partly filled top layers).
+(up to ``stack_top_mm``) on the top of their stack, with fewer than ``min_line_pixels`` rows of
+cargo above them (rounded or partly filled top layers; a row or two above is the layer's
+blurred edge).
 
 In cargo whose declared HS chapter is "mixed" (machinery, furniture, drums: dense
 parts are normal there) the contrast, significance and area thresholds are multiplied
@@ -48,6 +53,8 @@ __all__ = ["CODE", "check_concealment", "local_background", "stack_row_backgroun
 CODE = "CONCEALMENT_ANOMALY"
 #: Half-distance (pixels) across which a step between two pallets is measured (edge blur).
 _EDGE_LAG = 2
+#: Rows: steps at one column closer than this are one band; shorter bands are noise.
+_BAND_GAP = 3
 #: Samples per median of the stack model (rows or columns are subsampled above this).
 _MEDIAN_SAMPLES = 64
 _MAX_REGIONS = 5
@@ -135,7 +142,10 @@ def stack_segments(values: np.ndarray, cargo: np.ndarray, min_width_px: int, gap
     edge_fraction, edge_step : float
         Two pallets of different layering side by side: a run is also split at the
         column where at least ``edge_fraction`` of the cargo rows step by more than
-        ``edge_step`` of their value (1.0: never).
+        ``edge_step`` of their value (1.0: never), in at least two separate bands of
+        rows (layers), or else in its upper and in its lower half alike (halves of the
+        rows the load fills). A pallet edge runs through the stack; the side of one
+        object, however tall, steps in the one band of rows it fills.
 
     Returns
     -------
@@ -153,8 +163,19 @@ def stack_segments(values: np.ndarray, cargo: np.ndarray, min_width_px: int, gap
         left, right = values[:, :-2 * lag], values[:, 2 * lag:]
         both = cargo[:, :-2 * lag] & cargo[:, 2 * lag:]
         step = np.abs(left - right) > edge_step * np.maximum(np.maximum(left, right), 1e-6)
-        rows_with_cargo = np.maximum(both.sum(axis=0), 1)
-        score = (step & both).sum(axis=0) / rows_with_cargo
+        # A pallet edge runs through the stack: its steps are found in several layers
+        # (bands of rows apart) or in its upper and in its lower half alike. The side of
+        # one object, however tall, steps in the one band of rows it fills.
+        stepping = step & both
+        share = stepping.sum(axis=0) / np.maximum(both.sum(axis=0), 1)
+        bands = ndimage.binary_opening(ndimage.binary_closing(stepping, np.ones((_BAND_GAP, 1), bool)),
+                                       np.ones((_BAND_GAP, 1), bool))
+        n_bands = bands[0].astype(int) + (bands[1:] & ~bands[:-1]).sum(axis=0)
+        filled_rows = np.flatnonzero(cargo.any(axis=1))
+        middle = (int(filled_rows[0]) + int(filled_rows[-1]) + 1) // 2 if filled_rows.size else 0
+        halves = np.minimum(*[(stepping[half].sum(axis=0) / np.maximum(both[half].sum(axis=0), 1))
+                              for half in (slice(None, middle), slice(middle, None))])
+        score = np.where(n_bands >= 2, share, halves)
         score = np.where(both.sum(axis=0) >= 0.3 * cargo.shape[0], score, 0.0)
         edges = np.zeros(values.shape[1])
         edges[lag:-lag] = score
@@ -221,9 +242,10 @@ def stack_row_background(values: np.ndarray, valid: np.ndarray, segments: list[t
     Returns
     -------
     background, spread : numpy.ndarray
-        Per pixel (float32), NaN where no background exists: the row's median in its
-        stack times the stack's shape along x (the median over its rows of each column
-        relative to its row: flat for cartons, a dome for reels), and 1.4826 × the
+        Per pixel (float32), NaN where no background exists: the stack's shape along x
+        (the median over its rows of each column relative to its row's median: flat for
+        cartons, a dome for reels) times the row's level relative to that shape (the
+        median of the row divided by the shape), and 1.4826 × the
         median absolute deviation from that model along the row (capped at twice the
         stack's median spread: an object inflates its own rows').
     """
@@ -248,6 +270,12 @@ def stack_row_background(values: np.ndarray, valid: np.ndarray, segments: list[t
                 shape = np.where(np.isfinite(shape) & (shape > 0), shape, 1.0)
             else:
                 shape = np.ones(col1 - col0)
+            if usable.size >= 3:
+                # The row's level relative to that shape: the raw median of a row across
+                # a dome is not its level when the dome's flat top (or a plateau clipped
+                # at the beam's floor) is narrower in that layer.
+                relative = np.nanmedian((block / shape[None, :])[:, ::step_c], axis=1)
+                level = np.where(enough & np.isfinite(relative), relative, level)
             model = level[:, None] * shape[None, :]
             mad = 1.4826 * np.nanmedian(np.abs(block - model)[:, ::step_c], axis=1)
             mad[~enough] = np.nan
@@ -345,7 +373,7 @@ def check_concealment(inp: CheckInput) -> CheckResult:
         if area < min_area or solid < min_solid * min_area or area > max_area:
             near = max(near, min(area / min_area, 0.99)) if area < min_area else near
             continue
-        if _on_stack_top(bbox, pixels, cargo & ~candidates) and (r1 - r0) * inp.row_height_mm <= settings("stack_top_mm"):
+        if _on_stack_top(bbox, pixels, cargo & ~candidates, line) and (r1 - r0) * inp.row_height_mm <= settings("stack_top_mm"):
             # The top layer of a stack, where reels and bags are rounded and the top row
             # only partly filled: compared with its own row it always departs.
             continue
@@ -391,20 +419,31 @@ def check_concealment(inp: CheckInput) -> CheckResult:
     return result
 
 
-def _on_stack_top(bbox: tuple[int, int, int, int], pixels: np.ndarray, cargo: np.ndarray) -> bool:
-    """Whether most columns of a component have no cargo above it (it is the top of its stack)."""
+def _on_stack_top(bbox: tuple[int, int, int, int], pixels: np.ndarray, cargo: np.ndarray, min_rows: int = 1) -> bool:
+    """Whether most columns of a component have no cargo above it (it is the top of its stack).
+
+    Fewer than ``min_rows`` rows of cargo above it are the blurred edge of the same
+    layer, not goods stacked on it.
+    """
     r0, c0, r1, c1 = bbox
     if r0 == 0:
         return True
     columns = pixels.any(axis=0)
-    covered = cargo[:r0, c0:c1].any(axis=0)
+    covered = cargo[:r0, c0:c1].sum(axis=0) >= max(int(min_rows), 1)
     return bool(np.mean(~covered[columns]) >= 0.5) if columns.any() else False
 
 
 def _enclosed_vertically(mask: np.ndarray, cargo: np.ndarray) -> np.ndarray:
-    """Pixels of ``mask`` with cargo somewhere above and somewhere below them in their column."""
-    above = np.maximum.accumulate(cargo & ~mask, axis=0)
-    below = np.maximum.accumulate((cargo & ~mask)[::-1], axis=0)[::-1]
+    """Pixels of ``mask`` with cargo above them and cargo or the floor below, in their column.
+
+    The interior's last row stands on the floor: a lighter patch that reaches down to it
+    under goods bears them as a layer between goods would (a hollow box on the floor).
+    """
+    support = cargo & ~mask
+    above = np.maximum.accumulate(support, axis=0)
+    support = support.copy()
+    support[-1] = True
+    below = np.maximum.accumulate(support[::-1], axis=0)[::-1]
     return mask & above & below
 
 

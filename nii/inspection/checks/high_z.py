@@ -29,6 +29,11 @@ must reach ``min_zeff`` at an operating point where iron and lead differ by at l
 same ratio), and the ratio must lie ``ratio_significance`` standard deviations (pixel noise and a
 ``ratio_systematic`` allowance for partial-volume edges added in quadrature) below
 iron's.
+
+Where the beam cannot read an object's Z (its core stops the beam, or it is a few
+centimetres across behind metres of cargo), its density can still say it: a compact
+object of :mod:`._compact` whose density bound (taken no deeper than it is wide) is at
+least ``density_min_g_cm3`` is high-Z, since only heavy elements are that dense.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ import numpy as np
 from scipy import ndimage
 
 from nii.classes import HIGH_Z
+from nii.inspection.checks._compact import compact_objects, describe
 from nii.inspection.checks._context import CheckInput, CheckResult, components, dominant_material
 from nii.inspection.checks._morphology import box_pixels, open_rect
 from nii.inspection.checks._overlap import chord_ratios, excess_pair, excess_zeff, row_opening
@@ -222,6 +228,19 @@ def _overlap_objects(inp: CheckInput) -> tuple[list[tuple], float]:
     return objects, near
 
 
+def _density_objects(inp: CheckInput, seen: list[tuple[int, int, int, int]]) -> list[tuple]:
+    """Compact objects (:mod:`._compact`) too dense to be anything but high-Z, not already found."""
+    if inp.attenuation_high is None:
+        return []
+    limit = inp.threshold("high_z", "density_min_g_cm3")
+    objects = []
+    for item in compact_objects(inp):
+        if item.density_g_cm3 < limit or any(item.overlaps(bbox) for bbox in seen):
+            continue
+        objects.append((item.area_cm2, item.mass_kg, math.nan, item.bbox, item.pixels, "density", describe(item)))
+    return objects
+
+
 def check_high_z(inp: CheckInput) -> CheckResult:
     """Raise ``UNDECLARED_HIGH_Z`` for high-Z objects the manifest does not explain.
 
@@ -240,6 +259,7 @@ def check_high_z(inp: CheckInput) -> CheckResult:
         objects, near = _overlap_objects(inp)
     else:
         objects, near = _class_map_objects(inp)
+    objects += _density_objects(inp, [item[3] for item in objects])
     if not objects:
         result.near_miss = min(near, 0.99)
         return result
@@ -255,6 +275,16 @@ def check_high_z(inp: CheckInput) -> CheckResult:
     objects.sort(key=lambda item: -item[1])
     area, mass, zeff, bbox, pixels, equivalent, bound = objects[0]
     how = " read on its excess over the cargo" if equivalent == "lead-equivalent" else ""
+    if equivalent == "density":
+        result.reasons.append(Reason(
+            CODE, "high",
+            f"compact object too dense for anything but a heavy element ({bound}): high-Z "
+            f"(lead, tungsten, uranium) or shielding{f'; {len(objects) - 1} more' if len(objects) > 1 else ''}",
+            0.9,
+        ))
+        for _area, _mass, _zeff, item_bbox, _pixels, _equivalent, _bound in objects[:_MAX_REGIONS]:
+            result.regions.append(inp.region(item_bbox, "high_z", 0.9, CODE))
+        return result
     r0, c0, r1, c1 = bbox
     margin = 6
     around = inp.classes[max(r0 - margin, 0):r1 + margin, max(c0 - margin, 0):c1 + margin]

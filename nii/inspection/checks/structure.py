@@ -13,11 +13,15 @@ Four tests on the container's structure (:mod:`._structure_model`):
   stands on it. Goods lying directly on the boards (sawn timber) are the same from the
   boards up, and pallets, bearers and stacks leave gaps along the length: neither is
   raised (see :func:`_raised_floor`);
-* **false wall** — a sheet across the container seen edge-on: a line at most
-  ``false_wall_max_mm`` wide standing ``false_wall_g_cm2`` above the lowest level just
-  beside it (the gap between it and the goods) on ``false_wall_fill`` of the readable
-  rows, over at least ``false_wall_min_height_share`` of the cargo space's height; more
-  than ``false_wall_max_lines`` such lines are the goods' own pattern;
+* **false wall** — a sheet across the container seen edge-on, read on the raw
+  attenuation pair (the areal density map spreads the goods' level over the gap and
+  the sheet): a line at most ``false_wall_max_mm`` wide standing ``false_wall_alpha``
+  (and ``false_wall_sigma`` noise deviations) above the lowest level just beside it
+  (the gap between it and the goods) at both energies, on ``false_wall_fill`` of the
+  readable rows, over at least ``false_wall_min_height_share`` of the cargo space's
+  height, within ``false_wall_max_depth_mm`` of an end wall; more than
+  ``false_wall_max_lines`` lines over ``false_wall_pattern_share`` of the height are
+  the goods' own pattern (see :func:`_false_wall`);
 * **against the model** — when the container type carries a structure description,
   the side walls, the floor band (where nothing rests on it) and the end bands must not
   exceed the model's areal density by more than ``model_excess_rel``.
@@ -91,54 +95,109 @@ def _line_excess(values: np.ndarray, half_width: int, side: int, axis: int) -> n
     return values - np.maximum(before, after)
 
 
+def _line_channels(inp: CheckInput) -> list[tuple[np.ndarray, np.ndarray, float]]:
+    """The images a false wall's line is looked for in, with their noise and least excess.
+
+    With the raw attenuation pair, both energies: ``(α, σ_α, false_wall_alpha)``. A
+    sheet seen edge-on is opaque over part of a column's aperture, so its excess
+    ``Δα = −ln(1 − f)`` is the same at both energies and over any cargo; the areal
+    density map is made of segments and spreads the goods' level over the few
+    millimetres of gap either side of the sheet, hiding it. Without the pair, the
+    structure residual of the areal density map: ``(residual, σ, false_wall_g_cm2)``.
+    """
+    r0, r1 = inp.structure.interior_rows
+    c0, c1 = inp.structure.interior_cols
+    window = (slice(r0, r1), slice(c0, c1))
+    pairs = ((inp.attenuation_high, inp.sigma_attenuation_high), (inp.attenuation_low, inp.sigma_attenuation_low))
+    if all(values is not None and noise is not None for values, noise in pairs):
+        least = inp.threshold("structure_anomaly", "false_wall_alpha")
+        return [(np.asarray(values, np.float32)[window], np.asarray(noise, np.float32)[window], least)
+                for values, noise in pairs]
+    return [(inp.structure.residual_g_cm2[window], inp.sigma_g_cm2[window],
+             inp.threshold("structure_anomaly", "false_wall_g_cm2"))]
+
+
 def _false_wall(inp: CheckInput, result: CheckResult, near: list[float]) -> None:
     """A thin sheet across the container from floor to ceiling: a false end wall.
 
     Seen edge-on, a steel sheet across the inner width is a vertical line a few
     millimetres wide: the part of a column's aperture that runs along the sheet sees
     metres of steel, so the line's attenuation stands above the cargo on either side by
-    the same amount whatever that cargo is (partial volume: ``Δα = −ln(1 − f)``). It runs
-    over the whole height of the cargo space, where the edge of a stack of goods is a
-    step (heavy on one side only) and a crate's steel part spans the crate's height only.
+    the same amount whatever that cargo is and at both energies (partial volume:
+    ``Δα = −ln(1 − f)``). It runs over the whole height of the cargo space, where the
+    edge of a stack of goods is a step (heavy on one side only) and a crate's wall spans
+    the crate's height only.
+
+    A pixel is on a line when its excess over the lowest level just beside it on either
+    side (:func:`_line_excess`; the gap between the sheet and the goods) exceeds
+    ``false_wall_alpha`` and ``false_wall_sigma`` noise standard deviations at both
+    energies (the areal density residual and ``false_wall_g_cm2`` without the raw pair).
+    A column is a line when such pixels fill ``false_wall_fill`` of its readable rows,
+    which span ``false_wall_min_height_share`` of the cargo space's height. Lines at
+    most ``false_wall_max_mm`` wide are raised when they stand within
+    ``false_wall_max_depth_mm`` of an end wall (a hidden compartment against the front
+    wall or the doors: the container may pass either way round), unless the goods draw
+    lines of their own: more than ``false_wall_max_lines`` runs of columns whose pixels
+    fill ``false_wall_pattern_share`` of the readable rows, over the whole interior.
     """
     structure = inp.structure
     r0, r1 = structure.interior_rows
     c0, c1 = structure.interior_cols
     if r1 - r0 < 8 or c1 - c0 < 16:
         return
-    residual = structure.residual_g_cm2[r0:r1, c0:c1]
-    line_g_cm2 = inp.threshold("structure_anomaly", "false_wall_g_cm2")
-    half_width = max(1, box_pixels(inp.threshold("structure_anomaly", "false_wall_max_mm") / 2.0, inp.column_pitch_mm))
-    side = max(2, box_pixels(inp.threshold("structure_anomaly", "false_wall_side_mm"), inp.column_pitch_mm))
-    excess = _line_excess(residual, half_width, side, axis=1)
-    noise = inp.sigma_g_cm2[r0:r1, c0:c1]
-    readable = ~ndimage.maximum_filter1d(inp.unreadable[r0:r1, c0:c1], size=2 * (half_width + side) + 1, axis=1)
-    line = readable & (excess > np.maximum(line_g_cm2, 4.0 * noise))
+    settings = lambda name: inp.threshold("structure_anomaly", name)  # noqa: E731
+    half_width = max(1, box_pixels(settings("false_wall_max_mm") / 2.0, inp.column_pitch_mm))
+    side = max(2, box_pixels(settings("false_wall_side_mm"), inp.column_pitch_mm))
+    channels = _line_channels(inp)
+    unreadable = inp.unreadable[r0:r1, c0:c1].copy()
+    for values, _, _ in channels:
+        unreadable |= ~np.isfinite(values)
+    readable = ~ndimage.maximum_filter1d(unreadable, size=2 * (half_width + side) + 1, axis=1)
+    line = readable.copy()
+    levels = []
+    for values, noise, least in channels:
+        values = np.where(np.isfinite(values), values, 0.0)
+        excess = _line_excess(values, half_width, side, axis=1)
+        line &= excess > np.maximum(least, settings("false_wall_sigma") * noise)
+        levels.append(excess)
     readable_rows = readable.sum(axis=0)
     share = np.where(readable_rows > 0, line.sum(axis=0) / np.maximum(readable_rows, 1), 0.0)
     height_share = readable_rows / float(r1 - r0)
-    fill = inp.threshold("structure_anomaly", "false_wall_fill")
-    min_height = inp.threshold("structure_anomaly", "false_wall_min_height_share")
-    candidate = (height_share >= min_height) & (share >= fill)
+    fill = settings("false_wall_fill")
+    candidate = (height_share >= settings("false_wall_min_height_share")) & (share >= fill)
     edge = half_width + side + 1
     candidate[:edge] = candidate[-edge:] = False
-    scored = np.where(height_share >= min_height, share, 0.0)
+    lines = [(start, stop) for start, stop in _runs(candidate) if stop - start <= 2 * half_width + 1]
+    # Depth of each column from the nearer end wall (outer faces of the container).
+    positions = inp.position_mm[c0:c1]
+    from_front = np.abs(positions - inp.position_mm[structure.cols[0]])
+    from_rear = np.abs(inp.position_mm[structure.cols[1] - 1] - positions)
+    depth = np.minimum(from_front, from_rear)
+    near_end = depth <= settings("false_wall_max_depth_mm")
+    scored = np.where((height_share >= settings("false_wall_min_height_share")) & near_end, share, 0.0)
     scored[:edge] = scored[-edge:] = 0.0
     near.append(float(np.max(scored)) / fill if scored.size else 0.0)
-    lines = [(start, stop) for start, stop in _runs(candidate) if stop - start <= 2 * half_width + 1]
-    if len(lines) > int(inp.threshold("structure_anomaly", "false_wall_max_lines")):
-        # A row of such lines is the goods' own make-up (tyres on their treads, sheets in
-        # racks), not a wall: a container has one front wall.
+    pattern = np.where(height_share >= settings("false_wall_min_height_share"), share, 0.0)
+    pattern[:edge] = pattern[-edge:] = 0.0
+    if len(_runs(pattern >= settings("false_wall_pattern_share"))) > int(settings("false_wall_max_lines")):
+        # A row of lines over much of the height is the goods' own make-up (tyres on their
+        # treads, machines, sheets in racks), not a wall: a container has one front wall.
+        # They are counted at a lower share than a wall's, so that the count does not
+        # hinge on how many of them happen to reach ``false_wall_fill``.
         return
     for start, stop in lines:
-        values = excess[:, start:stop][line[:, start:stop]]
-        level = float(np.median(values)) if values.size else line_g_cm2
+        if not near_end[start:stop].any():
+            continue
+        on_line = line[:, start:stop]
+        level = float(np.median(levels[0][:, start:stop][on_line])) if on_line.any() else 0.0
+        amount = f"attenuation {level:.2f}" if len(levels) > 1 else f"areal density {level:.0f} g/cm²"
         score = min(0.95, 0.6 + 0.35 * float(share[start:stop].max()))
-        x_m = (inp.position_mm[c0 + start] - inp.position_mm[structure.cols[0]]) / 1000.0
+        at = start + int(np.argmin(depth[start:stop]))
+        end = "front end" if from_front[at] <= from_rear[at] else "door end"
         result.reasons.append(Reason(
             CODE, "high",
             f"a thin sheet runs across the container over {100 * float(share[start:stop].max()):.0f} % of its height, "
-            f"{x_m:.2f} m from its front end ({level:.0f} g/cm² above the cargo either side): a false wall?",
+            f"{depth[at] / 1000.0:.2f} m from its {end} ({amount} above the cargo either side): a false wall?",
             score,
         ))
         bbox = (r0, c0 + start, r1, c0 + stop)
