@@ -132,3 +132,50 @@ def test_hollow_box_standing_on_the_floor_is_raised():
     assert "lighter" in result.reasons[0].message
     row0, col0, row1, col1 = result.regions[0].bbox
     assert row0 <= IN_ROW1 - 15 and col0 <= 141 and col1 >= 169
+
+
+def test_metal_box_raising_the_layers_zeff_is_raised():
+    # A steel box's faces across the beam: same areal density as its layer (its interior
+    # displaces what its steel adds), effective Z 1.5 above the goods'.
+    scene = cargo(seed=10)
+    scene.zeff[50:62, 140:160] += 1.5
+    result = check_concealment(check_input(scene, manifest()))
+    assert [reason.code for reason in result.reasons] == ["CONCEALMENT_ANOMALY"]
+    assert "effective Z" in result.reasons[0].message
+    row0, col0, row1, col1 = result.regions[0].bbox
+    assert row0 <= 51 and row1 >= 61 and col0 <= 141 and col1 >= 159
+
+
+def test_small_zeff_shifts_and_thin_zeff_lines_are_ignored():
+    scene = cargo(seed=11)
+    scene.zeff[50:62, 140:160] += 0.4                # below zeff_rise: packaging, moisture
+    scene.zeff[40:70, 200:202] += 3.0                # a slit between cartons: too thin
+    assert check_concealment(check_input(scene, manifest())).reasons == []
+
+
+def test_pallets_differing_slightly_in_every_layer_are_split():
+    # Two pallets abut; every layer of one is 2-4 % off the other's (below edge_step):
+    # judged against the pixel noise, every row steps at one column.
+    values = np.zeros((40, 120), np.float32)
+    rng = np.random.default_rng(12)
+    for layer in range(4):
+        level = 40.0 + 3.0 * layer
+        values[10 * layer:10 * layer + 10, :60] = level
+        values[10 * layer:10 * layer + 10, 60:] = level * (1.02 + 0.02 * (layer % 2))
+    values += rng.normal(0.0, 0.05, values.shape).astype(np.float32)
+    cargo_px = values > 0
+    assert stack_segments(values, cargo_px, 20, 0.6, 0.3, 0.3, 0.05) == [(0, 120)]
+    segments = stack_segments(values, cargo_px, 20, 0.6, 0.3, 0.3, 0.05, noise=0.05, through_fraction=0.9)
+    assert len(segments) == 2 and abs(segments[0][1] - 60) <= 2
+
+
+def test_side_of_an_object_crossing_layers_is_not_a_pallet_edge():
+    # One object in the upper half; the layers inside it make its side step in bands a
+    # few rows apart. Closer than band_gap_px they are one band: the stack stays whole.
+    values = np.full((60, 120), 30.0, np.float32)
+    values[5:35, 40:80] = 20.0
+    values[13:17, 40:80] = 29.5                      # layer boundaries inside the object
+    values[25:29, 40:80] = 29.5
+    cargo_px = values > 0
+    assert len(stack_segments(values, cargo_px, 20, 0.6, 0.3, 0.3, 0.05)) > 1      # bands 4 rows apart
+    assert stack_segments(values, cargo_px, 20, 0.6, 0.3, 0.3, 0.05, band_gap_px=10) == [(0, 120)]

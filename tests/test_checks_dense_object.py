@@ -47,6 +47,14 @@ def test_mixed_goods_have_dense_parts():
     assert check_dense_objects(check_input(scene, machinery)).reasons == []
 
 
+def test_mixed_goods_part_that_stops_the_beam_is_raised_at_medium_severity():
+    scene = cargo(seed=9).add(*BLOCK, 2000.0, METAL)
+    machinery = manifest(items=[{"hs_code": "841370", "gross_mass_kg": 3000}])
+    result = check_dense_objects(check_input(scene, machinery))
+    assert [reason.severity for reason in result.reasons] == ["medium"]
+    assert "cannot read" in result.reasons[0].message
+
+
 def test_sheet_edge_on_is_not_compact():
     # a full-height line one column wide (a steel sheet seen edge-on)
     scene = cargo(seed=4).add(IN_ROW0 + 20, 150, IN_ROW1 - 1, 151, 100.0, METAL)

@@ -24,7 +24,9 @@ single dead pixels go). A component is an object when it is compact (at most
 ``max_extent_mm`` across and ``max_aspect`` times longer one way than the other), at
 least ``min_area_cm2``, mostly surrounded by cargo the beam reads (``min_readable_ring``
 of a ``ring_mm`` ring: a region inside a load that stops the beam everywhere is
-:mod:`.unreadable`'s), and when its median excess reaches ``min_delta_alpha``.
+:mod:`.unreadable`'s), not the piece of a line that goes on above or below it (a sheet
+seen edge-on crossing the floor band or a crate wall), and when its median excess
+reaches ``min_delta_alpha``.
 Thresholds are in ``[checks.dense_object]``.
 """
 
@@ -71,6 +73,9 @@ class CompactObject:
         Lower bound of its mass (kg) from the summed excess.
     starved_share : float
         Share of its pixels the beam could not read.
+    on_band : bool
+        Whether it touches the cargo space's first or last row (it may be a member of
+        the floor or roof framing seen end-on, long along the beam).
     """
 
     bbox: tuple[int, int, int, int]
@@ -82,6 +87,7 @@ class CompactObject:
     density_g_cm3: float
     mass_kg: float
     starved_share: float
+    on_band: bool = False
 
     def overlaps(self, bbox: tuple[int, int, int, int]) -> bool:
         """Whether ``bbox`` overlaps this object's box."""
@@ -102,6 +108,23 @@ def _max_chord_kappa(inp: CheckInput, alpha_cargo: float, delta: float) -> float
         if areal[1] > areal[0]:
             best = max(best, float((alphas[1] - alphas[0]) / (areal[1] - areal[0])))
     return best if best > 0 else _KAPPA_FALLBACK
+
+
+def _continues_as_line(excess: np.ndarray, bbox: tuple[int, int, int, int], min_delta: float) -> bool:
+    """Whether a column of the box carries the excess on over as many rows again above or below it.
+
+    A steel sheet seen edge-on is a line a column or two wide; where it crosses the
+    floor band or a crate wall the opening leaves a compact-looking piece of it.
+    """
+    r0, c0, r1, c1 = bbox
+    span = max(r1 - r0, 3)
+    lo, hi = max(c0 - 1, 0), min(c1 + 1, excess.shape[1])
+    for start, stop in ((max(r0 - span, 0), r0), (r1, min(r1 + span, excess.shape[0]))):
+        if stop - start < span:
+            continue
+        if np.any(np.median(excess[start:stop, lo:hi], axis=0) >= min_delta):
+            return True
+    return False
 
 
 def _ring(pixels: np.ndarray, rows: int, cols: int) -> np.ndarray:
@@ -137,7 +160,7 @@ def compact_objects(inp: CheckInput) -> list[CompactObject]:
     width = max(3, box_pixels(setting("opening_mm"), inp.column_pitch_mm))
     background = np.zeros_like(alpha_high)
     background[rows, cols] = row_opening(alpha_high[rows, cols], width)
-    excess = alpha_high - background
+    excess = np.where(inside, alpha_high - background, 0.0).astype(np.float32)
     min_delta = setting("min_delta_alpha")
     candidates = inside & ((excess > min_delta) | inp.unreadable)
     extent = setting("min_extent_mm")
@@ -151,8 +174,12 @@ def compact_objects(inp: CheckInput) -> list[CompactObject]:
     max_extent, aspect = setting("max_extent_mm"), setting("max_aspect")
     min_area, min_ring = setting("min_area_cm2"), setting("min_readable_ring")
     pixel_area = inp.pixel_area_cm2
+    first_row = (rows.start or 0) if isinstance(rows, slice) else 0
+    last_row = rows.stop if isinstance(rows, slice) and rows.stop is not None else alpha_high.shape[0]
     for bbox, pixels in components(candidates, min_pixels=4):
         r0, c0, r1, c1 = bbox
+        if _continues_as_line(excess, bbox, min_delta):
+            continue
         height_mm = (r1 - r0) * inp.row_height_mm
         length_mm = (c1 - c0) * inp.column_pitch_mm
         area = float(pixels.sum()) * pixel_area
@@ -179,7 +206,8 @@ def compact_objects(inp: CheckInput) -> list[CompactObject]:
         density = delta / kappa / (max(height_mm, length_mm) / 10.0)
         mass_kg = float(np.clip(excess[r0:r1, c0:c1][pixels], 0.0, None).sum()) / kappa * pixel_area / 1000.0
         starved = float(inp.unreadable[r0:r1, c0:c1][pixels].mean())
-        found.append(CompactObject(bbox, pixels, height_mm, length_mm, area, delta, density, mass_kg, starved))
+        on_band = inp.structure.found and (r0 <= first_row or r1 >= last_row)
+        found.append(CompactObject(bbox, pixels, height_mm, length_mm, area, delta, density, mass_kg, starved, on_band))
     found.sort(key=lambda item: -item.mass_kg)
     return found
 

@@ -238,10 +238,9 @@ def build_check_input(image: Any, material_map: Any, manifest: Manifest, table: 
     else:
         conversion = 1.0 / 0.031  # g/cm² per unit α: iron at 6 MeV (NIST XCOM, 0.0306 cm²/g)
     if nonfinite.any():
+        # Where the beam was starved, α is the floor's: its areal density a lower bound
+        # (not the image's heaviest pixel, which would overstate the mass of dense loads).
         fill = np.where(np.isfinite(attenuation_high), attenuation_high * conversion, 0.0)
-        if unreadable.any():
-            finite_max = float(areal[~nonfinite].max()) if (~nonfinite).any() else 0.0
-            fill = np.where(unreadable, np.maximum(fill, finite_max), fill)
         areal[nonfinite] = np.nan_to_num(fill[nonfinite], nan=0.0, posinf=0.0, neginf=0.0)
     if sigma_alpha is not None:
         sigma = np.abs(sigma_alpha) * abs(conversion)

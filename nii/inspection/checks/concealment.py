@@ -121,7 +121,9 @@ def local_background(values: np.ndarray, valid: np.ndarray, block: tuple[int, in
 
 
 def stack_segments(values: np.ndarray, cargo: np.ndarray, min_width_px: int, gap_fraction: float,
-                   step_fraction: float = 0.0, edge_fraction: float = 1.0, edge_step: float = 0.05) -> list[tuple[int, int]]:
+                   step_fraction: float = 0.0, edge_fraction: float = 1.0, edge_step: float = 0.05,
+                   noise: np.ndarray | float | None = None, through_fraction: float = 1.0,
+                   through_sigma: float = 5.0, band_gap_px: int = _BAND_GAP) -> list[tuple[int, int]]:
     """Column ranges of the stacks (pallet columns) of a load, split at the gaps between them.
 
     Parameters
@@ -146,6 +148,19 @@ def stack_segments(values: np.ndarray, cargo: np.ndarray, min_width_px: int, gap
         rows (layers), or else in its upper and in its lower half alike (halves of the
         rows the load fills). A pallet edge runs through the stack; the side of one
         object, however tall, steps in the one band of rows it fills.
+    noise : numpy.ndarray or float, optional
+        Pixel noise of ``values`` (g/cm²); with ``through_fraction`` below 1, a run is
+        also split at a column where at least ``through_fraction`` of the cargo rows step
+        by more than ``through_sigma`` times it, however little relative to their value
+        (the mean of a few centimetres on either side, beyond the edge blur). Two pallets
+        of slightly different layers side by side differ in every layer; an object, a
+        carton's slit or a layer's edge changes some rows only.
+    through_fraction, through_sigma : float
+        See ``noise`` (1.0: never).
+    band_gap_px : int
+        Bands of stepping rows closer than this (rows) are one band: the side of one
+        object crosses the goods' layers inside it, whose steps come and go by a few
+        rows; two layers of a pallet edge that step are a layer or more apart.
 
     Returns
     -------
@@ -168,8 +183,7 @@ def stack_segments(values: np.ndarray, cargo: np.ndarray, min_width_px: int, gap
         # one object, however tall, steps in the one band of rows it fills.
         stepping = step & both
         share = stepping.sum(axis=0) / np.maximum(both.sum(axis=0), 1)
-        bands = ndimage.binary_opening(ndimage.binary_closing(stepping, np.ones((_BAND_GAP, 1), bool)),
-                                       np.ones((_BAND_GAP, 1), bool))
+        bands = _open_rows(_close_rows(stepping, max(int(band_gap_px), _BAND_GAP)), _BAND_GAP)
         n_bands = bands[0].astype(int) + (bands[1:] & ~bands[:-1]).sum(axis=0)
         filled_rows = np.flatnonzero(cargo.any(axis=1))
         middle = (int(filled_rows[0]) + int(filled_rows[-1]) + 1) // 2 if filled_rows.size else 0
@@ -179,6 +193,9 @@ def stack_segments(values: np.ndarray, cargo: np.ndarray, min_width_px: int, gap
         score = np.where(both.sum(axis=0) >= 0.3 * cargo.shape[0], score, 0.0)
         edges = np.zeros(values.shape[1])
         edges[lag:-lag] = score
+        if noise is not None and through_fraction < 1.0:
+            edges = np.maximum(edges, edge_fraction * _through_steps(values, cargo, noise, int(min_width_px),
+                                                                     through_fraction, through_sigma))
     local = ndimage.median_filter(profile, size=max(int(min_width_px), 3), mode="nearest")
     filled = (profile > gap_fraction * local) & cargo.any(axis=0)
     segments = []
@@ -191,6 +208,64 @@ def stack_segments(values: np.ndarray, cargo: np.ndarray, min_width_px: int, gap
                 segments.extend(_split_at_steps(profile, start, col, int(min_width_px), step_fraction, edges, edge_fraction))
             start = None
     return segments
+
+
+def _close_rows(mask: np.ndarray, length: int) -> np.ndarray:
+    """Binary closing along the rows (axis 0) by ``length`` (running max then min: linear time)."""
+    grown = ndimage.maximum_filter1d(mask.view(np.uint8), length, axis=0, mode="constant", cval=0)
+    return ndimage.minimum_filter1d(grown, length, axis=0, mode="constant", cval=1).astype(bool)
+
+
+def _open_rows(mask: np.ndarray, length: int) -> np.ndarray:
+    """Binary opening along the rows (axis 0) by ``length``."""
+    shrunk = ndimage.minimum_filter1d(mask.view(np.uint8), length, axis=0, mode="constant", cval=0)
+    return ndimage.maximum_filter1d(shrunk, length, axis=0, mode="constant", cval=0).astype(bool)
+
+
+def _through_steps(values: np.ndarray, cargo: np.ndarray, noise: np.ndarray | float, min_width: int,
+                   through_fraction: float, through_sigma: float) -> np.ndarray:
+    """Columns (1 to 2, else 0) where nearly every cargo row steps significantly: a pallet edge.
+
+    Each row's mean over ``min_width / 4`` columns on either side of a column, beyond
+    :data:`_EDGE_LAG` columns of edge blur (a carton's slit of a few columns hardly moves
+    it), is compared; a row steps when the two differ by more than ``through_sigma``
+    times the pixel noise.
+    """
+    # A share of the rows: every few rows suffice (subsampled for speed).
+    row_step = max(1, values.shape[0] // (2 * _MEDIAN_SAMPLES))
+    values, cargo = values[::row_step], cargo[::row_step]
+    if np.ndim(noise):
+        noise = np.asarray(noise)[::row_step]
+    rows, cols = values.shape
+    width = max(min_width // 4, 3)
+    lag = _EDGE_LAG
+    through = np.zeros(cols)
+    if cols <= 2 * (lag + width):
+        return through
+    filled = np.where(cargo, values, 0.0).astype(np.float32)
+    # Running means of the cargo (and of the cargo's share) over ``width`` columns.
+    total = np.cumsum(np.pad(filled, ((0, 0), (1, 0))), axis=1, dtype=np.float64)
+    count = np.cumsum(np.pad(cargo.astype(np.float32), ((0, 0), (1, 0))), axis=1, dtype=np.float64)
+    sums, counts = total[:, width:] - total[:, :-width], count[:, width:] - count[:, :-width]
+    left_end = np.arange(lag + width, cols - lag - width + 1)          # column c: window [c-lag-width, c-lag)
+    left = slice(left_end[0] - lag - width, left_end[-1] - lag - width + 1)
+    right = slice(left_end[0] + lag, left_end[-1] + lag + 1)
+    full = (counts[:, left] >= width) & (counts[:, right] >= width)
+    mean_left = sums[:, left] / np.maximum(counts[:, left], 1)
+    mean_right = sums[:, right] / np.maximum(counts[:, right], 1)
+    sigma = np.broadcast_to(np.asarray(noise, np.float32), values.shape)[:, left_end]
+    stepping = full & (np.abs(mean_left - mean_right) > through_sigma * sigma)
+    n_rows = full.sum(axis=0)
+    share = stepping.sum(axis=0) / np.maximum(n_rows, 1)
+    # Judged over most of the stack's height only (not at its ragged top or at a short object).
+    tall = n_rows >= 0.5 * cargo.any(axis=1).sum()
+    # Where it is flagged, the score peaks where the windows on either side are purest
+    # (the edge itself): 1 plus up to 1 by the mean step across the rows.
+    magnitude = np.where(full, np.abs(mean_left - mean_right), 0.0).sum(axis=0) / np.maximum(n_rows, 1)
+    flagged = tall & (share >= through_fraction)
+    if flagged.any():
+        through[left_end] = np.where(flagged, 1.0 + magnitude / max(float(magnitude[flagged].max()), 1e-9), 0.0)
+    return through
 
 
 def _split_at_steps(profile: np.ndarray, col0: int, col1: int, min_width: int, step_fraction: float,
@@ -274,10 +349,10 @@ def stack_row_background(values: np.ndarray, valid: np.ndarray, segments: list[t
                 # The row's level relative to that shape: the raw median of a row across
                 # a dome is not its level when the dome's flat top (or a plateau clipped
                 # at the beam's floor) is narrower in that layer.
-                relative = np.nanmedian((block / shape[None, :])[:, ::step_c], axis=1)
+                relative = np.nanmedian(block[:, ::step_c] / shape[None, ::step_c], axis=1)
                 level = np.where(enough & np.isfinite(relative), relative, level)
             model = level[:, None] * shape[None, :]
-            mad = 1.4826 * np.nanmedian(np.abs(block - model)[:, ::step_c], axis=1)
+            mad = 1.4826 * np.nanmedian(np.abs(block[:, ::step_c] - model[:, ::step_c]), axis=1)
             mad[~enough] = np.nan
             if np.isfinite(mad).any():
                 mad = np.minimum(mad, 2.0 * float(np.nanmedian(mad)))
@@ -315,10 +390,13 @@ def check_concealment(inp: CheckInput) -> CheckResult:
     window = int(settings("window_blocks")) | 1
     # The cargo as stacks: each row of each stack is compared with itself along x.
     stack_width = box_pixels(settings("min_stack_mm"), inp.column_pitch_mm)
-    segments = stack_segments(residual, cargo, stack_width, settings("gap_fraction"), settings("step_fraction"),
-                              settings("pallet_edge_fraction"), settings("min_contrast_rel"))
-    background, spread = stack_row_background(residual, cargo, segments, stack_width)
     sigma = inp.sigma_g_cm2[rows, cols]
+    segments = stack_segments(residual, cargo, stack_width, settings("gap_fraction"), settings("step_fraction"),
+                              settings("pallet_edge_fraction"), settings("min_contrast_rel"), noise=sigma,
+                              through_fraction=settings("pallet_edge_through_fraction"),
+                              through_sigma=settings("departure_sigma"),
+                              band_gap_px=box_pixels(settings("pallet_edge_band_gap_mm"), inp.row_height_mm))
+    background, spread = stack_row_background(residual, cargo, segments, stack_width)
     threshold = np.maximum.reduce([
         settings("departure_sigma") * np.sqrt(sigma**2 + spread**2),
         settings("min_contrast_rel") * background,
@@ -342,12 +420,25 @@ def check_concealment(inp: CheckInput) -> CheckResult:
             & (residual > settings("min_contrast_g_cm2")) & (departure > 0)
     odd_material &= classes != _class_of_background(zeff_background)
 
+    # Metal across the beam: a region whose effective Z rises above its stack row's (the
+    # faces of a steel box add steel to every ray through it, even where its single
+    # pixels still read organic). The map reads each homogeneous region from its mean
+    # attenuations, so a region's Z is measured with the noise of its mean: the cargo's
+    # own variation along its row (``departure_sigma`` × the row's spread) and the
+    # floor ``zeff_rise`` bound it.
+    zeff_rise = settings("zeff_rise")
+    rise = np.zeros_like(dense)
+    if zeff_rise > 0:
+        zeff_row, zeff_spread = stack_row_background(np.where(readable, zeff, np.nan), readable, segments, stack_width)
+        with np.errstate(invalid="ignore"):
+            rise = readable & ~unreadable & (zeff - zeff_row > np.maximum(zeff_rise, settings("departure_sigma") * zeff_spread))
     material_extent = settings("material_min_extent_mm")
     # Thin dense lines are kept (the walls of a hollow box seen edge-on are lines); specks go.
     line = int(settings("min_line_pixels"))
     dense = open_rect(dense, 1, line) | open_rect(dense, line, 1)
     odd_material = open_rect(odd_material, box_pixels(material_extent, inp.row_height_mm),
                              box_pixels(material_extent, inp.column_pitch_mm))
+    rise = open_rect(rise, box_pixels(material_extent, inp.row_height_mm), box_pixels(material_extent, inp.column_pitch_mm))
     # A void: a patch of a layer lighter than the rest of its row in the same stack, with
     # cargo above and below it in the stack (a hollow box displaces the goods it replaces).
     lighter_factor = settings("lighter_factor")
@@ -358,7 +449,7 @@ def check_concealment(inp: CheckInput) -> CheckResult:
         void = _enclosed_vertically(void, cargo)
         void_extent = settings("void_min_extent_mm")
         void = open_rect(void, box_pixels(void_extent, inp.row_height_mm), box_pixels(void_extent, inp.column_pitch_mm))
-    candidates = dense | odd_material | void
+    candidates = dense | odd_material | void | rise
     min_area = settings("min_area_cm2")
     min_solid = inp.threshold("concealment", "min_solid_fraction")
     cargo_area = float(cargo.sum()) * inp.pixel_area_cm2
@@ -386,6 +477,12 @@ def check_concealment(inp: CheckInput) -> CheckResult:
             is_dense = None
             mass = float(np.clip(-excess, 0, None).sum()) * inp.pixel_area_cm2 / 1000.0
             contrast = float(np.nanmean(-excess / limit)) if np.isfinite(limit).any() else 1.0
+        elif rise[r0:r1, c0:c1][pixels].mean() >= 0.5:
+            # Metal across the beam: its mass is not a density departure (a hollow box
+            # displaces about what its steel adds); the region's extent and area decide.
+            is_dense = False
+            contrast = float(np.nanmean((zeff - zeff_row)[r0:r1, c0:c1][pixels])) / zeff_rise
+            mass = math.nan
         if mass < settings("min_mass_kg"):
             near = max(near, min(mass / settings("min_mass_kg"), 0.99))
             continue
@@ -403,6 +500,9 @@ def check_concealment(inp: CheckInput) -> CheckResult:
     size = f"{(c1 - c0) * inp.column_pitch_mm / 10:.0f} × {(r1 - r0) * inp.row_height_mm / 10:.0f} cm"
     if is_dense is None:
         what = f"a {size} region about {mass:,.0f} kg lighter than the {around} layer it sits in (a void or a hollow container)"
+    elif not math.isfinite(mass):
+        what = (f"a {size} region whose effective Z is {contrast * settings('zeff_rise'):.1f} above the {around} "
+                f"layer it sits in (metal across the beam: a box's faces)")
     elif is_dense:
         what = f"a {size} {material} region about {mass:,.0f} kg denser than the {around} cargo around it"
     else:

@@ -33,7 +33,8 @@ iron's.
 Where the beam cannot read an object's Z (its core stops the beam, or it is a few
 centimetres across behind metres of cargo), its density can still say it: a compact
 object of :mod:`._compact` whose density bound (taken no deeper than it is wide) is at
-least ``density_min_g_cm3`` is high-Z, since only heavy elements are that dense.
+least ``density_min_g_cm3`` is high-Z, since only heavy elements are that dense; not one
+against the floor or the roof, which may be a frame member seen end-on.
 """
 
 from __future__ import annotations
@@ -235,7 +236,9 @@ def _density_objects(inp: CheckInput, seen: list[tuple[int, int, int, int]]) -> 
     limit = inp.threshold("high_z", "density_min_g_cm3")
     objects = []
     for item in compact_objects(inp):
-        if item.density_g_cm3 < limit or any(item.overlaps(bbox) for bbox in seen):
+        # Against the floor or the roof, a short dense piece may be a frame member seen
+        # end-on (long along the beam), which breaks the depth assumption.
+        if item.density_g_cm3 < limit or item.on_band or any(item.overlaps(bbox) for bbox in seen):
             continue
         objects.append((item.area_cm2, item.mass_kg, math.nan, item.bbox, item.pixels, "density", describe(item)))
     return objects
