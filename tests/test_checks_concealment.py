@@ -139,11 +139,27 @@ def test_metal_box_raising_the_layers_zeff_is_raised():
     # displaces what its steel adds), effective Z 1.5 above the goods'.
     scene = cargo(seed=10)
     scene.zeff[50:62, 140:160] += 1.5
-    result = check_concealment(check_input(scene, manifest()))
+    result = check_concealment(_with_zeff_sigma(scene, 0.08))  # region means of a 512-channel scan
     assert [reason.code for reason in result.reasons] == ["CONCEALMENT_ANOMALY"]
     assert "effective Z" in result.reasons[0].message
     row0, col0, row1, col1 = result.regions[0].bbox
     assert row0 <= 51 and row1 >= 61 and col0 <= 141 and col1 >= 159
+
+
+def test_zeff_rise_within_the_maps_own_uncertainty_is_ignored():
+    # A coarse scan reads Z to ~2 units: a rise of 1.5 is not evidence there.
+    scene = cargo(seed=10)
+    scene.zeff[50:62, 140:160] += 1.5
+    assert check_concealment(_with_zeff_sigma(scene, 2.4)).reasons == []
+
+
+def _with_zeff_sigma(scene, sigma):
+    from nii.inspection import load_expectations
+    from nii.inspection.checks import build_check_input
+
+    image, material_map = scene.build()
+    material_map.zeff_sigma = np.where(np.isnan(material_map.zeff), np.nan, sigma).astype(np.float32)
+    return build_check_input(image, material_map, manifest(), load_expectations())
 
 
 def test_small_zeff_shifts_and_thin_zeff_lines_are_ignored():
@@ -179,3 +195,49 @@ def test_side_of_an_object_crossing_layers_is_not_a_pallet_edge():
     cargo_px = values > 0
     assert len(stack_segments(values, cargo_px, 20, 0.6, 0.3, 0.3, 0.05)) > 1      # bands 4 rows apart
     assert stack_segments(values, cargo_px, 20, 0.6, 0.3, 0.3, 0.05, band_gap_px=10) == [(0, 120)]
+
+
+def _cartons_input(scene, gaps, lighter_cols=None):
+    """Checks' input with gaps between cartons carved in the attenuation image only.
+
+    The material map reads each homogeneous region from its mean attenuations, which
+    fills in a gap a centimetre or two wide; the attenuation image keeps it.
+    """
+    from nii.inspection import load_expectations
+    from nii.inspection.checks import build_check_input
+
+    image, material_map = scene.build()
+    for col in gaps:
+        image.attenuation_high[IN_ROW0 + 20:IN_ROW1 - 1, col:col + 1] = 2.67 * 0.03   # the walls only
+    return build_check_input(image, material_map, manifest(), load_expectations())
+
+
+def test_whole_carton_lighter_than_its_neighbours_is_clear():
+    # Cartons of 75 cm between gaps; one of the bottom layer 12 % lighter (carton-to-carton
+    # variation): bounded by the gaps on both sides, it is no void. Without the gaps
+    # (the same lighter patch inside the goods) or far lighter, it is one.
+    carton_gaps = range(FRONT + 10, REAR - 10, 30)
+    left = [col for col in carton_gaps if col > 120][0]
+    rows = slice(IN_ROW1 - 16, IN_ROW1 - 1)
+
+    scene = cargo(seed=13)
+    scene.areal[rows, left + 1:left + 30] -= 0.12 * 40.0
+    assert check_concealment(_cartons_input(scene, carton_gaps)).reasons == []
+
+    scene = cargo(seed=13)
+    scene.areal[rows, left + 1:left + 30] -= 0.12 * 40.0
+    result = check_concealment(_cartons_input(scene, []))
+    assert [reason.code for reason in result.reasons] == ["CONCEALMENT_ANOMALY"]
+    assert "lighter" in result.reasons[0].message
+
+    # Bounded by a gap on one side only: a hollow box against a carton's side.
+    scene = cargo(seed=13)
+    scene.areal[rows, left + 1:left + 20] -= 0.12 * 40.0
+    result = check_concealment(_cartons_input(scene, carton_gaps))
+    assert [reason.code for reason in result.reasons] == ["CONCEALMENT_ANOMALY"]
+
+    # A whole carton's goods replaced by a hollow box: beyond carton-to-carton variation.
+    scene = cargo(seed=13)
+    scene.areal[rows, left + 1:left + 30] -= 0.4 * 40.0
+    result = check_concealment(_cartons_input(scene, carton_gaps))
+    assert [reason.code for reason in result.reasons] == ["CONCEALMENT_ANOMALY"]

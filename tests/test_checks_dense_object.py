@@ -70,3 +70,17 @@ def test_object_inside_cargo_the_beam_cannot_read_is_left_to_unreadable():
 def test_declared_empty_container_is_left_to_the_empty_check():
     scene = Scene(seed=6).add(*BLOCK, 100.0, HIGH_Z)
     assert check_dense_objects(check_input(scene, manifest(empty=True))).reasons == []
+
+
+def test_piece_of_an_edge_on_line_is_not_compact():
+    import numpy as np
+
+    from nii.inspection.checks._compact import _continues_as_line
+
+    excess = np.zeros((40, 40), np.float32)
+    excess[:, 20] = 2.0                 # a sheet seen edge-on, full height
+    excess[25:29, 16:26] = 3.0          # where it crosses something dense
+    assert _continues_as_line(excess, (25, 16, 29, 26), 0.6)
+    block = np.zeros((40, 40), np.float32)
+    block[25:29, 16:26] = 3.0           # a block with cargo above and below
+    assert not _continues_as_line(block, (25, 16, 29, 26), 0.6)

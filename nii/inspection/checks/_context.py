@@ -90,6 +90,8 @@ class CheckInput:
     calibration : Calibration or None
         The material curves the map was computed with (``curves`` of ``(α_H, α_L)``
         per material), None when not given.
+    zeff_sigma : numpy.ndarray or None
+        Standard uncertainty of ``zeff`` per pixel (float32), None when the map has none.
     cache : dict
         Intermediate results that several checks share (e.g. the compact objects of
         :mod:`._compact`), filled by whoever needs them first.
@@ -111,6 +113,7 @@ class CheckInput:
     sigma_attenuation_high: np.ndarray | None = None
     sigma_attenuation_low: np.ndarray | None = None
     calibration: Any = None
+    zeff_sigma: np.ndarray | None = None
     cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -294,8 +297,10 @@ def build_check_input(image: Any, material_map: Any, manifest: Manifest, table: 
         _shape_check("sigma_low", sigma_low, shape).astype(np.float32, copy=False)
         if sigma_low is not None else None
     )
+    zeff_sigma = getattr(material_map, "zeff_sigma", None)
+    zeff_sigma = _shape_check("zeff sigma", zeff_sigma, shape).astype(np.float32, copy=False) if zeff_sigma is not None else None
     return CheckInput(
-        manifest=manifest, table=table, areal_g_cm2=areal, sigma_g_cm2=sigma, classes=classes,
+        manifest=manifest, table=table, areal_g_cm2=areal, sigma_g_cm2=sigma, classes=classes, zeff_sigma=zeff_sigma,
         zeff=zeff, unreadable=unreadable, structure=structure, row_height_mm=row_height,
         column_pitch_mm=pitch, position_mm=position_mm, attenuation_high=attenuation_high,
         attenuation_low=attenuation_low, sigma_attenuation_high=sigma_alpha,

@@ -6,7 +6,9 @@ densities of the stacks beside it. The cargo is therefore modelled stack by stac
 (:func:`stack_segments`: runs of columns between the gaps that separate pallets, split
 further where two stacks abut with a step in their mean or where many rows step at one
 column, in several layers or through the stack's height: the side of one tall object
-steps in one band of rows only), and each stack as its shape along x (flat for cartons,
+steps in one band of rows only, however the layers inside it break that band up; or
+where nearly every row steps by more than its noise, however little: two pallets of
+slightly different layers side by side), and each stack as its shape along x (flat for cartons,
 a dome for reels) times each row's level relative to that shape
 (:func:`stack_row_background`). The residual above
 the container's structure is compared with that model. A pixel departs when it
@@ -16,11 +18,20 @@ exceeds it by ``departure_sigma`` times its noise and the row's spread combined,
 column (a void: a
 hollow box displaces the goods it replaces; cigarettes are lighter than furniture);
 or when its effective Z departs from the neighbourhood's (block medians of about
-``block_mm`` over ``window_blocks``) by ``zeff_departure`` with a different class. Dense
+``block_mm`` over ``window_blocks``) by ``zeff_departure`` with a different class; or
+rises above its stack row's (the same model on the Zeff map) by ``zeff_rise``: the
+faces of a steel box across the beam add steel to every ray through it, which raises the
+region's Z though its pixels still read organic and its density hardly changes (the
+map reads each homogeneous region from its mean attenuations, so the cargo's own
+variation, not pixel noise, bounds this). Dense
 departures are kept as lines of at least ``min_line_pixels`` (the walls of a hollow
 steel box seen edge-on are thin lines); material departures thinner than
 ``material_min_extent_mm`` and voids thinner than ``void_min_extent_mm`` in either
-direction are edges or gaps between cartons, not objects. Connected
+direction are edges or gaps between cartons, not objects. A void bounded left and right
+by gaps between cartons (columns of the attenuation image at most ``gap_fraction`` of
+the void's, within ``unit_edge_mm`` of its sides) and lighter than its row by at most
+``unit_variation_rel`` is a whole carton a little lighter than its neighbours
+(carton-to-carton variation), not a hollow box hidden in the goods. Connected
 departures whose box covers at least ``min_area_cm2`` (with at least
 ``min_solid_fraction`` of it in departing pixels) and at most ``max_area_fraction`` of
 the cargo, that add or displace at least ``min_mass_kg``, are reported, except thin ones
@@ -58,6 +69,16 @@ _BAND_GAP = 3
 #: Samples per median of the stack model (rows or columns are subsampled above this).
 _MEDIAN_SAMPLES = 64
 _MAX_REGIONS = 5
+
+
+def _nanmedian(values: np.ndarray, axis: int) -> np.ndarray:
+    """``numpy.nanmedian`` along ``axis`` by one sort (NaN sorts last): far faster on many short lines."""
+    ordered = np.sort(values, axis=axis)
+    count = np.isfinite(ordered).sum(axis=axis, keepdims=True)
+    low = np.take_along_axis(ordered, np.maximum((count - 1) // 2, 0), axis=axis)
+    high = np.take_along_axis(ordered, np.maximum(count // 2, 0), axis=axis)
+    median = np.where(count > 0, 0.5 * (low + high), np.nan)
+    return np.squeeze(median, axis=axis)
 
 
 def _block_stat(values: np.ndarray, valid: np.ndarray, block: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
@@ -334,14 +355,14 @@ def stack_row_background(values: np.ndarray, valid: np.ndarray, segments: list[t
             enough = counts >= min_pixels
             # Medians of a few dozen samples are as robust: subsample for speed.
             step_c = max(1, (col1 - col0) // _MEDIAN_SAMPLES)
-            level = np.nanmedian(block[:, ::step_c], axis=1)
+            level = _nanmedian(block[:, ::step_c], axis=1)
             level[~enough] = np.nan
             # The shape of the stack along x, the same in every layer (1 for cartons;
             # a dome for reels or drums standing on end), from the median over its rows.
             usable = np.flatnonzero(enough & (level > 0))
             if usable.size >= 3:
                 usable = usable[::max(1, usable.size // _MEDIAN_SAMPLES)]
-                shape = np.nanmedian(block[usable] / level[usable, None], axis=0)
+                shape = _nanmedian(block[usable] / level[usable, None], axis=0)
                 shape = np.where(np.isfinite(shape) & (shape > 0), shape, 1.0)
             else:
                 shape = np.ones(col1 - col0)
@@ -349,10 +370,10 @@ def stack_row_background(values: np.ndarray, valid: np.ndarray, segments: list[t
                 # The row's level relative to that shape: the raw median of a row across
                 # a dome is not its level when the dome's flat top (or a plateau clipped
                 # at the beam's floor) is narrower in that layer.
-                relative = np.nanmedian(block[:, ::step_c] / shape[None, ::step_c], axis=1)
+                relative = _nanmedian(block[:, ::step_c] / shape[None, ::step_c], axis=1)
                 level = np.where(enough & np.isfinite(relative), relative, level)
             model = level[:, None] * shape[None, :]
-            mad = 1.4826 * np.nanmedian(np.abs(block[:, ::step_c] - model[:, ::step_c]), axis=1)
+            mad = 1.4826 * _nanmedian(np.abs(block[:, ::step_c] - model[:, ::step_c]), axis=1)
             mad[~enough] = np.nan
             if np.isfinite(mad).any():
                 mad = np.minimum(mad, 2.0 * float(np.nanmedian(mad)))
@@ -379,7 +400,7 @@ def check_concealment(inp: CheckInput) -> CheckResult:
         return result
     mixed = _mixed_cargo(inp)
     factor = inp.threshold("concealment", "mixed_factor") if mixed else 1.0
-    scaled = ("departure_sigma", "min_contrast_rel", "min_contrast_g_cm2", "min_area_cm2", "zeff_departure")
+    scaled = ("departure_sigma", "min_contrast_rel", "min_contrast_g_cm2", "min_area_cm2", "zeff_departure", "zeff_rise")
     settings = lambda name: inp.threshold("concealment", name) * (factor if name in scaled else 1.0)  # noqa: E731
     rows, cols = structure.interior()
     residual = structure.residual_g_cm2[rows, cols]
@@ -424,14 +445,18 @@ def check_concealment(inp: CheckInput) -> CheckResult:
     # faces of a steel box add steel to every ray through it, even where its single
     # pixels still read organic). The map reads each homogeneous region from its mean
     # attenuations, so a region's Z is measured with the noise of its mean: the cargo's
-    # own variation along its row (``departure_sigma`` × the row's spread) and the
-    # floor ``zeff_rise`` bound it.
+    # own variation along its row (``departure_sigma`` × the row's spread), the map's
+    # own uncertainty of Z (``departure_sigma`` × ``zeff_sigma``: coarse or noisy scans
+    # read Z to a few units) and the floor ``zeff_rise`` bound it.
     zeff_rise = settings("zeff_rise")
     rise = np.zeros_like(dense)
     if zeff_rise > 0:
         zeff_row, zeff_spread = stack_row_background(np.where(readable, zeff, np.nan), readable, segments, stack_width)
+        bound = np.maximum(zeff_rise, settings("departure_sigma") * zeff_spread)
+        if inp.zeff_sigma is not None:
+            bound = np.maximum(bound, settings("departure_sigma") * np.nan_to_num(inp.zeff_sigma[rows, cols], nan=np.inf))
         with np.errstate(invalid="ignore"):
-            rise = readable & ~unreadable & (zeff - zeff_row > np.maximum(zeff_rise, settings("departure_sigma") * zeff_spread))
+            rise = readable & ~unreadable & (zeff - zeff_row > bound)
     material_extent = settings("material_min_extent_mm")
     # Thin dense lines are kept (the walls of a hollow box seen edge-on are lines); specks go.
     line = int(settings("min_line_pixels"))
@@ -454,6 +479,10 @@ def check_concealment(inp: CheckInput) -> CheckResult:
     min_solid = inp.threshold("concealment", "min_solid_fraction")
     cargo_area = float(cargo.sum()) * inp.pixel_area_cm2
     max_area = settings("max_area_fraction") * cargo_area
+    # The gaps between packing units (cartons) read on the attenuation image: the
+    # material map reads each homogeneous region from its mean, which fills them in.
+    attenuation = None if inp.attenuation_high is None else np.asarray(inp.attenuation_high)[rows, cols]
+    unit_edge = box_pixels(settings("unit_edge_mm"), inp.column_pitch_mm)
     found = []
     near = 0.0
     for bbox, pixels in components(candidates):
@@ -477,6 +506,10 @@ def check_concealment(inp: CheckInput) -> CheckResult:
             is_dense = None
             mass = float(np.clip(-excess, 0, None).sum()) * inp.pixel_area_cm2 / 1000.0
             contrast = float(np.nanmean(-excess / limit)) if np.isfinite(limit).any() else 1.0
+            if _packing_unit_variation(bbox, pixels, departure, background, attenuation, unit_edge,
+                                       settings("gap_fraction"), settings("unit_variation_rel")):
+                # A whole carton lighter than its neighbours: carton-to-carton variation.
+                continue
         elif rise[r0:r1, c0:c1][pixels].mean() >= 0.5:
             # Metal across the beam: its mass is not a density departure (a hollow box
             # displaces about what its steel adds); the region's extent and area decide.
@@ -517,6 +550,57 @@ def check_concealment(inp: CheckInput) -> CheckResult:
         result.regions.append(inp.region((r0 + offset_r, c0 + offset_c, r1 + offset_r, c1 + offset_c),
                                          material, _score(area, contrast, min_area), CODE))
     return result
+
+
+def _packing_unit_variation(bbox: tuple[int, int, int, int], pixels: np.ndarray, departure: np.ndarray,
+                            background: np.ndarray, attenuation: np.ndarray | None, edge_px: int,
+                            gap_fraction: float, variation_rel: float) -> bool:
+    """Whether a void is one whole packing unit a little lighter than its neighbours.
+
+    Cartons of one good differ in density from one to the next (filling, moisture,
+    packing): a carton lighter than the rest of its row is bounded left and right by the
+    gaps that separate it from its neighbours, and its deficit is within that variation.
+    A hollow box hidden in the goods is not bounded by the cartons' gaps, and one that
+    replaces a whole carton displaces far more than the variation between cartons.
+
+    Parameters
+    ----------
+    bbox : tuple of int
+        The void's box (row0, col0, row1, col1) in the interior.
+    pixels : numpy.ndarray of bool
+        Its pixels within the box.
+    departure, background : numpy.ndarray
+        Residual minus its stack-row model, and the model (g/cm², interior).
+    attenuation : numpy.ndarray or None
+        Attenuation image of the interior (None: the rule does not apply).
+    edge_px : int
+        A gap within this many columns of the void's side bounds it.
+    gap_fraction : float
+        A gap: a column whose median attenuation over the void's rows is at most this
+        share of the void's own median (the gap holds only the container's walls).
+    variation_rel : float
+        Largest deficit, relative to the row's model, that carton-to-carton variation gives.
+
+    Returns
+    -------
+    bool
+    """
+    r0, c0, r1, c1 = bbox
+    if attenuation is None or variation_rel <= 0 or c1 - c0 <= 2 * edge_px + 2:
+        return False
+    with np.errstate(invalid="ignore", divide="ignore"):
+        deficit = float(np.nansum(-departure[r0:r1, c0:c1][pixels]) / np.nansum(background[r0:r1, c0:c1][pixels]))
+    if not (np.isfinite(deficit) and deficit <= variation_rel):
+        return False
+    lo, hi = max(c0 - edge_px, 0), min(c1 + edge_px, attenuation.shape[1])
+    step = max(1, (r1 - r0) // _MEDIAN_SAMPLES)
+    profile = _nanmedian(attenuation[r0:r1:step, lo:hi], axis=0)
+    inside = float(np.nanmedian(profile[c0 + edge_px - lo:c1 - edge_px - lo]))
+    if not inside > 0:
+        return False
+    left = profile[:c0 + edge_px + 1 - lo]
+    right = profile[c1 - 1 - edge_px - lo:]
+    return bool(np.nanmin(left) <= gap_fraction * inside and np.nanmin(right) <= gap_fraction * inside)
 
 
 def _on_stack_top(bbox: tuple[int, int, int, int], pixels: np.ndarray, cargo: np.ndarray, min_rows: int = 1) -> bool:
