@@ -241,3 +241,39 @@ def test_whole_carton_lighter_than_its_neighbours_is_clear():
     scene.areal[rows, left + 1:left + 30] -= 0.4 * 40.0
     result = check_concealment(_cartons_input(scene, carton_gaps))
     assert [reason.code for reason in result.reasons] == ["CONCEALMENT_ANOMALY"]
+
+
+def test_block_filling_most_of_a_stacks_height_is_raised():
+    # Denser goods (bricks) filling the upper 60 % of a stack over 75 cm: the median over
+    # the stack's rows would take them for the stack's shape along x; its lower band
+    # shows the goods' flat shape.
+    scene = cargo(seed=12)
+    scene.areal[IN_ROW0 + 20:IN_ROW0 + 54, 140:170] += 12.0
+    result = check_concealment(check_input(scene, manifest()))
+    assert [reason.code for reason in result.reasons] == ["CONCEALMENT_ANOMALY"]
+    row0, col0, row1, col1 = result.regions[0].bbox
+    assert "denser" in result.reasons[0].message               # the block, not the goods below it as a void
+    assert row0 <= IN_ROW0 + 21 and row1 >= IN_ROW0 + 53 and col0 <= 141 and col1 >= 169
+
+
+def test_stack_shape_from_bands_keeps_a_dome_and_drops_a_block():
+    dome = np.concatenate([np.linspace(0.4, 1.0, 20), np.ones(20), np.linspace(1.0, 0.4, 20)]).astype(np.float32)
+    values = np.tile(100.0 * dome, (40, 1))
+    background, _ = stack_row_background(values, values > 0, [(0, 60)], 5, 2, 10, 0.05)
+    assert np.allclose(background, values, rtol=0.01)                 # a dome in every layer
+    values[:24, 22:38] = 130.0                                        # a block over 60 % of the rows
+    background, _ = stack_row_background(values, values > 0, [(0, 60)], 5, 2, 10, 0.05)
+    assert np.allclose(background[:, 22:38], 100.0, rtol=0.01)
+    one_band, _ = stack_row_background(values, values > 0, [(0, 60)], 5)
+    assert np.allclose(one_band[:24, 22:38], 130.0, rtol=0.01)       # one band: the block is the shape
+
+
+def test_plateau_edge_wandering_between_layers_keeps_the_median_shape():
+    # The edge of a plateau a few columns further in the upper layers than in the lower:
+    # the bands disagree over fewer columns than an object's width.
+    values = np.full((40, 60), 50.0, np.float32)
+    values[:, 36:] = 40.0
+    values[:20, 36:39] = 50.0
+    background, _ = stack_row_background(values, values > 0, [(0, 60)], 5, 2, 10, 0.05)
+    median, _ = stack_row_background(values, values > 0, [(0, 60)], 5)
+    assert np.allclose(background, median)

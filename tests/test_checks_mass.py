@@ -74,3 +74,31 @@ def test_shortfall_behind_impenetrable_cargo_is_not_raised():
     result = check_mass(check_input(scene, manifest(items=[{"hs_code": "610910", "gross_mass_kg": 1e6}])))
     assert result.reasons == []
     assert any("lower bound" in warning for warning in result.warnings)
+
+
+def test_floor_band_top_row_share_is_cargo():
+    # The floor band is rounded up to whole rows: the share of its top row above the
+    # floor's top holds goods, given the cargo of the row just above it.
+    import numpy as np
+
+    from nii.classes import INORGANIC
+    from nii.inspection.checks._mass_estimate import estimate_cargo_mass
+
+    residual = np.full((10, 20), 10.0)
+    kwargs = dict(pixel_area_cm2=100.0, end_columns=(0.0, 0.0), organic_factor=1.0, relative_uncertainty=0.0,
+                  structure_kg=0.0, structure_uncertainty_rel=0.0)
+    args = (residual, np.full(residual.shape, INORGANIC, np.uint8), np.zeros(residual.shape), np.zeros(residual.shape, bool))
+    whole = estimate_cargo_mass(*args, **kwargs).mass_kg
+    assert whole == pytest.approx(10 * 20 * 10.0 * 100.0 / 1000.0)
+    with_share = estimate_cargo_mass(*args, bottom_row_extra=0.47, **kwargs).mass_kg
+    assert with_share - whole == pytest.approx(0.47 * 20 * 10.0 * 100.0 / 1000.0)
+
+
+def test_goods_on_the_boards_count_down_to_the_floor():
+    # 30 mm rows: the 170 mm floor band is 6 rows (180 mm); goods standing on the boards
+    # fill the 10 mm of its top row above the floor, a third of a row.
+    rows = (IN_ROW0 + 20, IN_ROW1)
+    scene = Scene(seed=5).add(rows[0], COLS[0], rows[1], COLS[1], 40.0, ORGANIC)
+    result = check_mass(check_input(scene, manifest(items=[{"hs_code": "610910", "gross_mass_kg": 1000.0}])))
+    expected = cargo_kg(40.0, rows[1] - rows[0] + (6 - 170.0 / 30.0), COLS[1] - COLS[0]) * cotton_factor()
+    assert result.estimates["cargo_mass_kg"] == pytest.approx(expected, rel=0.003)

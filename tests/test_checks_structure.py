@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
 import pytest
 from _inspection_synthetic import (
     BOTTOM,
@@ -21,8 +22,8 @@ from _inspection_synthetic import (
 )
 
 from nii.classes import METAL, ORGANIC
-from nii.inspection import load_container_types
-from nii.inspection.checks import check_structure, structure_model
+from nii.inspection import load_container_types, load_expectations
+from nii.inspection.checks import build_check_input, check_structure, structure_model
 from nii.inspection.checks._structure_model import corrugation_factor, longest_run
 
 
@@ -199,3 +200,82 @@ def test_a_wall_among_the_goods_own_lines_is_not_raised():
     scene = _line_scene(17, col)
     scene.add(IN_ROW1 - 50, col + 60, IN_ROW1, col + 61, 10.0, METAL)
     assert len(_false_wall_messages(check_input(scene, manifest()))) == 1
+
+
+# --- coarse detectors: rows of tens of millimetres -------------------------------------
+
+COARSE_ROW_MM, COARSE_COL_MM = 67.2, 34.8
+
+
+def _coarse_box(goods_top_row: int, *, gaps: bool, seed: int = 0):
+    """A 20 ft box on 64 coarse rows × 192 columns (areal density, noise σ)."""
+    rng = np.random.default_rng(seed)
+    areal = np.zeros((64, 192))
+    areal[0] = 0.7                       # the box's edge is just below this row's top
+    areal[40] = 0.6
+    areal[1:40, 8:184] += 2.67          # side walls
+    areal[1, 8:184] += 5.0               # roof band, partial rows
+    areal[2, 8:184] += 6.0
+    areal[37, 8:184] += 30.0             # boards (the floor's top is in this row)
+    areal[38:40, 8:184] += 4.0           # rails
+    areal[1:40, 8:16] += 150.0           # front end
+    areal[1:40, 176:184] += 150.0        # doors
+    goods = np.zeros(192, bool)
+    goods[16:170] = True
+    if gaps:                             # stacks with a column of gap between them
+        goods[40::30] = False
+    areal[goods_top_row:37, goods] += 30.0
+    sigma = np.full(areal.shape, 0.05)
+    return areal + rng.normal(0.0, 0.05, areal.shape), sigma
+
+
+def _coarse_structure(areal, sigma):
+    from nii.inspection.checks._structure_model import estimate_structure
+
+    table = load_expectations()
+    settings = {name: table.threshold("structure", name)
+                for name in ("floor_band_mm", "roof_band_mm", "end_band_mm", "occupancy_g_cm2", "occupancy_sigma",
+                             "baseline_percentile", "wall_band_percentile")}
+    container = load_container_types()["22G1"]
+    return estimate_structure(areal, sigma, row_height_mm=COARSE_ROW_MM, column_pitch_mm=COARSE_COL_MM,
+                              settings=settings, model=structure_model(container, settings),
+                              height_mm=float(container.height_mm))
+
+
+def test_nearly_empty_edge_row_does_not_shift_the_box():
+    # Row 0 holds a trace of the roof (under half the side walls): the box starts in row 1,
+    # and its bottom (height / row height = 39 rows further) is row 40, not row 39.
+    structure = _coarse_structure(*_coarse_box(6, gaps=True))
+    assert structure.rows == (1, 40)
+    assert structure.floor_rows == (37, 40)
+
+
+def test_walls_read_between_stacks_when_goods_reach_the_roof():
+    # Goods up to one row under the roof: too few headroom rows for the walls to be read
+    # along rows, but the gaps between stacks show them along columns.
+    structure = _coarse_structure(*_coarse_box(4, gaps=True))
+    assert structure.wall_g_cm2 == pytest.approx(2.67, abs=0.2)
+
+
+def test_walls_read_on_headroom_rows_when_goods_fill_the_length():
+    structure = _coarse_structure(*_coarse_box(5, gaps=False))
+    assert structure.wall_g_cm2 == pytest.approx(2.67, abs=0.2)
+
+
+def test_walls_of_goods_to_the_roof_are_not_raised():
+    # A box loaded up to a few rows under the roof: the walls must not read as heavy.
+    scene = Scene(seed=7).add(IN_ROW0 + 1, FRONT + 3, IN_ROW1 - 1, REAR - 3, 40.0, ORGANIC)
+    for column in range(FRONT + 30, REAR - 10, 40):      # gaps between stacks
+        scene.add(IN_ROW0 + 1, column, IN_ROW1 - 1, column + 2, -40.0, ORGANIC)
+    inp = check_input(scene, manifest())
+    assert inp.structure.wall_g_cm2 == pytest.approx(2.67, abs=0.2)
+    assert check_structure(inp).reasons == []
+
+
+def test_floor_band_is_read_on_the_attenuation():
+    # The areal density map's segment of a stack runs down into the floor band's rows;
+    # the attenuation there is the floor's: no thickened floor.
+    image, material_map = cargo(seed=3).build()
+    material_map.areal_density_g_cm2[BOTTOM - FLOOR_ROWS:BOTTOM, 100:180] = 120.0
+    inp = build_check_input(image, material_map, manifest(), load_expectations())
+    assert check_structure(inp).reasons == []

@@ -138,6 +138,7 @@ def estimate_cargo_mass(
     relative_uncertainty: float,
     structure_kg: float,
     structure_uncertainty_rel: float,
+    bottom_row_extra: float = 0.0,
 ) -> MassEstimate:
     """Sum the cargo's areal density over the cargo space.
 
@@ -164,6 +165,9 @@ def estimate_cargo_mass(
         Mass of the subtracted structure profile over the interior (kg).
     structure_uncertainty_rel : float
         Its relative uncertainty (dimensionless).
+    bottom_row_extra : float, optional
+        Share of a row (0..1) of cargo space below the residual's last row (the part of
+        the floor band's top row above the floor), given the last row's cargo.
 
     Returns
     -------
@@ -174,6 +178,9 @@ def estimate_cargo_mass(
         return MassEstimate(0.0, 0.0, 0.0, 0.0, organic_factor)
     organic = classes == ORGANIC
     weighted = np.where(organic, residual * organic_factor, residual)
+    if bottom_row_extra > 0 and weighted.shape[0]:
+        weighted = weighted.copy()
+        weighted[-1] *= 1.0 + min(float(bottom_row_extra), 1.0)
     grams = pixel_area_cm2  # (g/cm²) × cm² = g
     column_mass = weighted.sum(axis=0) * grams / 1000.0
     mass = float(column_mass.sum())

@@ -11,7 +11,12 @@ Seen by a horizontal fan beam, an ISO box gives:
 :func:`estimate_structure` finds the box in the image and estimates, from the scan
 itself, the areal density that the structure alone puts on each row of the interior:
 a low percentile along x of the interior columns, capped in the interior rows at the
-side-wall level (so cargo that fills the whole length is not taken for structure).
+side-wall level (so cargo that fills the whole length is not taken for structure). The
+side-wall level is read both on headroom rows and on the columns between stacks, so
+that goods loaded close to the roof (a handful of rows on a coarse detector) are not
+taken for walls; a nearly empty row at either edge of the occupied run is not taken for
+the box's first row (on rows of tens of millimetres it would shift the box, its floor
+and its roof by a row).
 When the container type carries a structure description, :func:`structure_model`
 turns it into expected areal densities, used as a sanity cap and by the structure check.
 """
@@ -272,6 +277,60 @@ def _band(count_mm: float, pitch_mm: float, available: int, share: float) -> int
     return max(0, min(pixels, int(available * share)))
 
 
+def _trim_partial_rows(areal_g_cm2: np.ndarray, r0: int, r1: int, model: StructureModel | None) -> tuple[int, int]:
+    """Drop end rows of the occupied run that the container covers less than half of.
+
+    Every row the container covers in full holds at least its two side walls. A row at
+    the run's top or bottom edge whose median areal density (along the container) is
+    under half the side walls' is covered by the box over less than half its height:
+    the box's edge lies in the next row. On fine rows this moves the edge by a row of a
+    few millimetres; on coarse rows (tens of millimetres) it keeps a nearly empty row
+    from shifting the whole container and its floor and roof bands by a row.
+    The side-wall level is the model's when known, else the 10th percentile of the row
+    medians of the run.
+    """
+    if r1 - r0 < 8:
+        return r0, r1
+    medians = np.median(areal_g_cm2[r0:r1], axis=1)
+    walls = model.walls_g_cm2 if model is not None and math.isfinite(model.walls_g_cm2) else math.nan
+    if not (math.isfinite(walls) and walls > 0):
+        walls = float(np.percentile(medians, 10.0))
+    limit = 0.5 * walls
+    start, stop = 0, medians.size
+    if medians[start] < limit:
+        start += 1
+    if medians[stop - 1] < limit:
+        stop -= 1
+    return r0 + start, r0 + stop
+
+
+def _wall_level(interior: np.ndarray, sigma: np.ndarray, baseline: np.ndarray, percentile: float) -> float:
+    """Side-wall areal density (g/cm²) from the interior, by rows and by columns.
+
+    The side walls put the same areal density on every interior pixel. Along rows, the
+    ``percentile`` of the per-row baseline over the interior rows reads it where at least
+    that share of the rows is free of goods along part of the length (headroom). Along
+    columns, the ``percentile`` of the per-column median over the interior rows reads
+    it where that share of the columns is free of goods over most of the height (gaps
+    between stacks, the unloaded end). A container loaded close to the roof (few
+    headroom rows, which a coarse detector counts in a handful) is read by columns; one
+    loaded along its whole length, by rows: the lower of the two is the walls.
+    The column medians are corrected for their noise like the baseline.
+    """
+    if interior.shape[0] == 0 or interior.shape[1] == 0:
+        return 0.0
+    # The percentile is taken as an order statistic (no interpolation): with a few dozen
+    # coarse rows, interpolating between the last headroom row and the first loaded one
+    # would put the walls halfway up the goods.
+    by_rows = float(np.percentile(baseline, percentile, method="lower"))
+    # The median of n noisy values scatters by ~1.25 σ / √n; their low percentile sits
+    # z_p of that below the level.
+    column = np.median(interior, axis=0)
+    noise = 1.25 * float(np.median(sigma)) / math.sqrt(interior.shape[0])
+    by_columns = float(np.percentile(column, percentile, method="lower")) - _normal_quantile(percentile / 100.0) * noise
+    return min(by_rows, by_columns)
+
+
 def estimate_structure(
     areal_g_cm2: np.ndarray,
     sigma_g_cm2: np.ndarray,
@@ -333,6 +392,7 @@ def estimate_structure(
     if row_run is None or row_run[1] - row_run[0] < 8:
         return empty
     r0, r1 = row_run
+    r0, r1 = _trim_partial_rows(areal_g_cm2[:, c0:c1], r0, r1, model)
     if math.isfinite(height_mm) and height_mm > 0:
         r1 = min(r0 + int(round(height_mm / row_height_mm)), rows_total)
         # Columns again, on the container's own rows above the floor (no chassis there).
@@ -356,7 +416,8 @@ def estimate_structure(
     # A low percentile of noisy values sits below their mean by z_p standard deviations.
     row_noise = np.median(sigma_g_cm2[r0:r1, ic0:ic1:step], axis=1)
     baseline[r0:r1] += -_normal_quantile(percentile / 100.0) * row_noise
-    wall = float(np.percentile(baseline[ir0:ir1], float(settings["wall_band_percentile"]))) if ir1 > ir0 else 0.0
+    wall = _wall_level(areal_g_cm2[ir0:ir1, ic0:ic1:step], sigma_g_cm2[ir0:ir1, ic0:ic1:step], baseline[ir0:ir1],
+                       float(settings["wall_band_percentile"]))
     if model is not None and math.isfinite(model.walls_g_cm2):
         wall = min(wall, 1.5 * model.walls_g_cm2 + 0.5)
     profile = baseline.copy()

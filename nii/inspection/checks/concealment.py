@@ -10,7 +10,10 @@ steps in one band of rows only, however the layers inside it break that band up;
 where nearly every row steps by more than its noise, however little: two pallets of
 slightly different layers side by side), and each stack as its shape along x (flat for cartons,
 a dome for reels) times each row's level relative to that shape
-(:func:`stack_row_background`). The residual above
+(:func:`stack_row_background`). The shape is the same in every layer: it is also measured
+in ``shape_bands`` bands of the stack's rows, and where they disagree by more than
+``min_contrast_rel`` over at least ``material_min_extent_mm`` of columns the flattest band's
+is kept (a block filling over half a stack's height would otherwise be its shape). The residual above
 the container's structure is compared with that model. A pixel departs when it
 exceeds it by ``departure_sigma`` times its noise and the row's spread combined, by
 ``min_contrast_rel`` of the model and by ``min_contrast_g_cm2``; or falls below it by
@@ -317,7 +320,8 @@ def _split_at_steps(profile: np.ndarray, col0: int, col1: int, min_width: int, s
 
 
 def stack_row_background(values: np.ndarray, valid: np.ndarray, segments: list[tuple[int, int]],
-                         min_pixels: int) -> tuple[np.ndarray, np.ndarray]:
+                         min_pixels: int, bands: int = 1, band_min_cols: int = 1,
+                         band_tolerance: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """The cargo of each row of each stack: its median along x and its spread.
 
     Goods are loaded as stacks of cartons, bags or pallets, one layer on another: along x
@@ -334,6 +338,13 @@ def stack_row_background(values: np.ndarray, valid: np.ndarray, segments: list[t
         The stacks (:func:`stack_segments`).
     min_pixels : int
         A row of a stack with fewer cargo pixels gives no background.
+    bands : int
+        The shape along x is the same in every layer: it is measured in this many bands
+        of the stack's rows (top to bottom) and, column by column, the band's value
+        closest to flat (1) is kept (:func:`_common_shape`). With one band, an object
+        filling more than half of the stack's rows over some columns becomes the stack's
+        shape there and departs from nothing; with several, the bands it leaves out
+        show the goods' own shape.
 
     Returns
     -------
@@ -362,8 +373,7 @@ def stack_row_background(values: np.ndarray, valid: np.ndarray, segments: list[t
             usable = np.flatnonzero(enough & (level > 0))
             if usable.size >= 3:
                 usable = usable[::max(1, usable.size // _MEDIAN_SAMPLES)]
-                shape = _nanmedian(block[usable] / level[usable, None], axis=0)
-                shape = np.where(np.isfinite(shape) & (shape > 0), shape, 1.0)
+                shape = _common_shape(block[usable] / level[usable, None], bands, band_min_cols, band_tolerance)
             else:
                 shape = np.ones(col1 - col0)
             if usable.size >= 3:
@@ -380,6 +390,48 @@ def stack_row_background(values: np.ndarray, valid: np.ndarray, segments: list[t
             background[:, col0:col1] = model
             spread[:, col0:col1] = mad[:, None]
     return background, spread
+
+
+def _common_shape(relative: np.ndarray, bands: int, min_cols: int = 1, tolerance: float = 0.0) -> np.ndarray:
+    """The stack's shape along x common to all its layers.
+
+    Parameters
+    ----------
+    relative : numpy.ndarray
+        Rows of the stack (top to bottom) × its columns: each row relative to its level.
+    bands : int
+        Number of bands of rows in which the shape is also measured (median over each
+        band's rows); fewer than two rows per band falls back to one band.
+    min_cols : int
+        Bands must disagree over a run of at least this many columns (an object's
+        width); the edge of a plateau that wanders by a few columns from layer to layer
+        makes them disagree over a few columns only.
+    tolerance : float
+        Bands disagree where their shapes differ by more than this ratio (log).
+
+    Returns
+    -------
+    numpy.ndarray
+        Per column, the median over all rows (as with one band); where the bands
+        disagree, of the bands' shapes the one closest to 1 in ratio: a dome of reels is
+        the same in every band and is kept; a block filling the upper half of the stack
+        raises the upper band's shape only, so the lower band's flat shape is kept and
+        the block departs from it. Not finite or not positive: 1.
+    """
+    overall = _nanmedian(relative, axis=0)
+    overall = np.where(np.isfinite(overall) & (overall > 0), overall, 1.0)
+    bands = max(1, min(int(bands), relative.shape[0] // 2))
+    if bands < 2:
+        return overall
+    shapes = np.stack([_nanmedian(part, axis=0) for part in np.array_split(relative, bands, axis=0)])
+    shapes = np.where(np.isfinite(shapes) & (shapes > 0), shapes, 1.0)
+    logs = np.log(shapes)
+    disagree = (logs.max(axis=0) - logs.min(axis=0)) > math.log1p(max(float(tolerance), 0.0))
+    if min_cols > 1:
+        disagree = ndimage.binary_opening(disagree, structure=np.ones(int(min_cols), bool))
+    pick = np.argmin(np.abs(logs), axis=0)
+    flattest = np.take_along_axis(shapes, pick[None], axis=0)[0]
+    return np.where(disagree, flattest, overall)
 
 
 def check_concealment(inp: CheckInput) -> CheckResult:
@@ -417,7 +469,10 @@ def check_concealment(inp: CheckInput) -> CheckResult:
                               through_fraction=settings("pallet_edge_through_fraction"),
                               through_sigma=settings("departure_sigma"),
                               band_gap_px=box_pixels(settings("pallet_edge_band_gap_mm"), inp.row_height_mm))
-    background, spread = stack_row_background(residual, cargo, segments, stack_width)
+    # The stack's shape along x, checked band by band against an object over half its height.
+    shape_args = (int(settings("shape_bands")), box_pixels(settings("material_min_extent_mm"), inp.column_pitch_mm),
+                  settings("min_contrast_rel"))
+    background, spread = stack_row_background(residual, cargo, segments, stack_width, *shape_args)
     threshold = np.maximum.reduce([
         settings("departure_sigma") * np.sqrt(sigma**2 + spread**2),
         settings("min_contrast_rel") * background,
@@ -451,7 +506,8 @@ def check_concealment(inp: CheckInput) -> CheckResult:
     zeff_rise = settings("zeff_rise")
     rise = np.zeros_like(dense)
     if zeff_rise > 0:
-        zeff_row, zeff_spread = stack_row_background(np.where(readable, zeff, np.nan), readable, segments, stack_width)
+        zeff_row, zeff_spread = stack_row_background(np.where(readable, zeff, np.nan), readable, segments, stack_width,
+                                                     *shape_args)
         bound = np.maximum(zeff_rise, settings("departure_sigma") * zeff_spread)
         if inp.zeff_sigma is not None:
             bound = np.maximum(bound, settings("departure_sigma") * np.nan_to_num(inp.zeff_sigma[rows, cols], nan=np.inf))

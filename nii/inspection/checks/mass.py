@@ -5,7 +5,9 @@ space (:mod:`._mass_estimate`): the organic pixels' areal density is read with t
 declared goods' mass attenuation (hydrogen, which dual energy cannot see, makes organic
 goods attenuate 6–14 % more per gram than the calibration's carbon), and the end bands
 (front wall, doors), where the structure cannot be separated, get the mean mass per
-column of the nearest interior columns over the rest of the internal length. Its
+column of the nearest interior columns over the rest of the internal length; the part
+of the floor band's top row that lies above the floor (the band is whole rows) gets the
+cargo of the row above it. Its
 uncertainty combines the pixel noise, the areal density's relative uncertainty and the
 structure profile's. The tolerance is the larger of ``tolerance_sigma`` standard
 uncertainties and ``min_relative_tolerance`` of the declared mass. Where the beam could
@@ -79,11 +81,20 @@ def cargo_mass_estimate(inp: CheckInput) -> MassEstimate:
         # Cargo stands inside the internal length only: the rest of the end bands is structure.
         missing_mm = float(internal[0]) - residual.shape[1] * inp.column_pitch_mm
         front = rear = max(missing_mm, 0.0) / 2.0 / inp.column_pitch_mm
+    # The floor band is whole rows from the container's bottom edge: its top row reaches
+    # above the floor's top by ``rows × row height − floor_band_mm``, where goods stand on
+    # the boards (a share of a row: negligible on fine rows, half the bottom layer's row on
+    # coarse ones). That share is given the cargo of the interior row just above it.
+    f0, f1 = structure.floor_rows
+    floor_share = 0.0
+    if f1 > f0:
+        band_mm = inp.threshold("structure", "floor_band_mm")
+        floor_share = min(max((f1 - f0) - band_mm / inp.row_height_mm, 0.0), 1.0)
     grams = inp.pixel_area_cm2
     structure_kg = float(structure.profile_g_cm2[rows].sum()) * residual.shape[1] * grams / 1000.0
     return estimate_cargo_mass(
         residual, inp.classes[rows, cols], inp.sigma_g_cm2[rows, cols], inp.unreadable[rows, cols],
-        pixel_area_cm2=grams, end_columns=(front, rear), organic_factor=factor,
+        pixel_area_cm2=grams, end_columns=(front, rear), organic_factor=factor, bottom_row_extra=floor_share,
         relative_uncertainty=_relative_uncertainty(inp),
         structure_kg=structure_kg,
         structure_uncertainty_rel=inp.threshold("mass", "structure_uncertainty_rel"),
