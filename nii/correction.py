@@ -417,7 +417,7 @@ def _correct_energy(
         # a small fraction of it) and subtracted before the starvation floor is applied.
         model, row_mm, column_mm = scatter
         estimate = model.signal(backend.to_numpy(transmission), row_mm, column_mm)
-        transmission -= backend.asarray(estimate.astype(np.float32))
+        transmission -= backend.asarray(estimate.astype(np.float32, copy=False))
 
     # noise model of T: var_T = a_row + b·T + c·T² (dark, shot, multiplicative terms)
     dark_term = dark_var / gain**2

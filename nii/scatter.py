@@ -33,7 +33,7 @@ def _interp_axis(values: np.ndarray, at: np.ndarray, axis: int) -> np.ndarray:
     at = np.clip(at, 0.0, n - 1)
     left = np.minimum(np.floor(at).astype(np.intp), max(n - 2, 0))
     right = np.minimum(left + 1, n - 1)
-    weight = at - left
+    weight = (at - left).astype(values.dtype, copy=False)
     shape = [1, 1]
     shape[axis] = -1
     weight = weight.reshape(shape)
@@ -56,15 +56,19 @@ def broad_gaussian(image: np.ndarray, sigma_rows: float, sigma_cols: float) -> n
     Returns
     -------
     numpy.ndarray
-        The blurred image (float64, borders extended).
+        The blurred image, borders extended: float32 for a float32 image (the
+        coarse grid is still computed in float64), float64 otherwise.
     """
-    image = np.asarray(image, dtype=np.float64)
+    image = np.asarray(image)
+    if image.dtype not in (np.float32, np.float64):
+        image = image.astype(np.float64)
+    out_dtype = image.dtype
     rows, cols = image.shape
     factors = [int(np.clip(sigma // 8, 1, 16)) if sigma > 0.3 else 1 for sigma in (sigma_rows, sigma_cols)]
     fr, fc = factors
     pad_r, pad_c = (-rows) % fr, (-cols) % fc
     work = np.pad(image, ((0, pad_r), (0, pad_c)), mode="edge") if (pad_r or pad_c) else image
-    coarse = work.reshape(work.shape[0] // fr, fr, work.shape[1] // fc, fc).mean(axis=(1, 3))
+    coarse = work.reshape(work.shape[0] // fr, fr, work.shape[1] // fc, fc).mean(axis=(1, 3), dtype=np.float64)
     for axis, sigma, factor in ((0, sigma_rows, fr), (1, sigma_cols, fc)):
         # Block means already spread by (factor² − 1)/12 pixels² (in coarse units).
         sigma = np.sqrt(max((sigma / factor) ** 2 - (1.0 - 1.0 / factor**2) / 12.0, 0.0))
@@ -72,12 +76,13 @@ def broad_gaussian(image: np.ndarray, sigma_rows: float, sigma_cols: float) -> n
             continue
         coarse = ndimage.gaussian_filter1d(coarse, sigma, axis=axis, mode="nearest", truncate=3.0)
     if fr == 1 and fc == 1:
-        return coarse
-    # Coarse cell centres in fine pixel units, then linear interpolation back.
+        return coarse.astype(out_dtype, copy=False)
+    # Coarse cell centres in fine pixel units, then linear interpolation back: along the
+    # rows on the coarse columns (small), then along the columns at full size.
     row_at = (np.arange(rows) + 0.5) / fr - 0.5
     col_at = (np.arange(cols) + 0.5) / fc - 0.5
-    out = _interp_axis(coarse, row_at, axis=0)
-    return _interp_axis(out, col_at, axis=1)
+    out = _interp_axis(coarse, row_at, axis=0).astype(out_dtype, copy=False)
+    return _interp_axis(out, col_at.astype(out_dtype), axis=1)
 
 
 @dataclass(frozen=True)
@@ -115,12 +120,18 @@ class ForwardScatter:
         Returns
         -------
         numpy.ndarray
-            Between 0 and ``fraction`` (float64).
+            Between 0 and ``fraction`` (float32 for a float32 image, else float64).
         """
-        removed = 1.0 - np.clip(np.asarray(transmission, dtype=np.float64), 0.0, 1.0)
+        transmission = np.asarray(transmission)
+        if transmission.dtype not in (np.float32, np.float64):
+            transmission = transmission.astype(np.float64)
         if self.fraction <= 0.0:
-            return np.zeros_like(removed)
-        return self.fraction * broad_gaussian(removed, self.sigma_mm / row_height_mm, self.sigma_mm / column_mm)
+            return np.zeros(transmission.shape, transmission.dtype)
+        removed = np.clip(transmission, 0.0, 1.0)
+        np.subtract(1.0, removed, out=removed)
+        blurred = broad_gaussian(removed, self.sigma_mm / row_height_mm, self.sigma_mm / column_mm)
+        blurred *= blurred.dtype.type(self.fraction)
+        return blurred
 
 
 @functools.lru_cache(maxsize=1)
