@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -21,20 +22,13 @@ def sparse_masks(draw):
     return mask, draw(st.integers(1, 8)), draw(st.integers(1, 8))
 
 
+@pytest.mark.parametrize("operation, plain", [(open_rect, _open_filtered), (close_rect, _close_filtered)])
 @settings(max_examples=300, deadline=None)
-@given(sparse_masks())
-def test_opening_matches_the_plain_filter(case):
+@given(case=sparse_masks())
+def test_shortcuts_match_the_plain_filters(operation, plain, case):
     mask, rows, cols = case
-    expected = _open_filtered(mask, rows, cols) if rows > 1 or cols > 1 else mask
-    assert np.array_equal(open_rect(mask, rows, cols), expected)
-
-
-@settings(max_examples=300, deadline=None)
-@given(sparse_masks())
-def test_closing_matches_the_plain_filter(case):
-    mask, rows, cols = case
-    expected = _close_filtered(mask, rows, cols) if rows > 1 or cols > 1 else mask
-    assert np.array_equal(close_rect(mask, rows, cols), expected)
+    expected = plain(mask, rows, cols) if rows > 1 or cols > 1 else mask
+    assert np.array_equal(operation(mask, rows, cols), expected)
 
 
 def test_two_far_objects_are_opened_and_closed_apart():
