@@ -9,6 +9,6 @@ the library's name for it.
 
 from __future__ import annotations
 
-from scanner_io._atomic import atomic_write_bytes, atomic_write_text, atomic_writer
+from scanner_io._atomic import atomic_path, atomic_write_bytes, atomic_write_text, atomic_writer
 
-__all__ = ["atomic_write_bytes", "atomic_write_text", "atomic_writer"]
+__all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_text", "atomic_writer"]

@@ -23,7 +23,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import tempfile
 import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -322,6 +321,7 @@ class SimulatedScan:
             Every file written, the NXR first.
         """
         from scanner_io import NxrWriter
+        from nii.io_utils import atomic_path
 
         nxr = Path(path)
         targets = scan_paths(nxr, with_manifest=self.truth.manifest is not None)
@@ -330,11 +330,8 @@ class SimulatedScan:
             if existing:
                 raise SimulationError(
                     f"{existing[0]}: the file already exists; choose another output or pass --overwrite")
-        nxr.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(prefix=f".{nxr.name}.", suffix=".tmp", dir=nxr.parent)
-        os.close(handle)
         a = self.acquisition
-        try:
+        with atomic_path(nxr) as temporary:
             with NxrWriter(temporary, self.header, overwrite=True, fsync=False) as writer:
                 block = 2048
                 for start in range(0, a.pulse_index.size, block):
@@ -344,15 +341,6 @@ class SimulatedScan:
                         flags=a.flags[start:stop], dose=a.dose[start:stop],
                         time_s=a.time_s[start:stop], position_mm=a.position_mm[start:stop],
                         samples=a.samples[start:stop])
-            with open(temporary, "rb+") as stream:
-                os.fsync(stream.fileno())
-            os.replace(temporary, nxr)
-        except BaseException:
-            try:
-                os.unlink(temporary)
-            except FileNotFoundError:
-                pass
-            raise
         self.path = nxr
         written = [nxr]
         written += self.truth.save(nxr.with_name(_stem_name(nxr)), nxr_name=nxr.name)
