@@ -293,10 +293,8 @@ def _bin_view(backend: ArrayBackend, array: Any, factor: int) -> Any:
     return backend.xp.reshape(array, (rows // factor, factor, columns // factor, factor))
 
 
-def _bin_mean(backend: ArrayBackend, array: Any, factor: int) -> Any:
-    """Mean over ``factor × factor`` bins."""
-    if factor == 1:
-        return array
+def _bin_sum(array: Any, factor: int) -> Any:
+    """Sum over ``factor × factor`` bins (numpy arrays or tensors; shape divisible by f)."""
     # strided sums: much faster than a reduction over the inner axes of a 4-D view
     rows = array[0::factor]
     for offset in range(1, factor):
@@ -304,19 +302,19 @@ def _bin_mean(backend: ArrayBackend, array: Any, factor: int) -> Any:
     binned = rows[:, 0::factor]
     for offset in range(1, factor):
         binned = binned + rows[:, offset::factor]
-    return binned * (1.0 / factor**2)
+    return binned
+
+
+def _bin_mean(backend: ArrayBackend, array: Any, factor: int) -> Any:
+    """Mean over ``factor × factor`` bins."""
+    if factor == 1:
+        return array
+    return _bin_sum(array, factor) * (1.0 / factor**2)
 
 
 def _bin_count(mask: np.ndarray, factor: int) -> np.ndarray:
     """Number of true pixels in each ``factor × factor`` bin of a boolean mask (uint8 sums)."""
-    counts = np.ascontiguousarray(mask, dtype=bool).view(np.uint8)
-    rows = counts[0::factor]
-    for offset in range(1, factor):
-        rows = rows + counts[offset::factor]
-    binned = rows[:, 0::factor]
-    for offset in range(1, factor):
-        binned = binned + rows[:, offset::factor]
-    return binned.astype(np.float32)
+    return _bin_sum(np.ascontiguousarray(mask, dtype=bool).view(np.uint8), factor).astype(np.float32)
 
 
 def _spread(backend: ArrayBackend, binned: Any) -> Any:

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 from nii import __version__
 
-__all__ = ["main", "build_parser", "EXIT_CLEAR", "EXIT_INSPECT", "EXIT_ERROR"]
+__all__ = ["main", "build_parser", "add_backend_arguments", "EXIT_CLEAR", "EXIT_INSPECT", "EXIT_ERROR"]
 
 EXIT_CLEAR = 0
 EXIT_INSPECT = 1
@@ -36,6 +36,14 @@ SUBCOMMANDS = (
     "inspect",
     "bench",
 )
+
+
+def add_backend_arguments(parser: argparse.ArgumentParser, *, device: bool = True) -> None:
+    """Add ``--backend {numpy,torch}`` (and ``--device``) to a subcommand that analyses scans."""
+    parser.add_argument("--backend", choices=("numpy", "torch"), default="numpy",
+                        help="array library of correction and discrimination")
+    if device:
+        parser.add_argument("--device", default=None, help="cpu (default) or cuda (torch backend)")
 
 
 def build_parser() -> argparse.ArgumentParser:

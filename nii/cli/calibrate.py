@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from nii.cli import add_backend_arguments
+
 __all__ = ["register", "run"]
 
 
@@ -25,8 +27,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="interpolate Z between the measured curves only (no physics reference elements)",
     )
-    parser.add_argument("--backend", choices=("numpy", "torch"), default="numpy", help="array backend")
-    parser.add_argument("--device", default=None, help="cpu (default) or cuda (torch backend)")
+    add_backend_arguments(parser)
     parser.set_defaults(func=run)
 
 

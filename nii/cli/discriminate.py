@@ -6,6 +6,8 @@ import argparse
 import sys
 from typing import Any
 
+from nii.cli import add_backend_arguments
+
 __all__ = ["register", "run", "load_calibration_for"]
 
 
@@ -24,8 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("scan", metavar="SCAN.nxr", help="the NXR scan")
     parser.add_argument("--calibration", metavar="C.json", help="calibration from 'nii calibrate'")
     parser.add_argument("-o", "--output", required=True, metavar="MAP.npz", help="material map to write")
-    parser.add_argument("--backend", choices=("numpy", "torch"), default="numpy", help="array backend")
-    parser.add_argument("--device", default=None, help="cpu (default) or cuda (torch backend)")
+    add_backend_arguments(parser)
     parser.set_defaults(func=run)
 
 

@@ -18,7 +18,7 @@ import os
 from datetime import datetime, timezone
 from pathlib import Path
 
-from nii.cli import EXIT_CLEAR, EXIT_INSPECT
+from nii.cli import EXIT_CLEAR, EXIT_INSPECT, add_backend_arguments
 
 __all__ = ["register", "run", "default_out_dir", "is_batch"]
 
@@ -39,8 +39,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", metavar="DIR", help="output folder (default: SCAN.inspection beside the scan)")
     parser.add_argument("--models", "--model", nargs="*", default=[], metavar="NAME",
                         help="learned detectors to run too (names known to nii.learn.plugins)")
-    parser.add_argument("--backend", choices=("numpy", "torch"), default="numpy",
-                        help="array library of correction and discrimination")
+    add_backend_arguments(parser, device=False)
     parser.add_argument("--dicos", action="store_true", help="also write DICOS DX and TDR files")
     batch = parser.add_argument_group("batch")
     batch.add_argument("--manifests", metavar="DIR", help="folder of manifests named SCAN.manifest.json (batch)")

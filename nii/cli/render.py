@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from nii.cli import add_backend_arguments
+
 __all__ = ["register", "run"]
 
 
@@ -25,8 +27,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--grey", action="store_true", help="grey levels of the high-energy attenuation")
     parser.add_argument("-o", "--output", required=True, metavar="IMAGE.png", help="PNG to write")
     parser.add_argument("--max-width", type=int, default=4096, help="decimate longer images (columns)")
-    parser.add_argument("--backend", choices=("numpy", "torch"), default="numpy", help="array backend")
-    parser.add_argument("--device", default=None, help="cpu (default) or cuda (torch backend)")
+    add_backend_arguments(parser)
     parser.set_defaults(func=run)
 
 

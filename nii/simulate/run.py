@@ -320,8 +320,8 @@ class SimulatedScan:
         list of pathlib.Path
             Every file written, the NXR first.
         """
-        from scanner_io import NxrWriter
         from nii.io_utils import atomic_path
+        from scanner_io import NxrWriter
 
         nxr = Path(path)
         targets = scan_paths(nxr, with_manifest=self.truth.manifest is not None)
