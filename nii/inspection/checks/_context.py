@@ -121,6 +121,16 @@ class CheckInput:
         """Area of one pixel at the scan plane (cm²)."""
         return self.row_height_mm * self.column_pitch_mm / 100.0
 
+    def declared_high_z_chapters(self) -> list[str]:
+        """HS chapters of declared items whose goods are themselves high-Z (lead, tungsten...)."""
+        return [item.chapter for item in self.manifest.items
+                if (expectation := self.table.get(item.hs_code)) is not None and expectation.high_z_expected]
+
+    def declares_mixed_goods(self) -> bool:
+        """Whether any declared item's chapter is "mixed" goods, where dense parts are normal."""
+        return any((expectation := self.table.get(item.hs_code)) is not None and expectation.uniformity == "mixed"
+                   for item in self.manifest.items)
+
     def settings(self, check: str) -> Mapping[str, Any]:
         """The ``[checks.<check>]`` table of thresholds."""
         return self.table.thresholds.get(check, {})

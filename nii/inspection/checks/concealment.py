@@ -450,7 +450,7 @@ def check_concealment(inp: CheckInput) -> CheckResult:
     structure = inp.structure
     if not structure.found or inp.manifest.declared_empty:
         return result
-    mixed = _mixed_cargo(inp)
+    mixed = inp.declares_mixed_goods()
     factor = inp.threshold("concealment", "mixed_factor") if mixed else 1.0
     scaled = ("departure_sigma", "min_contrast_rel", "min_contrast_g_cm2", "min_area_cm2", "zeff_departure", "zeff_rise")
     settings = lambda name: inp.threshold("concealment", name) * (factor if name in scaled else 1.0)  # noqa: E731
@@ -685,15 +685,6 @@ def _enclosed_vertically(mask: np.ndarray, cargo: np.ndarray) -> np.ndarray:
     support[-1] = True
     below = np.maximum.accumulate(support[::-1], axis=0)[::-1]
     return mask & above & below
-
-
-def _mixed_cargo(inp: CheckInput) -> bool:
-    """Whether any declared item's chapter is "mixed" cargo, where dense parts are normal."""
-    for item in inp.manifest.items:
-        expectation = inp.table.get(item.hs_code)
-        if expectation is not None and expectation.uniformity == "mixed":
-            return True
-    return False
 
 
 def _class_of_background(zeff_background: np.ndarray) -> np.ndarray:

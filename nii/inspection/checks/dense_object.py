@@ -27,18 +27,9 @@ _MAX_REGIONS = 5
 
 def _declaration(inp: CheckInput) -> str:
     """``"exempt"`` (declared empty or high-Z goods), ``"mixed"`` (dense parts are normal) or ``"uniform"``."""
-    if inp.manifest.declared_empty:
+    if inp.manifest.declared_empty or inp.declared_high_z_chapters():
         return "exempt"
-    kind = "uniform"
-    for item in inp.manifest.items:
-        expectation = inp.table.get(item.hs_code)
-        if expectation is None:
-            continue
-        if expectation.high_z_expected:
-            return "exempt"
-        if expectation.uniformity == "mixed":
-            kind = "mixed"
-    return kind
+    return "mixed" if inp.declares_mixed_goods() else "uniform"
 
 
 def check_dense_objects(inp: CheckInput) -> CheckResult:

@@ -57,15 +57,6 @@ CODE = "UNDECLARED_HIGH_Z"
 _MAX_REGIONS = 5
 
 
-def _declared_high_z(inp: CheckInput) -> list[str]:
-    chapters = []
-    for item in inp.manifest.items:
-        expectation = inp.table.get(item.hs_code)
-        if expectation is not None and expectation.high_z_expected:
-            chapters.append(item.chapter)
-    return chapters
-
-
 def _excess_over_ring(areal: np.ndarray, bbox: tuple[int, int, int, int], pixels: np.ndarray,
                       ring_rows: int, ring_cols: int) -> float:
     """Median areal density (g/cm²) of a component minus the heavier of its two sides.
@@ -266,7 +257,7 @@ def check_high_z(inp: CheckInput) -> CheckResult:
     if not objects:
         result.near_miss = min(near, 0.99)
         return result
-    declared = _declared_high_z(inp)
+    declared = inp.declared_high_z_chapters()
     if declared:
         result.warnings.append(
             f"{len(objects)} high-Z object(s) seen; not raised because HS chapter(s) "
