@@ -40,6 +40,7 @@ against the floor or the roof, which may be a frame member seen end-on.
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 from scipy import ndimage
@@ -55,6 +56,24 @@ __all__ = ["CODE", "check_high_z"]
 
 CODE = "UNDECLARED_HIGH_Z"
 _MAX_REGIONS = 5
+
+
+class _Found(NamedTuple):
+    """A high-Z object found by one of the three readings.
+
+    ``how`` is ``"iron-equivalent"`` (class map), ``"lead-equivalent"`` (overlap
+    decomposition) or ``"density"`` (compact-object density); ``qualifier`` is
+    ``"about "`` or ``"at least "`` for the first two and the object's description for
+    the last.
+    """
+
+    area_cm2: float
+    mass_kg: float
+    zeff: float
+    bbox: tuple[int, int, int, int]
+    pixels: np.ndarray
+    how: str
+    qualifier: str
 
 
 def _excess_over_ring(areal: np.ndarray, bbox: tuple[int, int, int, int], pixels: np.ndarray,
@@ -110,7 +129,7 @@ def _class_map_candidates(inp: CheckInput) -> np.ndarray:
     return opened
 
 
-def _class_map_objects(inp: CheckInput) -> tuple[list[tuple], float]:
+def _class_map_objects(inp: CheckInput) -> tuple[list[_Found], float]:
     """High-Z objects of the class map (no α pair or calibration to decompose with)."""
     ring_rows = box_pixels(inp.threshold("high_z", "ring_mm"), inp.row_height_mm)
     ring_cols = box_pixels(inp.threshold("high_z", "ring_mm"), inp.column_pitch_mm)
@@ -132,7 +151,7 @@ def _class_map_objects(inp: CheckInput) -> tuple[list[tuple], float]:
         if count >= min_pixels and area >= min_area and median_zeff >= min_zeff and excess >= min_excess:
             residual = inp.structure.residual_g_cm2 if inp.structure.found else inp.areal_g_cm2
             mass = float(np.clip(residual[r0:r1, c0:c1][pixels], 0, None).sum()) * pixel_area / 1000.0
-            objects.append((area, mass, median_zeff, bbox, pixels, "iron-equivalent", "about "))
+            objects.append(_Found(area, mass, median_zeff, bbox, pixels, "iron-equivalent", "about "))
         else:
             size = min(area / min_area, count / max(min_pixels, 1))
             if median_zeff >= min_zeff:
@@ -154,7 +173,7 @@ def _lead_kappa(curves, alpha_high: float) -> float:
     return kappa if math.isfinite(kappa) and kappa > 0 else 0.045  # lead at 6 MeV (NIST XCOM ~0.044 cm²/g)
 
 
-def _overlap_objects(inp: CheckInput) -> tuple[list[tuple], float]:
+def _overlap_objects(inp: CheckInput) -> tuple[list[_Found], float]:
     """High-Z objects found by decomposing compact excesses from the cargo around them."""
     setting = lambda name: inp.threshold("high_z", name)  # noqa: E731
     alpha_high = np.nan_to_num(inp.attenuation_high, nan=0.0, posinf=0.0, neginf=0.0)
@@ -214,13 +233,13 @@ def _overlap_objects(inp: CheckInput) -> tuple[list[tuple], float]:
             mass = pair.delta_high * float(pixels.sum()) / _lead_kappa(curves, pair.delta_high) * pixel_area / 1000.0
             # Where its core stops the beam, only the rim was measured: a lower bound.
             bound = "at least " if pair.pixels < 0.8 * float(use.sum()) else "about "
-            objects.append((area, mass, zeff, bbox, pixels, "lead-equivalent", bound))
+            objects.append(_Found(area, mass, zeff, bbox, pixels, "lead-equivalent", bound))
         elif math.isfinite(zeff):
             near = max(near, min(zeff / setting("min_zeff"), 0.99) * min(1.0, max(significance, 0.0) / setting("ratio_significance")))
     return objects, near
 
 
-def _density_objects(inp: CheckInput, seen: list[tuple[int, int, int, int]]) -> list[tuple]:
+def _density_objects(inp: CheckInput, seen: list[tuple[int, int, int, int]]) -> list[_Found]:
     """Compact objects (:mod:`._compact`) too dense to be anything but high-Z, not already found."""
     if inp.attenuation_high is None:
         return []
@@ -231,7 +250,7 @@ def _density_objects(inp: CheckInput, seen: list[tuple[int, int, int, int]]) -> 
         # end-on (long along the beam), which breaks the depth assumption.
         if item.density_g_cm3 < limit or item.on_band or any(item.overlaps(bbox) for bbox in seen):
             continue
-        objects.append((item.area_cm2, item.mass_kg, math.nan, item.bbox, item.pixels, "density", describe(item)))
+        objects.append(_Found(item.area_cm2, item.mass_kg, math.nan, item.bbox, item.pixels, "density", describe(item)))
     return objects
 
 
@@ -253,7 +272,7 @@ def check_high_z(inp: CheckInput) -> CheckResult:
         objects, near = _overlap_objects(inp)
     else:
         objects, near = _class_map_objects(inp)
-    objects += _density_objects(inp, [item[3] for item in objects])
+    objects += _density_objects(inp, [item.bbox for item in objects])
     if not objects:
         result.near_miss = min(near, 0.99)
         return result
@@ -266,20 +285,20 @@ def check_high_z(inp: CheckInput) -> CheckResult:
         result.near_miss = 0.9
         return result
     min_area = inp.threshold("high_z", "min_area_cm2")
-    objects.sort(key=lambda item: -item[1])
-    area, mass, zeff, bbox, pixels, equivalent, bound = objects[0]
-    how = " read on its excess over the cargo" if equivalent == "lead-equivalent" else ""
-    if equivalent == "density":
+    objects.sort(key=lambda item: -item.mass_kg)
+    first = objects[0]
+    if first.how == "density":
         result.reasons.append(Reason(
             CODE, "high",
-            f"compact object too dense for anything but a heavy element ({bound}): high-Z "
+            f"compact object too dense for anything but a heavy element ({first.qualifier}): high-Z "
             f"(lead, tungsten, uranium) or shielding{f'; {len(objects) - 1} more' if len(objects) > 1 else ''}",
             0.9,
         ))
-        for _area, _mass, _zeff, item_bbox, _pixels, _equivalent, _bound in objects[:_MAX_REGIONS]:
-            result.regions.append(inp.region(item_bbox, "high_z", 0.9, CODE))
+        for item in objects[:_MAX_REGIONS]:
+            result.regions.append(inp.region(item.bbox, "high_z", 0.9, CODE))
         return result
-    r0, c0, r1, c1 = bbox
+    how = " read on its excess over the cargo" if first.how == "lead-equivalent" else ""
+    r0, c0, r1, c1 = first.bbox
     margin = 6
     around = inp.classes[max(r0 - margin, 0):r1 + margin, max(c0 - margin, 0):c1 + margin]
     others = around[(around != HIGH_Z)]
@@ -291,10 +310,10 @@ def check_high_z(inp: CheckInput) -> CheckResult:
     more = f"; {len(objects) - 1} more" if len(objects) > 1 else ""
     result.reasons.append(Reason(
         CODE, "high",
-        f"dense high-Z object (Zeff ≈ {zeff:.0f}{how}, {bound}{mass:,.1f} kg {equivalent}, "
+        f"dense high-Z object (Zeff ≈ {first.zeff:.0f}{how}, {first.qualifier}{first.mass_kg:,.1f} kg {first.how}, "
         f"{length_cm:.0f} × {height_cm:.0f} cm) {where}{more}",
-        score(area),
+        score(first.area_cm2),
     ))
-    for area, _mass, _zeff, bbox, _pixels, _equivalent, _bound in objects[:_MAX_REGIONS]:
-        result.regions.append(inp.region(bbox, "high_z", score(area), CODE))
+    for item in objects[:_MAX_REGIONS]:
+        result.regions.append(inp.region(item.bbox, "high_z", score(item.area_cm2), CODE))
     return result
