@@ -121,6 +121,14 @@ class CheckInput:
         """Area of one pixel at the scan plane (cm²)."""
         return self.row_height_mm * self.column_pitch_mm / 100.0
 
+    def finite_attenuation_high(self) -> np.ndarray | None:
+        """``attenuation_high`` with non-finite values as 0 (computed once; None without the α pair)."""
+        if self.attenuation_high is None:
+            return None
+        if "finite_attenuation_high" not in self.cache:
+            self.cache["finite_attenuation_high"] = np.nan_to_num(self.attenuation_high, nan=0.0, posinf=0.0, neginf=0.0)
+        return self.cache["finite_attenuation_high"]
+
     def declared_high_z_chapters(self) -> list[str]:
         """HS chapters of declared items whose goods are themselves high-Z (lead, tungsten...)."""
         return [item.chapter for item in self.manifest.items

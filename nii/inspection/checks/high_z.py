@@ -176,7 +176,7 @@ def _lead_kappa(curves, alpha_high: float) -> float:
 def _overlap_objects(inp: CheckInput) -> tuple[list[_Found], float]:
     """High-Z objects found by decomposing compact excesses from the cargo around them."""
     setting = lambda name: inp.threshold("high_z", name)  # noqa: E731
-    alpha_high = np.nan_to_num(inp.attenuation_high, nan=0.0, posinf=0.0, neginf=0.0)
+    alpha_high = inp.finite_attenuation_high()
     alpha_low = np.nan_to_num(inp.attenuation_low, nan=0.0, posinf=0.0, neginf=0.0)
     width = max(3, box_pixels(setting("opening_mm"), inp.column_pitch_mm))
     rows, cols = inp.structure.interior() if inp.structure.found else (slice(None), slice(None))
