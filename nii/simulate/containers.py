@@ -31,7 +31,7 @@ from nii.physics import material
 from nii.resources import read_catalogue, seed_path
 from nii.simulate.scene import Box, ContainerInfo, Cylinder, SceneObject, hollow_box, tube_along_y
 
-__all__ = ["ContainerType", "container_types", "container_type", "build_container", "build_chassis", "chassis_height_mm"]
+__all__ = ["ContainerType", "container_types", "container_type", "container_makes", "build_container", "build_chassis", "chassis_height_mm"]
 
 
 @dataclass(frozen=True)
@@ -85,7 +85,27 @@ def _catalogue(path: Path) -> dict[str, Any]:
     for alias, code in aliases.items():
         if code not in types:
             raise CatalogueError(f"{path}: alias '{alias}' points to unknown type '{code}'.")
-    return {"types": types, "aliases": aliases, "structure": data["structure"], "chassis": data["chassis"]}
+    makes = _makes(path, data.get("makes", {}), data["structure"])
+    return {"types": types, "aliases": aliases, "structure": data["structure"], "chassis": data["chassis"], "makes": makes}
+
+
+def _makes(path: Path, table: Any, structure: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Each make's structure: ``[structure]`` with the make's overrides (and its split)."""
+    if not isinstance(table, dict):
+        raise CatalogueError(f"{path}: [makes] must be a table.")
+    makes: dict[str, dict[str, Any]] = {"reference": {**structure, "split": "tune"}}
+    for name, entry in table.items():
+        if name == "source":
+            continue
+        if not isinstance(entry, dict) or entry.get("split") not in ("tune", "test"):
+            raise CatalogueError(f"{path}: make '{name}' must be a table with split = \"tune\" or \"test\".")
+        unknown = sorted(set(entry) - set(structure) - {"split", "cross_member_pitch_mm"})
+        if unknown:
+            raise CatalogueError(f"{path}: make '{name}' overrides unknown structure keys: {', '.join(unknown)}.")
+        makes[str(name)] = {**structure, **entry}
+    if len(makes) > 1 and not str(table.get("source", "")).strip():
+        raise CatalogueError(f"{path}: the [makes] table has no source.")
+    return makes
 
 
 def _load(path: str | Path | None) -> dict[str, Any]:
@@ -101,6 +121,26 @@ def container_types(path: str | Path | None = None) -> dict[str, ContainerType]:
         Catalogue file; default ``seeds/containers.toml``.
     """
     return dict(_load(path)["types"])
+
+
+def container_makes(split: str | None = None, path: str | Path | None = None) -> list[str]:
+    """Names of the container makes of the catalogue, optionally of one split.
+
+    Parameters
+    ----------
+    split : {"tune", "test"}, optional
+        Only the makes that benchmarks may tune thresholds on, or only those kept apart
+        for reporting. Default: all.
+    path : str or Path, optional
+        Catalogue file; default ``seeds/containers.toml``.
+
+    Examples
+    --------
+    >>> "reference" in container_makes("tune")
+    True
+    """
+    makes = _load(path)["makes"]
+    return [name for name, entry in makes.items() if split is None or entry["split"] == split]
 
 
 def container_type(name: str, path: str | Path | None = None) -> ContainerType:
@@ -207,7 +247,12 @@ def _tube_along_x(z0: float, z1: float, x0: float, x1: float, y0: float, y1: flo
 
 
 def build_container(
-    name: str, *, z_top_mm: float = 0.0, x_front_mm: float = 0.0, path: str | Path | None = None
+    name: str,
+    *,
+    z_top_mm: float = 0.0,
+    x_front_mm: float = 0.0,
+    path: str | Path | None = None,
+    make: str = "reference",
 ) -> tuple[list[SceneObject], ContainerInfo]:
     """Build a container's structure.
 
@@ -221,6 +266,9 @@ def build_container(
         Scene ``x`` of the front end's outer face, mm (the doors are at the far end).
     path : str or Path, optional
         Catalogue file; default ``seeds/containers.toml``.
+    make : str
+        The builder's make (``[makes]`` of the catalogue): corrugation, panel gauge,
+        floor and cross-member spacing. Default ``"reference"`` (``[structure]``).
 
     Returns
     -------
@@ -236,7 +284,10 @@ def build_container(
     ('22G1', 2393)
     """
     kind = container_type(name, path)
-    s = _load(path)["structure"]
+    makes = _load(path)["makes"]
+    if make not in makes:
+        raise SimulationError(f"unknown container make '{make}'; known: {', '.join(sorted(makes))}.")
+    s = makes[make]
     steel = material(s["steel"])
     floor_material = material(s["floor_material"])
     length, width, height = kind.external_mm
@@ -312,6 +363,8 @@ def build_container(
     mh, mf, mt = float(member["height"]), float(member["flange"]), float(member["thickness"])
     m_top = floor_top + floor_t
     count = kind.cross_members
+    if "cross_member_pitch_mm" in s:
+        count = max(2, int(round((x_in1 - x_in0 - mf) / float(s["cross_member_pitch_mm"]))) + 1)
     pitch = (x_in1 - x_in0 - mf) / max(count - 1, 1)
     for i in range(count):
         x0 = x_in0 + i * pitch

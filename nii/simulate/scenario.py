@@ -256,6 +256,7 @@ def build_scenario(
     variant: str = "honest",
     threat_size: str = "medium",
     chassis: bool = False,
+    container_make: str = "reference",
     load_fraction: float | None = None,
     declared_chapter: str | None = None,
     declaration_error: float = 0.03,
@@ -285,6 +286,9 @@ def build_scenario(
     threat_size : {"small", "medium", "large"}
     chassis : bool
         Put the container on an empty skeletal trailer (imaged below it).
+    container_make : str
+        The container builder's make (``[makes]`` of ``seeds/containers.toml``):
+        corrugation, panel gauge, floor and cross-member spacing.
     load_fraction : float, optional
         Fraction of the floor positions loaded (default: drawn from the catalogue).
     declared_chapter : str, optional
@@ -336,7 +340,7 @@ def build_scenario(
     objects: list[SceneObject] = []
     info: ContainerInfo | None = None
     if container is not None:
-        structure, info = build_container(str(container), z_top_mm=_TOP_MARGIN_MM)
+        structure, info = build_container(str(container), z_top_mm=_TOP_MARGIN_MM, make=container_make)
         objects += structure
         interior = info.interior_mm
         length, height = info.external_mm[0], info.external_mm[2]
@@ -435,6 +439,7 @@ def build_scenario(
         "threat_size": threat_size if threat_entry else None,
         "variant": variant,
         "chassis": bool(chassis),
+        "container_make": container_make if info else None,
         "bulk_density_kg_m3": round(load.bulk_density_kg_m3, 1) if load else None,
         "load_fraction": round(load.load_fraction, 4) if load else None,
         "declared_mass_kg": declared_mass,
