@@ -14,21 +14,21 @@ against the records around it:
 
 1. a record with an energy index beyond ``energies_mev`` is dropped
    (``bad_energy_records``);
-2. an exact, byte-for-byte copy of an earlier record is dropped
-   (``duplicate_records``);
-3. of the rest, the readers keep the longest run of records whose pulse indices
-   increase (a longest increasing subsequence; of equal pulse indices the earliest
-   record), cut at *jumps*: forward steps leaving more than :data:`MAX_PULSE_GAP`
-   pulses missing beyond the record slots lost in the bytes between the two records.
-   A part of the run after (or before) a jump is kept when it holds at least
-   :data:`CONFIRM_RECORDS` records (the jump is then listed in ``pulse_jumps`` and
-   its missing pulses are not counted as dropped); a shorter part is set aside. When
-   no part is that long, the longest is kept;
+2. the readers keep the longest run of records whose pulse indices increase (a
+   longest increasing subsequence; of the longest, the one read first), cut at
+   *jumps*: forward steps leaving more than :data:`MAX_PULSE_GAP` pulses missing
+   beyond the record slots lost in the bytes between the two records. A part of the
+   run after (or before) a jump is kept when it holds at least
+   :data:`CONFIRM_RECORDS` records (the jump is listed in ``pulse_jumps``); a
+   shorter part is set aside and the run is looked for again without it. When no
+   part is that long, the longest is kept;
+3. a record not kept that is a byte-for-byte copy of a kept record (or of an
+   earlier record set aside) is dropped as a duplicate (``duplicate_records``);
 4. every other record is set aside and counted by what it is relative to the kept
    run: ``replayed_records`` (repeats the pulse index of a kept record with other
    content), ``out_of_order_records`` (a pulse index inside the kept run's range,
    in a gap, at the wrong place in the file) and ``wild_index_records`` (outside the
-   kept range, inside a jump, or in a run too short to confirm its jump).
+   kept range, inside a jump, or on a part too short to confirm its jump).
 
 Streaming (:class:`StreamRecovery`) cannot see the future; it applies the same
 rules as records arrive, yields every record at most once and never takes one
@@ -36,10 +36,14 @@ back: a record that continues the run is yielded at once; a record that jumps is
 held, with the records that continue it, until :data:`CONFIRM_RECORDS` of them
 confirm the jump (they are then yielded) or the run goes on without them (they are
 set aside as wild); a record at or below the last yielded pulse index is dropped
-and counted as a duplicate, replayed, out-of-order or wild record. The first
-records of a stream are held in the same way until :data:`CONFIRM_RECORDS` of them
-agree. On a file whose only faults are lost bytes, truncation and copies of
-records, streaming and whole-file reading give the same records and report.
+and counted as a duplicate (same pulse index and CRC as a yielded record),
+replayed, out-of-order or wild record. The first records of a stream are held in
+the same way until :data:`CONFIRM_RECORDS` of them agree. On a file whose only
+faults are lost or inserted bytes, truncation and copies of records placed before
+or after the original, streaming and whole-file reading give the same records and
+report; a block copied from more than :data:`MAX_PULSE_GAP` pulses ahead costs
+streaming nothing either, one copied from closer ahead costs it the genuine records
+it skips (whole-file reading keeps them).
 """
 
 from __future__ import annotations
@@ -83,9 +87,12 @@ FLAG_POSITION_VALID = 0x08
 #: ``ReadReport.dropped_pulses_unlisted`` (bounds the report's memory).
 MAX_DROPPED_PULSES = 1 << 20
 #: A forward pulse-index step leaving more than this many pulses missing, beyond the
-#: record slots lost between the two records in the file, is a jump: 65,536 pulses
-#: are 164 s at 400 Hz, more than any scan a dropped-pulse gap could hide in.
-MAX_PULSE_GAP = 1 << 16
+#: record slots lost between the two records in the file, is a jump that must be
+#: confirmed: a scanner drops single pulses or short bursts, and 64 pulses without a
+#: byte written are 0.16 s at 400 Hz. A genuine longer gap is confirmed by the
+#: records after it and costs nothing; a block of records from far ahead (or a wild
+#: index) is not, and cannot take the run with it.
+MAX_PULSE_GAP = 64
 #: Records that must continue a jump (each step no jump) before it is believed.
 CONFIRM_RECORDS = 8
 #: Unconfirmed runs a stream holds at once (each under CONFIRM_RECORDS records).
@@ -238,8 +245,8 @@ class ReadReport:
         as ``round(S / record_size)``, at least 1.
     dropped_pulses : list of int
         Sorted pulse indices missing between consecutive returned records (gaps;
-        includes pulses lost to CRC failures and set-aside records), except across a
-        jump in ``pulse_jumps``. Only pulse indices of records whose CRC holds are
+        includes pulses lost to CRC failures, to set-aside records and across the
+        jumps in ``pulse_jumps``). Only pulse indices of records whose CRC holds are
         trusted. At most :data:`MAX_DROPPED_PULSES` are listed (the lowest); the
         rest are counted in ``dropped_pulses_unlisted``.
     truncated_bytes : int
@@ -254,8 +261,8 @@ class ReadReport:
         not returned by another record, but sits at the wrong place in the file (a
         late or early record): set aside.
     duplicate_records : int
-        Byte-for-byte copies of an earlier record (a replayed block): dropped. (The
-        streaming reader compares pulse index and CRC.)
+        Byte-for-byte copies of a returned record, or of another copy set aside (a
+        replayed block): dropped. (The streaming reader compares pulse index and CRC.)
     replayed_records : int
         Records that repeat the pulse index of a returned record with other content:
         set aside.
@@ -265,8 +272,8 @@ class ReadReport:
     pulse_jumps : list of (int, int)
         Accepted jumps ``(before, after)``: consecutive returned pulse indices more
         than :data:`MAX_PULSE_GAP` pulses apart (beyond lost bytes), each confirmed
-        by at least :data:`CONFIRM_RECORDS` records; the pulses between are not in
-        ``dropped_pulses``.
+        by at least :data:`CONFIRM_RECORDS` records; the pulses between are counted
+        in ``dropped_pulses`` too.
     dropped_pulses_unlisted : int
         Dropped pulses beyond the first :data:`MAX_DROPPED_PULSES`, counted only.
     """
@@ -622,21 +629,16 @@ class FileRecovery(_Recovery):
         where = np.asarray(offsets, dtype=np.int64)[usable]
         if _step_ok(pulses[:-1], where[:-1], pulses[1:], where[1:], size).all():
             kept = usable  # the usual case: one increasing run, nothing to recover
-            segment_break = np.zeros(max(0, usable.size - 1), dtype=bool)
         else:
-            kept, segment_break = self._recover(records, usable, pulses, where)
+            kept, _ = self._recover(records, usable, pulses, where)
         kept_pulses = records["pulse_index"][kept].astype(np.int64)
-        steps = ~segment_break
-        self.gaps.add(kept_pulses[:-1][steps], kept_pulses[1:][steps])
+        self.gaps.add(kept_pulses[:-1], kept_pulses[1:])
         self.records += int(kept.size)
         return records if kept.size == count else records[kept]
 
     def _recover(self, records, usable, pulses, where):
         size = self.record_size
-        duplicate = self._duplicates(records, usable, pulses)
-        self.duplicates += int(duplicate.sum())
-        rest = np.flatnonzero(~duplicate)  # positions into usable
-        active = rest
+        active = np.arange(usable.size)  # positions into usable
         for _ in range(_RECOVERY_ROUNDS):
             # the longest increasing run, cut at jumps; the parts too short to confirm
             # their jump are taken out and the run looked for again without them
@@ -668,35 +670,40 @@ class FileRecovery(_Recovery):
         segment_break = np.diff(part_of) != 0
         for at in np.flatnonzero(segment_break):
             self.jumps.append((int(kept_pulses[at]), int(kept_pulses[at + 1])))
-        others = np.setdiff1d(rest, kept, assume_unique=True)
+        others = np.setdiff1d(np.arange(usable.size), kept, assume_unique=True)
         if others.size:
-            other_pulses = pulses[others]
-            at = np.searchsorted(kept_pulses, other_pulses)
-            on_kept = kept_pulses[np.minimum(at, kept_pulses.size - 1)] == other_pulses
-            inside = (other_pulses > kept_pulses[0]) & (other_pulses < kept_pulses[-1])
-            inside &= ~on_kept & ~self._in_jump(other_pulses)
-            self.replayed += int(on_kept.sum())
-            self.out_of_order += int(inside.sum())
-            self.wild += int(others.size - on_kept.sum() - inside.sum())
+            self._classify(records, usable, pulses, kept, others)
         return usable[kept], segment_break
 
-    @staticmethod
-    def _duplicates(records, usable, pulses) -> np.ndarray:
-        """Mask (over ``usable``) of records byte-identical to an earlier one."""
-        crc = records["crc"][usable].astype(np.uint64)
-        key = (pulses.astype(np.uint64) << np.uint64(32)) | crc
-        order = np.argsort(key, kind="stable")  # equal keys stay in file order
-        _, first, counts = np.unique(key[order], return_index=True, return_counts=True)
-        duplicate = np.zeros(usable.size, dtype=bool)
-        for start, length in zip(first[counts > 1], counts[counts > 1], strict=True):
-            seen: list[bytes] = []
-            for position in order[start : start + length]:
-                content = records[usable[position]].tobytes()
-                if content in seen:
-                    duplicate[position] = True
-                else:
-                    seen.append(content)
-        return duplicate
+    def _classify(self, records, usable, pulses, kept, others) -> None:
+        """Count the records not kept: copies, replayed, out of order, wild."""
+        kept_pulses = pulses[kept]
+        at = np.minimum(np.searchsorted(kept_pulses, pulses[others]), kept_pulses.size - 1)
+        on_kept = kept_pulses[at] == pulses[others]
+        same_crc = records["crc"][usable[kept[at]]] == records["crc"][usable[others]]
+        seen: dict[tuple[int, int], list[bytes]] = {}
+        original = np.ones(others.size, dtype=bool)
+        for index, position in enumerate(others.tolist()):
+            row = records[usable[position]]
+            content = row.tobytes()
+            if on_kept[index] and same_crc[index]:
+                if records[usable[kept[at[index]]]].tobytes() == content:
+                    original[index] = False
+                    continue
+            key = (int(row["pulse_index"]), int(row["crc"]))
+            copies = seen.setdefault(key, [])
+            if content in copies:
+                original[index] = False
+            else:
+                copies.append(content)
+        self.duplicates += int(others.size - original.sum())
+        other_pulses = pulses[others][original]
+        on_kept = on_kept[original]
+        inside = (other_pulses > kept_pulses[0]) & (other_pulses < kept_pulses[-1])
+        inside &= ~on_kept & ~self._in_jump(other_pulses)
+        self.replayed += int(on_kept.sum())
+        self.out_of_order += int(inside.sum())
+        self.wild += int(other_pulses.size - on_kept.sum() - inside.sum())
 
 
 class _PendingRun:
@@ -773,9 +780,17 @@ class StreamRecovery(_Recovery):
             out = np.concatenate(best.rows)
             self._yield(out, best.tail_offset, jump=False)
         for run in self.pending:
-            self.wild += len(run)
+            self._set_aside(run)
         self.pending = []
         return out
+
+    def _set_aside(self, run: _PendingRun) -> None:
+        """Count the records of a held run that will never be yielded."""
+        for pulse, crc in run.crcs.items():
+            if self.started and pulse <= self.last_pulse:
+                self._behind(pulse, crc)
+            else:
+                self.wild += 1
 
     def _continues(self, pulse: int, offset: int, before: int, before_offset: int) -> bool:
         return bool(_step_ok(before, before_offset, pulse, offset, self.record_size))
@@ -786,7 +801,9 @@ class StreamRecovery(_Recovery):
             return
         crc = int(row["crc"][0])
         for run in self.pending:
-            if self._continues(pulse, offset, run.tail, run.tail_offset):
+            if run.head > self.last_pulse and self._continues(
+                pulse, offset, run.tail, run.tail_offset
+            ):
                 run.add(row.copy(), pulse, offset, crc)
                 if len(run) >= CONFIRM_RECORDS:
                     self.pending.remove(run)
@@ -814,7 +831,7 @@ class StreamRecovery(_Recovery):
                 return
         self.pending.append(_PendingRun(row.copy(), pulse, offset, crc))
         if len(self.pending) > MAX_PENDING_RUNS:
-            self.wild += len(self.pending.pop(0))
+            self._set_aside(self.pending.pop(0))
 
     def _behind(self, pulse: int, crc: int) -> None:
         """Classify a record at or below the last yielded pulse index (dropped)."""
@@ -836,8 +853,7 @@ class StreamRecovery(_Recovery):
         if self.started:
             if jump:
                 self.jumps.append((self.last_pulse, int(pulses[0])))
-            else:
-                self.gaps.add(np.array([self.last_pulse]), pulses[:1])
+            self.gaps.add(np.array([self.last_pulse]), pulses[:1])
         else:
             self.first_pulse = int(pulses[0])
         self.gaps.add(pulses[:-1], pulses[1:])
@@ -853,10 +869,12 @@ class StreamRecovery(_Recovery):
         self.started = True
         self.last_pulse = int(pulses[-1])
         self.last_offset = last_offset
-        stale = [run for run in self.pending if run.head <= self.last_pulse]
+        # a held run the yielded run has overtaken can never be yielded: a run passed
+        # by its head is no longer continued, one passed by its tail is counted now
+        stale = [run for run in self.pending if run.tail <= self.last_pulse]
         for run in stale:
             self.pending.remove(run)
-            self.wild += len(run)
+            self._set_aside(run)
 
 
 def build_report(scanner: RecordScanner, recovery: _Recovery) -> ReadReport:
