@@ -6,6 +6,11 @@ header length H, H bytes of UTF-8 JSON, and the ``uint32`` CRC-32 of those H byt
 :class:`NxrHeader`; :func:`encode_header` does the reverse for the writer;
 :func:`read_header` reads and checks the prefix of a file without ever reading more
 than the file holds.
+
+The header's physical numbers are bounded at validation (:data:`PHYSICAL_RANGES`):
+a value far outside any scanner (``pitch_mm: 1e-300``) would otherwise overflow or
+divide by nothing deep inside the analysis; it is refused with one sentence naming
+the file and the field.
 """
 
 from __future__ import annotations
@@ -38,6 +43,8 @@ __all__ = [
     "decode_header",
     "read_header",
     "header_may_grow",
+    "PhysicalRange",
+    "PHYSICAL_RANGES",
 ]
 
 MAGIC = b"NXRSCAN1"
@@ -51,6 +58,69 @@ SAMPLE_DTYPES = {"uint16": np.dtype("<u2"), "uint32": np.dtype("<u4"), "float32"
 KINDS = ("object", "air", "dark", "calibration")
 #: Bytes of a record besides its samples: 28 bytes of fields and the 4-byte CRC.
 RECORD_OVERHEAD_BYTES = 32
+
+
+@dataclass(frozen=True)
+class PhysicalRange:
+    """Inclusive range a header number must lie in, its unit and why.
+
+    Attributes
+    ----------
+    low, high : float
+        Bounds, in ``unit``.
+    unit : str
+        Unit of the field.
+    why : str
+        Where the bounds come from.
+    """
+
+    low: float
+    high: float
+    unit: str
+    why: str
+
+
+#: Physical ranges of the header's numbers (field: range). The bounds are an order
+#: of magnitude or more beyond any inspection system, so they only refuse values no
+#: scanner can have (a corrupt or hand-made header), never a real one:
+#:
+#: ===============================  ==================  ===========================================
+#: field                            range               why
+#: ===============================  ==================  ===========================================
+#: detector.pitch_mm                0.001–10,000 mm     1 µm pixels to one channel spanning a 10 m
+#:                                                      column (coarse simulations enlarge the pitch)
+#: geometry.source_to_detector_mm   10–100,000 mm       a bench source 1 cm away to a 100 m fan
+#:                                                      beam; cargo portals are 5–15 m
+#: geometry.source_to_object_mm     1–100,000 mm        likewise, and never beyond the detector
+#: source.energies_mev              0.001–100 MeV       1 keV to 100 MeV; tubes 0.1–0.45 MeV,
+#:                                                      cargo linacs 3–9 MeV
+#: source.pulse_rate_hz             0.1–100,000 Hz      linacs pulse at 50–1,000 Hz, tube line
+#:                                                      scanners read out at up to tens of kHz
+#: conveyance.nominal_speed_mps     0.001–100 m/s       a creeping belt to a train at 360 km/h;
+#:                                                      portals run 0.1–5 m/s
+#: detector.channels                1–65,536            the spec's bound (checked as an integer)
+#: ===============================  ==================  ===========================================
+PHYSICAL_RANGES: dict[str, PhysicalRange] = {
+    "detector.pitch_mm": PhysicalRange(
+        1e-3, 1e4, "mm", "1 µm pixels to one channel spanning a 10 m detector column"
+    ),
+    "geometry.source_to_detector_mm": PhysicalRange(
+        10.0, 1e5, "mm", "a bench source 1 cm away to a 100 m fan beam"
+    ),
+    "geometry.source_to_object_mm": PhysicalRange(
+        1.0, 1e5, "mm", "a bench source 1 mm away to a 100 m fan beam"
+    ),
+    "source.energies_mev": PhysicalRange(
+        1e-3, 100.0, "MeV", "1 keV to 100 MeV, beyond any inspection source"
+    ),
+    "source.pulse_rate_hz": PhysicalRange(
+        0.1, 1e5, "Hz", "linacs pulse at 50-1,000 Hz, tube line scanners up to tens of kHz"
+    ),
+    "conveyance.nominal_speed_mps": PhysicalRange(
+        1e-3, 100.0, "m/s", "a creeping belt (1 mm/s) to a train at 360 km/h"
+    ),
+}
+
 _PREFIX = struct.Struct("<8sI")  # magic and header length H
 _CRC = struct.Struct("<I")
 
@@ -187,6 +257,17 @@ class _Checker:
             return None
         if not _is_number(value) or value <= 0:
             raise self.fail(prefix + key, f"must be a positive number, got {value!r:.60}")
+        return self.in_range(prefix + key, value)
+
+    def in_range(self, name: str, value: float) -> float:
+        """Return ``value`` as a float if it lies in the field's :data:`PHYSICAL_RANGES`."""
+        bounds = PHYSICAL_RANGES.get(name)
+        if bounds is not None and not bounds.low <= value <= bounds.high:
+            raise self.fail(
+                name,
+                f"is {value!r:.60} {bounds.unit}, outside the physical range "
+                f"{bounds.low:g} to {bounds.high:g} {bounds.unit} ({bounds.why})",
+            )
         return float(value)
 
 
@@ -230,6 +311,12 @@ def validate_header(raw: Any, source: str = "<header>") -> NxrHeader:
     ------
     NxrError
         One sentence naming ``source``, the field and the problem.
+
+    Notes
+    -----
+    Besides the spec's checks, the physical numbers (pitch, distances, energies,
+    pulse rate, speed) must lie in :data:`PHYSICAL_RANGES`, and the scan plane must
+    not lie beyond the detector (``source_to_object_mm <= source_to_detector_mm``).
 
     Examples
     --------
@@ -291,12 +378,20 @@ def validate_header(raw: Any, source: str = "<header>") -> NxrHeader:
         raise check.fail(
             "source.energies_mev", f"must list energies highest first, got {energies!r:.80}"
         )
+    for energy in energies:
+        check.in_range("source.energies_mev", energy)
     pulse_rate_hz = check.positive(source_section, "source.", "pulse_rate_hz")
     pattern = check.string(source_section, "source.", "pattern")
 
     geometry = check.section("geometry", required=False)
     sdd = check.positive(geometry, "geometry.", "source_to_detector_mm")
     sod = check.positive(geometry, "geometry.", "source_to_object_mm")
+    if sdd is not None and sod is not None and sod > sdd:
+        raise check.fail(
+            "geometry.source_to_object_mm",
+            f"is {sod:g} mm, beyond the detector ({sdd:g} mm from the source): the scan "
+            "plane lies between source and detector",
+        )
     conveyance = check.section("conveyance", required=False)
     speed = check.positive(conveyance, "conveyance.", "nominal_speed_mps")
 

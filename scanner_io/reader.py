@@ -4,13 +4,19 @@
 structured array (:func:`scanner_io.record_dtype`), checking every sync word at
 once and every CRC. :func:`iter_nxr` and :func:`iter_nxr_chunks` read as the file
 grows. Both never return a record whose CRC fails; what was lost is in the
-:class:`~scanner_io.ReadReport`.
+:class:`~scanner_io.ReadReport`. Both apply the recovery policy of
+:mod:`scanner_io._records` (``docs/nxr-recovery.md``) to CRC-valid records whose
+pulse indices do not increase: exact copies are dropped, the longest consistent run
+is kept, the others are set aside and counted. Only regular files are read: a FIFO,
+a device, a socket or a folder is refused before it is opened for reading (a FIFO
+would block).
 """
 
 from __future__ import annotations
 
 import mmap
 import os
+import stat
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,12 +27,14 @@ import numpy as np
 from scanner_io._errors import NxrError
 from scanner_io._header import NxrHeader, header_may_grow, read_header
 from scanner_io._records import (
+    FileRecovery,
     NxrRecord,
     ReadReport,
-    RecordFilter,
     RecordScanner,
+    StreamRecovery,
     build_report,
     record_dtype,
+    record_offsets,
 )
 
 __all__ = ["NxrFile", "read_nxr", "iter_nxr", "iter_nxr_chunks", "NxrStream"]
@@ -60,11 +68,48 @@ class NxrFile:
     file_size: int
 
 
+_FILE_KINDS = (
+    (stat.S_ISDIR, "a folder"),
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def _not_regular(mode: int, source: str) -> NxrError:
+    kind = next((name for test, name in _FILE_KINDS if test(mode)), "not a regular file")
+    return NxrError(f"{source}: this is {kind}, not a regular file, and NXR scans are read from regular files only")
+
+
 def _open(path: Path, source: str):
+    """Open a regular file for reading; refuse anything else before it can block.
+
+    The path is checked with ``stat`` first (a FIFO opened for reading waits for a
+    writer), then opened non-blocking and checked again on the descriptor (the path
+    may have been replaced in between).
+    """
     try:
-        return open(path, "rb", buffering=0)
+        info = os.stat(path)
     except OSError as exc:
         raise NxrError(f"{source}: cannot open the file ({exc.strerror or exc})") from exc
+    if not stat.S_ISREG(info.st_mode):
+        raise _not_regular(info.st_mode, source)
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+    try:
+        descriptor = os.open(path, flags)
+    except OSError as exc:
+        raise NxrError(f"{source}: cannot open the file ({exc.strerror or exc})") from exc
+    try:
+        mode = os.fstat(descriptor).st_mode
+        if not stat.S_ISREG(mode):
+            raise _not_regular(mode, source)
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(descriptor, True)
+        return os.fdopen(descriptor, "rb", buffering=0)
+    except BaseException:
+        os.close(descriptor)
+        raise
 
 
 def _read_mapped(path: str | os.PathLike) -> tuple[NxrFile, object]:
@@ -90,10 +135,10 @@ def _read_mapped(path: str | os.PathLike) -> tuple[NxrFile, object]:
         records = pieces[0]
     else:
         records = np.concatenate(pieces)
-    accepted = RecordFilter(header.n_energies, source)
-    records = accepted.apply(records)
+    recovery = FileRecovery(header.n_energies, dtype.itemsize, source)
+    records = recovery.apply(records, record_offsets(runs, dtype.itemsize))
     records.flags.writeable = False
-    report = build_report(scanner, accepted)
+    report = build_report(scanner, recovery)
     return NxrFile(file_path, header, records, report, size), buffer
 
 
@@ -113,16 +158,21 @@ def read_nxr(path: str | os.PathLike) -> NxrFile:
     Raises
     ------
     NxrError
-        When the file cannot be opened or its header is invalid (one sentence naming
-        the file). Corrupt or missing records are not errors: they are reported.
+        When the file cannot be opened, is not a regular file (a FIFO, a device, a
+        folder) or its header is invalid (one sentence naming the file). Corrupt,
+        missing or inconsistent records are not errors: they are reported.
 
     Notes
     -----
     A partial trailing record is counted in ``report.truncated_bytes``; a record whose
     sync word or CRC fails is dropped and reading resumes at the next sync word whose
-    record CRC holds. Records with a valid CRC but an energy index beyond
-    ``energies_mev`` or a pulse index that does not increase are dropped and counted
-    (``bad_energy_records``, ``out_of_order_records``).
+    record CRC holds. Of the records whose CRC holds (recovery policy,
+    ``docs/nxr-recovery.md``): those with an energy index beyond ``energies_mev`` are
+    dropped (``bad_energy_records``), exact copies of an earlier record are dropped
+    (``duplicate_records``), and of the rest the longest run of increasing pulse
+    indices is kept, cut at unconfirmed jumps; the others are set aside and counted
+    (``replayed_records``, ``out_of_order_records``, ``wild_index_records``). A single
+    wild pulse index never rejects the file nor costs the records around it.
 
     Examples
     --------
@@ -150,8 +200,17 @@ class NxrStream:
 
     Notes
     -----
-    Nothing is opened until the iteration starts; errors (a missing file, an invalid
-    header) are raised by the first ``next``.
+    Nothing is opened until the iteration starts; errors (a missing file, a file that
+    is not a regular file, an invalid header) are raised by the first ``next``.
+
+    Records are yielded under the streaming form of the recovery policy
+    (:class:`scanner_io._records.StreamRecovery`): each genuine record at most once,
+    in increasing pulse order; exact copies and records at or below the last yielded
+    pulse index are dropped and counted; a forward jump in the pulse index is held
+    until :data:`~scanner_io._records.CONFIRM_RECORDS` records continue it (then
+    yielded), and set aside if the run goes on without it. The first records of a
+    stream are held the same way until that many agree, so a follower sees them a
+    few pulses late.
     """
 
     def __init__(
@@ -172,15 +231,15 @@ class NxrStream:
         self.header: NxrHeader | None = None
         self.finished = False
         self._scanner: RecordScanner | None = None
-        self._filter: RecordFilter | None = None
+        self._recovery: StreamRecovery | None = None
         self._chunks = self._generate()
 
     @property
     def report(self) -> ReadReport:
         """The report so far (final after the iteration ends)."""
-        if self._scanner is None or self._filter is None:
+        if self._scanner is None or self._recovery is None:
             return ReadReport()
-        return build_report(self._scanner, self._filter)
+        return build_report(self._scanner, self._recovery)
 
     def __iter__(self) -> NxrStream:
         return self
@@ -235,7 +294,9 @@ class NxrStream:
             assert header is not None
             dtype = record_dtype(header.channels, header.sample_dtype)
             self._scanner = scanner = RecordScanner(dtype.itemsize, data_start, header.n_energies)
-            self._filter = accepted = RecordFilter(header.n_energies, source)
+            self._recovery = accepted = StreamRecovery(
+                header.n_energies, dtype.itemsize, source
+            )
             stream.seek(data_start)
             buffer = b""
             base = data_start
@@ -256,16 +317,19 @@ class NxrStream:
                     break
             runs = scanner.feed(buffer, base, final=True)
             chunk = self._collect(buffer, base, runs, dtype, accepted)
+            held = accepted.finish()
             self.finished = True
             if chunk is not None:
                 yield chunk
+            if held is not None and held.size:
+                yield held
 
     @staticmethod
-    def _collect(buffer, base, runs, dtype, accepted: RecordFilter) -> np.ndarray | None:
+    def _collect(buffer, base, runs, dtype, accepted: StreamRecovery) -> np.ndarray | None:
         if not runs:
             return None
         pieces = [np.frombuffer(buffer, dtype=dtype, count=n, offset=at - base) for at, n in runs]
-        records = accepted.apply(np.concatenate(pieces))
+        records = accepted.apply(np.concatenate(pieces), record_offsets(runs, dtype.itemsize))
         return records if records.size else None
 
 

@@ -159,6 +159,19 @@ BAD_HEADERS = [
     ({"source__energies_mev": 6.0}, "source.energies_mev"),
     ({"source": [1]}, "source"),
     ({"detector": None}, "detector"),
+    # physical bounds (PHYSICAL_RANGES): absurd values that overflow deep in the analysis
+    ({"detector__pitch_mm": 1e-300}, "detector.pitch_mm"),
+    ({"detector__pitch_mm": 1e300}, "detector.pitch_mm"),
+    ({"geometry__source_to_detector_mm": 1e-300}, "geometry.source_to_detector_mm"),
+    ({"geometry__source_to_detector_mm": 1e9}, "geometry.source_to_detector_mm"),
+    ({"geometry__source_to_object_mm": 1e-9}, "geometry.source_to_object_mm"),
+    ({"geometry__source_to_object_mm": 12000.0}, "geometry.source_to_object_mm"),  # beyond SDD
+    ({"source__pulse_rate_hz": 1e-300}, "source.pulse_rate_hz"),
+    ({"source__pulse_rate_hz": 1e12}, "source.pulse_rate_hz"),
+    ({"source__energies_mev": [1e300, 3.0]}, "source.energies_mev"),
+    ({"source__energies_mev": [6.0, 1e-300]}, "source.energies_mev"),
+    ({"conveyance__nominal_speed_mps": 1e-300}, "conveyance.nominal_speed_mps"),
+    ({"conveyance__nominal_speed_mps": 3e8}, "conveyance.nominal_speed_mps"),
 ]
 
 
@@ -254,3 +267,26 @@ def test_encode_header_round_trip(nxr_header):
 def test_encode_header_rejects_unserialisable(nxr_header):
     with pytest.raises(NxrError, match="JSON"):
         encode_header(nxr_header(extensions={"bad": float("nan")}))
+
+
+def test_physical_range_message_names_the_range(tmp_path, nxr_header):
+    path = header_file(tmp_path, nxr_header(detector__pitch_mm=1e-300))
+    with pytest.raises(NxrError) as info:
+        read_nxr(path)
+    message = str(info.value)
+    assert "1e-300 mm" in message and "0.001 to 10000 mm" in message
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"detector__pitch_mm": 0.05},  # a fine flat panel
+        {"detector__pitch_mm": 5000.0},  # one channel over a whole column (coarse simulation)
+        {"geometry__source_to_object_mm": 10000.0},  # the scan plane at the detector
+        {"source__energies_mev": [0.16, 0.08]},  # a tube-based baggage scanner
+        {"source__pulse_rate_hz": 20000.0},
+        {"conveyance__nominal_speed_mps": 16.7},  # a train at 60 km/h
+    ],
+)
+def test_real_scanners_are_inside_the_physical_ranges(tmp_path, nxr_header, change):
+    assert read_nxr(header_file(tmp_path, nxr_header(**change))).records.size == 0
