@@ -242,7 +242,7 @@ def get_backend(backend: str | ArrayBackend = "numpy", device: str | None = None
             torch.empty(0, device=device)
         except (RuntimeError, ValueError) as exc:
             raise NiiError(f"torch cannot use device {device!r}: {exc}") from exc
-        import array_api_compat.torch as xp
+        import array_api_compat.torch as xp  # type: ignore[no-redef]
 
         return ArrayBackend("torch", device, xp, torch.float32, torch.int64, torch.bool)
     raise NiiError(f"unknown array backend {backend!r}; choose one of {', '.join(BACKENDS)}")

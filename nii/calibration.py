@@ -142,7 +142,7 @@ class MaterialCurve:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
         points = {name: [_finite_or_none(v) for v in getattr(self, name)] for name in _CURVE_ARRAYS}
-        points["measured"] = [bool(v) for v in self.measured]
+        points["measured"] = [bool(v) for v in self.measured]  # type: ignore[union-attr]
         return {
             "name": self.name,
             "zeff": self.zeff,
@@ -269,7 +269,7 @@ def _build_table(curves: list[MaterialCurve], alpha_max: float, reading: str = "
     ambiguous = np.zeros(zeff.shape, bool)
     first_class = np.zeros(zeff.shape, np.int64)
     segments = range(len(curves) - 1)
-    for k in segments if reading == "lower" else reversed(segments):
+    for k in segments if reading == "lower" else reversed(segments):  # type: ignore[assignment]
         r0, r1 = ratios[k][:, None], ratios[k + 1][:, None]
         lo, hi = np.minimum(r0, r1), np.maximum(r0, r1)
         # only the ratio columns this segment can reach, at any α_H
@@ -853,7 +853,7 @@ def calibrate(
         except NiiError as exc:  # the measured curves alone still work
             notes.append(f"physics-assisted interpolation skipped: {exc}")
         else:
-            added = sum(int((~c.measured).sum()) for c in extended)
+            added = sum(int((~c.measured).sum()) for c in extended)  # type: ignore[misc,operator]
             if added:
                 notes.append(f"{added} points extend the measured curves beyond their range with the physics model's shape")
             curves = extended + references

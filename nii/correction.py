@@ -231,7 +231,7 @@ def fill_positions(
     if valid.sum() == 1:
         anchor = np.flatnonzero(valid)[0]
         return position[anchor] + (time - time[anchor]) * nominal_speed_mm_s
-    return time * nominal_speed_mm_s
+    return time * nominal_speed_mm_s  # type: ignore[operator]
 
 
 def resampling_weights(position_mm: np.ndarray, grid_mm: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -290,7 +290,7 @@ def _row_repair_plan(bad: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarra
     return rows, above.astype(np.int64), below.astype(np.int64), weight.astype(np.float32)
 
 
-def fit_noise_model(transmission: np.ndarray, dark_term: float) -> tuple[float, float] | None:
+def fit_noise_model(transmission: np.ndarray, dark_term: float) -> tuple[float, float, float] | None:
     """Fit the noise of ``T`` from pulse-to-pulse differences of the image itself.
 
     The air reference's standard deviation includes the linac's pulse-to-pulse output
@@ -616,7 +616,7 @@ def correct(
     sod = getattr(header, "source_to_object_mm", None)
     sdd = getattr(header, "source_to_detector_mm", None)
     try:
-        row_height = row_height_mm(float(pitch), float(sod), float(sdd))
+        row_height = row_height_mm(float(pitch), float(sod), float(sdd))  # type: ignore[arg-type]
     except (TypeError, ValueError):
         row_height = float(pitch) if pitch else float("nan")
         notes.append("geometry incomplete: row height taken as the detector pitch")

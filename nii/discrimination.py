@@ -150,7 +150,7 @@ class MaterialMap:
         path : path-like
             Destination (``.npz``).
         """
-        arrays = {
+        arrays: dict[str, np.ndarray] = {
             "classes": self.classes.astype(np.uint8),
             "zeff": self.zeff.astype(np.float32),
             "position_mm": self.position_mm.astype(np.float64),
@@ -162,7 +162,7 @@ class MaterialMap:
 
         def write(stream) -> None:
             buffer = io.BytesIO()
-            np.savez_compressed(buffer, **arrays)
+            np.savez_compressed(buffer, **arrays)  # type: ignore[arg-type]
             stream.write(buffer.getvalue())
 
         return atomic_writer(path, write)
@@ -222,7 +222,7 @@ def guided_smooth(
     radius: int,
     edge_sigmas: float,
     noise_sigma_other: Any = None,
-) -> tuple[Any, Any, Any, Any]:
+) -> tuple[Any, ...]:
     """Edge-preserving smoothing of ``guide`` (self-guided) and ``other`` (guided by it).
 
     The full-resolution guided filter; :func:`discriminate` uses its binned form (window

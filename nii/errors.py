@@ -7,7 +7,10 @@ traceback.
 
 from __future__ import annotations
 
+from scanner_io._errors import ToolkitError
+
 __all__ = [
+    "ToolkitError",
     "NiiError",
     "CalibrationError",
     "ManifestError",
@@ -18,8 +21,13 @@ __all__ = [
 ]
 
 
-class NiiError(Exception):
-    """Base class of every error the library raises on purpose."""
+class NiiError(ToolkitError):
+    """Base class of every error the library raises on purpose.
+
+    It derives from :class:`scanner_io.ToolkitError`, the root shared with
+    :class:`scanner_io.ScannerIOError`: ``except nii.ToolkitError`` catches the errors of
+    both packages.
+    """
 
 
 class CalibrationError(NiiError):

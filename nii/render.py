@@ -141,7 +141,7 @@ def render_pseudocolour(image: Any, material_map: Any) -> np.ndarray:
 def _regions(regions: Iterable[Any]) -> list[tuple[int, int, int, int]]:
     boxes = []
     for region in regions:
-        bbox = region.get("bbox") if isinstance(region, dict) else getattr(region, "bbox", region)
+        bbox: Any = region.get("bbox") if isinstance(region, dict) else getattr(region, "bbox", region)
         row0, col0, row1, col1 = (int(v) for v in bbox)
         boxes.append((row0, col0, row1, col1))
     return boxes

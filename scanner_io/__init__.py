@@ -11,7 +11,7 @@ a JSON description into the same :class:`Scan`.
 
 from __future__ import annotations
 
-from scanner_io._errors import DicosError, ImagePairError, NxrError, ScannerIOError
+from scanner_io._errors import DicosError, ImagePairError, NxrError, ScannerIOError, ToolkitError
 from scanner_io._header import (
     MAGIC,
     SAMPLE_DTYPES,
@@ -41,6 +41,7 @@ from scanner_io.scan import EnergyFrames, Reference, Scan, load_scan, scan_from_
 from scanner_io.writer import NxrWriter
 
 __all__ = [
+    "ToolkitError",
     "ScannerIOError",
     "NxrError",
     "DicosError",

@@ -55,7 +55,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         raise
 
 
-def atomic_writer(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) -> Path:
+def atomic_writer(path: str | os.PathLike, write: Callable[[IO[bytes]], object]) -> Path:
     """Call ``write(fileobj)`` on a temporary file and move it atomically to ``path``.
 
     Parameters

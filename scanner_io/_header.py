@@ -54,7 +54,7 @@ MAX_HEADER_BYTES = 1 << 20
 MAX_CHANNELS = 65536
 SUPPORTED_MAJOR_VERSION = 1
 #: NXR sample dtype names and their little-endian numpy dtypes.
-SAMPLE_DTYPES = {"uint16": np.dtype("<u2"), "uint32": np.dtype("<u4"), "float32": np.dtype("<f4")}
+SAMPLE_DTYPES: dict[str, np.dtype] = {"uint16": np.dtype("<u2"), "uint32": np.dtype("<u4"), "float32": np.dtype("<f4")}
 KINDS = ("object", "air", "dark", "calibration")
 #: Bytes of a record besides its samples: 28 bytes of fields and the 4-byte CRC.
 RECORD_OVERHEAD_BYTES = 32
@@ -338,7 +338,7 @@ def validate_header(raw: Any, source: str = "<header>") -> NxrHeader:
     kind = check.string(raw, "", "kind", required=True, choices=KINDS)
     scan_id = check.string(raw, "", "scan_id", required=True)
     dtype_name = check.string(raw, "", "sample_dtype", required=True, choices=tuple(SAMPLE_DTYPES))
-    sample_dtype = SAMPLE_DTYPES[dtype_name]
+    sample_dtype = SAMPLE_DTYPES[dtype_name]  # type: ignore[index]
 
     detector = check.section("detector", required=True)
     channels = check.get(detector, "detector.", "channels", required=True)
@@ -408,8 +408,8 @@ def validate_header(raw: Any, source: str = "<header>") -> NxrHeader:
     private = copy.deepcopy(dict(raw))
     return NxrHeader(
         raw=private,
-        scan_id=scan_id,
-        kind=kind,
+        scan_id=scan_id,  # type: ignore[arg-type]
+        kind=kind,  # type: ignore[arg-type]
         version=version,
         channels=channels,
         sample_dtype=sample_dtype,

@@ -119,7 +119,7 @@ def _read_mapped(path: str | os.PathLike) -> tuple[NxrFile, object]:
     with _open(file_path, source) as stream:
         size = os.fstat(stream.fileno()).st_size
         header, data_start = read_header(stream, size, source)
-        buffer: object = b""
+        buffer: bytes | mmap.mmap = b""
         if size > 0:
             try:
                 buffer = mmap.mmap(stream.fileno(), size, access=mmap.ACCESS_READ)

@@ -124,7 +124,7 @@ class FileDigest:
         with self._lock:
             if self._hex is None:
                 self._hex = hashlib.sha256(
-                    self._data if self._data is not None else b""
+                    self._data if self._data is not None else b""  # type: ignore[arg-type]
                 ).hexdigest()
                 self._data = None
             return self._hex
@@ -133,7 +133,7 @@ class FileDigest:
         return {"hex": self.hexdigest}  # pickles as the digest, not the mapped bytes
 
     def __setstate__(self, state: dict) -> None:
-        self.__init__(state["hex"])
+        self.__init__(state["hex"])  # type: ignore[misc]
 
     def __repr__(self) -> str:
         return f"FileDigest({self._hex or 'pending'})"

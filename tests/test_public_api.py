@@ -14,21 +14,28 @@ import pytest
 
 PUBLIC = {
     "scanner_io": {
-        "ScannerIOError", "NxrError", "DicosError", "ImagePairError",
+        "ToolkitError", "ScannerIOError", "NxrError", "DicosError", "ImagePairError",
         "NxrHeader", "validate_header", "record_dtype", "ReadReport", "NxrRecord",
         "FLAG_DARK", "FLAG_AIR", "FLAG_DOSE_VALID", "FLAG_POSITION_VALID",
         "read_nxr", "iter_nxr", "iter_nxr_chunks", "NxrWriter",
         "Scan", "EnergyFrames", "Reference", "load_scan", "read_image_pair",
         "read_dicos", "DicosObject",
     },
-    "nii": {"__version__", "inspect"},
+    "nii": {
+        "__version__", "inspect", "run_inspection", "InspectionResult", "Verdict", "Reason", "Region",
+        "run_batch", "load_manifest", "Manifest", "render_evidence", "load_calibration", "load_schema",
+        "REASON_CODES", "ToolkitError", "NiiError", "ManifestError", "CalibrationError", "AnalysisError",
+        "MissingExtraError", "ScannerIOError",
+    },
+    "nii.schemas": {"SCHEMA_NAMES", "load_schema", "schema_text", "validate"},
+    "nii.inspection.report": {"render_evidence", "save_outputs", "write_outputs", "evidence_png"},
     "nii.classes": {
         "NONE", "ORGANIC", "INORGANIC", "METAL", "HIGH_Z", "IMPENETRABLE",
         "CLASS_NAMES", "CLASS_CODES", "ZEFF_BANDS", "class_of_zeff",
     },
     "nii.grid": {"analysis_grid", "row_height_mm"},
     "nii.errors": {
-        "NiiError", "CalibrationError", "ManifestError", "CatalogueError",
+        "ToolkitError", "NiiError", "CalibrationError", "ManifestError", "CatalogueError",
         "SimulationError", "AnalysisError", "MissingExtraError",
     },
     "nii.physics": {
@@ -83,3 +90,71 @@ def test_reason_codes_are_the_contract_ones():
         "CONCEALMENT_ANOMALY", "STRUCTURE_ANOMALY", "UNREADABLE_REGION",
     }  # fmt: skip
     assert contract <= set(REASON_CODES)
+
+
+def test_help_lists_the_public_functions():
+    """``help(nii)`` shows the lazily imported public functions, ``inspect`` among them."""
+    import pydoc
+
+    import nii
+
+    text = pydoc.render_doc(nii, renderer=pydoc.plaintext)
+    functions = text.split("FUNCTIONS", 1)[1]
+    for name in ("inspect", "run_inspection", "render_evidence", "load_manifest", "load_schema"):
+        assert f"\n    {name}(" in functions, f"help(nii) does not list {name}()"
+    assert set(nii.__all__) <= set(dir(nii))
+
+
+def test_one_exception_root_for_both_packages():
+    import nii
+    import scanner_io
+    from nii import errors
+
+    assert nii.ToolkitError is scanner_io.ToolkitError is errors.ToolkitError
+    for error in (scanner_io.ScannerIOError, scanner_io.NxrError, scanner_io.DicosError,
+                  scanner_io.ImagePairError, errors.NiiError, errors.ManifestError,
+                  errors.CalibrationError, errors.CatalogueError, errors.SimulationError,
+                  errors.AnalysisError, errors.MissingExtraError):
+        assert issubclass(error, nii.ToolkitError), error
+    assert not issubclass(errors.NiiError, scanner_io.ScannerIOError)
+    assert not issubclass(scanner_io.ScannerIOError, errors.NiiError)
+
+
+def test_scanner_io_does_not_import_nii():
+    code = "import sys, scanner_io, scanner_io.dicos; print(sorted(m for m in sys.modules if m.split('.')[0] == 'nii'))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
+
+
+def test_inspection_result_save_and_render_evidence(small_scan, tmp_path):
+    """The documented integrator path (docs/api.md): run, save the outputs, draw the evidence."""
+    import json
+
+    import nii
+
+    png_magic = b"\x89PNG\r\n\x1a\n"
+    manifest = {"container_id": "TEST1234567", "iso_type": "22G1",
+                "items": [{"hs_code": "610910", "gross_mass_kg": 2000}]}
+    result = nii.run_inspection(small_scan.path, manifest)
+    assert isinstance(result, nii.InspectionResult) and isinstance(result.verdict, nii.Verdict)
+    out = tmp_path / "out"
+    written = result.save(out, dicos=True)
+    names = [path.name for path in written]
+    assert names[-1] == "verdict.json"  # last: a folder with a verdict has the rest too
+    assert {"evidence.png", "dx_high.dcs", "dx_low.dcs", "tdr.dcs"} <= set(names)
+    assert all(path.parent == out and path.is_file() for path in written)
+    assert json.loads((out / "verdict.json").read_text(encoding="utf-8")) == result.verdict.to_dict()
+    assert sorted(p.name for p in out.iterdir()) == sorted(names)  # no temporary files left
+
+    png = nii.render_evidence(result.image, result.material_map, result.verdict, path=tmp_path / "e.png")
+    assert png[:8] == png_magic and (tmp_path / "e.png").read_bytes() == png
+    assert png == (out / "evidence.png").read_bytes()
+    from_json = nii.render_evidence(result.image, result.material_map, result.verdict.to_dict())
+    assert from_json == png
+    assert nii.render_evidence(result.image, result.material_map)[:8] == png_magic
+
+    only = result.save(tmp_path / "only", evidence=False)
+    assert [path.name for path in only] == ["verdict.json"]
+    (tmp_path / "a-file").write_text("not a folder", encoding="utf-8")
+    with pytest.raises(nii.NiiError, match="a-file"):
+        result.save(tmp_path / "a-file")

@@ -169,7 +169,7 @@ def threats_from_verdict(
     rows, columns = (int(n) for n in image_shape)
     if rows <= 0 or columns <= 0:
         raise DicosError(f"cannot export DICOS: the image shape {image_shape!r} is empty.")
-    reasons = {reason.get("code"): reason for reason in data.get("reasons", []) if isinstance(reason, Mapping)}
+    reasons: dict[Any, Any] = {reason.get("code"): reason for reason in data.get("reasons", []) if isinstance(reason, Mapping)}
     threats: list[DicosThreat] = []
     covered: set[str] = set()
     for region in data.get("regions", []):

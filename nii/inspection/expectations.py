@@ -225,7 +225,7 @@ def expected_fractions(items, table: ExpectationTable) -> dict[str, float] | Non
     for item, expectation in known:
         weight = item.gross_mass_kg if item.gross_mass_kg else default_mass
         weight_sum += weight
-        for name, share in expectation.fractions.items():
+        for name, share in expectation.fractions.items():  # type: ignore[union-attr]
             totals[name] += weight * share
     return {name: value / weight_sum for name, value in totals.items() if value > 0}
 

@@ -172,7 +172,7 @@ def _dimensions(entry: Mapping[str, Any], list_key: str, prefix: str) -> tuple[f
     triple = entry.get(list_key)
     if isinstance(triple, list) and len(triple) == 3:
         return tuple(_float_or_nan(v) for v in triple)  # type: ignore[return-value]
-    table = entry.get("dimensions_mm") if isinstance(entry.get("dimensions_mm"), Mapping) else entry
+    table: Any = entry.get("dimensions_mm") if isinstance(entry.get("dimensions_mm"), Mapping) else entry
     return (
         _float_or_nan(_first(table, f"{prefix}length_mm", "length_mm", "length")),
         _float_or_nan(_first(table, f"{prefix}width_mm", "width_mm", "width")),
@@ -233,7 +233,7 @@ def load_container_types(path: str | os.PathLike | None = None) -> dict[str, Con
     """
     catalogue = Path(path) if path is not None else seed_path("containers.toml")
     document = read_catalogue(catalogue, "container catalogue")
-    shared = document.get("structure") if isinstance(document.get("structure"), Mapping) else {}
+    shared: Any = document.get("structure") if isinstance(document.get("structure"), Mapping) else {}
     by_iso: dict[str, ContainerType] = {}
     for codes, name, entry in _container_entries(document):
         tare = _float_or_nan(_first(entry, "tare_mass_kg", "tare_kg", "tare"))

@@ -52,6 +52,16 @@ class InspectionResult:
     manifest: Manifest
     timings_s: dict[str, float] = field(default_factory=dict)
 
+    def save(self, folder: str | os.PathLike, *, evidence: bool = True, dicos: bool = False) -> list[Any]:
+        """Write ``verdict.json``, ``evidence.png`` and (``dicos``) the DICOS files into ``folder``.
+
+        Each file is written atomically, ``verdict.json`` last; returns the paths
+        written. See :func:`nii.inspection.report.save_outputs`.
+        """
+        from nii.inspection.report import save_outputs
+
+        return save_outputs(self, folder, evidence=evidence, dicos=dicos)
+
 
 def _load_scan(scan_or_path: Any) -> Any:
     if isinstance(scan_or_path, (str, os.PathLike)):
@@ -67,7 +77,7 @@ def _calibration(calibration: Any, scan: Any) -> Any:
     if calibration is None:
         chosen = calibration_module.calibration_from_physics(scan.header)
     elif isinstance(calibration, (str, os.PathLike)):
-        chosen = calibration_module.load_calibration(calibration)
+        chosen = calibration_module.load_calibration(os.fspath(calibration))
     else:
         chosen = calibration
     check = getattr(chosen, "check_compatible", None)
@@ -108,7 +118,7 @@ def _run_models(models: Sequence[Any], image: Any, material_map: Any, inp: Check
             ))
         for region in alarms:
             material = region.material or "none"
-            result.regions.append(inp.region(tuple(region.bbox), material, float(region.score), region.reason))
+            result.regions.append(inp.region(tuple(region.bbox), material, float(region.score), region.reason))  # type: ignore[arg-type]
     return result, provenance
 
 
@@ -199,7 +209,7 @@ def verdict_from_maps(
 
 def _scan_warnings(scan: Any) -> list[str]:
     report = getattr(scan, "report", None)
-    notes = []
+    notes: list[str] = []
     if report is None:
         return notes
     dropped = getattr(report, "dropped_pulses", None) or []

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import io
 import os
+from collections.abc import Mapping
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +24,15 @@ from nii.inspection.pipeline import InspectionResult, run_inspection
 from nii.inspection.verdict import Verdict
 from nii.io_utils import atomic_write_bytes, atomic_write_text
 
-__all__ = ["VERDICT_FILE", "EVIDENCE_FILE", "analyse_scan", "write_outputs", "evidence_png"]
+__all__ = [
+    "VERDICT_FILE",
+    "EVIDENCE_FILE",
+    "analyse_scan",
+    "write_outputs",
+    "evidence_png",
+    "render_evidence",
+    "save_outputs",
+]
 
 VERDICT_FILE = "verdict.json"
 EVIDENCE_FILE = "evidence.png"
@@ -86,7 +96,7 @@ def evidence_png(image: Any, material_map: Any, verdict: Verdict) -> bytes:
     try:
         import nii.render as render
     except ImportError:
-        render = None
+        render = None  # type: ignore[assignment]
     if render is not None and hasattr(render, "evidence_png"):
         return render.evidence_png(image, material_map, verdict.to_dict())
     return _fallback_png(image, material_map, verdict)
@@ -104,3 +114,121 @@ def write_outputs(outcome: InspectionResult, out_dir: str | os.PathLike) -> tupl
     evidence = atomic_write_bytes(folder / EVIDENCE_FILE, evidence_png(outcome.image, outcome.material_map, outcome.verdict))
     verdict = atomic_write_text(folder / VERDICT_FILE, outcome.verdict.to_json())
     return verdict, evidence
+
+
+# --------------------------------------------------------------------------- public API
+# ``nii.render_evidence`` and ``InspectionResult.save`` (docs/api.md).
+
+
+def render_evidence(
+    image: Any,
+    material_map: Any,
+    verdict: Verdict | Mapping[str, Any] | None = None,
+    *,
+    path: str | os.PathLike | None = None,
+) -> bytes:
+    """Draw the evidence image of an inspection and return it as PNG bytes.
+
+    The same picture ``nii inspect`` writes as ``evidence.png``: pseudo-colour by
+    material class, shaded by attenuation, the verdict's regions as numbered boxes and
+    its reasons in a legend.
+
+    Parameters
+    ----------
+    image : AnalysedImage
+        The corrected image (:func:`nii.correction.correct`, or ``result.image``).
+    material_map : MaterialMap
+        Its material map (:func:`nii.discrimination.discriminate`, or ``result.material_map``).
+    verdict : Verdict or mapping, optional
+        The verdict (or its contract JSON, ``Verdict.to_dict()``); without it the image
+        has no boxes and no reasons.
+    path : path-like, optional
+        Also write the PNG there, atomically (a temporary file in the same folder,
+        then renamed).
+
+    Returns
+    -------
+    bytes
+        The PNG file's bytes.
+
+    Examples
+    --------
+    >>> result = nii.run_inspection("SCAN.nxr", "SCAN.manifest.json")  # doctest: +SKIP
+    >>> png = nii.render_evidence(result.image, result.material_map, result.verdict)  # doctest: +SKIP
+    """
+    if isinstance(verdict, Verdict):
+        png = evidence_png(image, material_map, verdict)
+    else:
+        import nii.render as render
+
+        png = render.evidence_png(image, material_map, None if verdict is None else dict(verdict))
+    if path is not None:
+        atomic_write_bytes(path, png)
+    return png
+
+
+def save_outputs(
+    result: InspectionResult,
+    folder: str | os.PathLike,
+    *,
+    evidence: bool = True,
+    dicos: bool = False,
+    started: datetime | None = None,
+    finished: datetime | None = None,
+) -> list[Path]:
+    """Write an inspection's outputs into a folder, each file atomically.
+
+    What ``nii inspect`` writes: ``verdict.json`` (the contract's JSON), with
+    ``evidence`` the evidence image ``evidence.png``, with ``dicos`` the DICOS files
+    ``dx_high.dcs``, ``dx_low.dcs`` and ``tdr.dcs``
+    (:func:`nii.inspection.dicos_export.export_dicos`). ``verdict.json`` is written
+    last, so that a folder holding it holds the other outputs too (a batch resumes
+    on it). Each file goes to a temporary file in the folder and is renamed into
+    place: a reader never sees half a file.
+
+    Parameters
+    ----------
+    result : InspectionResult
+        From :func:`nii.inspection.run_inspection` (``nii.run_inspection``).
+    folder : path-like
+        Output folder; created if missing. Files of the same names are replaced.
+    evidence : bool
+        Write ``evidence.png``.
+    dicos : bool
+        Write the DICOS DX and TDR files (needs pydicom, a dependency of ``nii``).
+    started, finished : datetime, optional
+        Processing times recorded in the TDR; default: ``finished`` now and ``started``
+        the result's total stage time before it.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The files written, in the order written (``verdict.json`` last).
+
+    Raises
+    ------
+    nii.errors.NiiError
+        If ``folder`` exists and is not a folder.
+    scanner_io.DicosError
+        If the DICOS export fails.
+    """
+    from nii.errors import NiiError
+
+    out = Path(folder)
+    if out.exists() and not out.is_dir():
+        raise NiiError(f"{out}: the outputs go into a folder, and this is a file")
+    out.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    if dicos:
+        from nii.inspection.dicos_export import export_dicos
+
+        finished = finished or datetime.now(timezone.utc)
+        started = started or finished - timedelta(seconds=sum(result.timings_s.values()))
+        container_id = getattr(result.manifest, "container_id", None) or None
+        written += export_dicos(
+            result.image, result.verdict, out, started=started, finished=finished, ooi_id=container_id
+        )
+    if evidence:
+        written.append(atomic_write_bytes(out / EVIDENCE_FILE, evidence_png(result.image, result.material_map, result.verdict)))
+    written.append(atomic_write_text(out / VERDICT_FILE, result.verdict.to_json()))
+    return written

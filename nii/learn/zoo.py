@@ -274,7 +274,7 @@ class ZooDetector:
             scan_score = float(scores.max()) if scores.size else 0.0
             # an alarming scan always shows the boxes that made it alarm
             threshold = min(threshold, float(inference.get("alarm_threshold", threshold)))
-            regions = [
+            regions: list[Any] = [
                 _region(box, float(score), reason, classes) for box, score in zip(boxes, scores, strict=True) if score >= threshold
             ]
         else:

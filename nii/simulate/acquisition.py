@@ -976,7 +976,7 @@ def acquire(
         true_position_mm=true_position,
         samples=np.ascontiguousarray(samples),
         relative_dose=relative_dose,
-        transmission_high=transmission_high,
+        transmission_high=transmission_high,  # type: ignore[arg-type]
         transmission_low=transmission_low,
         channels=response,
         object_start=schedule.object_start,

@@ -171,7 +171,7 @@ class GroundTruth:
             files["manifest"] = stem.name + ".manifest.json"
             written.append(atomic_write_text(stem.with_name(files["manifest"]),
                                              json.dumps(self.manifest, indent=2) + "\n"))
-        arrays = {
+        arrays: dict[str, np.ndarray] = {
             "classes": self.classes.astype(np.uint8),
             "zeff": self.zeff.astype(np.float32),
             "position_mm": self.position_mm.astype(np.float64),

@@ -362,7 +362,7 @@ def build_scenario(
     load: CargoLoad | None = None
     cargo: list[SceneObject] = []
     if goods is not None:
-        load = build_cargo(goods, region, rng_cargo, load_fraction=load_fraction, max_mass_kg=payload * 0.95)
+        load = build_cargo(goods, region, rng_cargo, load_fraction=load_fraction, max_mass_kg=payload * 0.95)  # type: ignore[arg-type]
         cargo = load.objects
     regions: list[dict[str, Any]] = []
     threat_objects: list[SceneObject] = []
@@ -387,7 +387,7 @@ def build_scenario(
     if goods is not None and variant != "declared_empty":
         declared_goods = goods
         if variant == "material_mismatch":
-            declared_goods = commodity(declared_chapter) if declared_chapter else commodity(_MISMATCH_CHAPTER[material_class_name(load.goods_material)])
+            declared_goods = commodity(declared_chapter) if declared_chapter else commodity(_MISMATCH_CHAPTER[material_class_name(load.goods_material)])  # type: ignore[union-attr]
             if declared_goods.chapter == goods.chapter:
                 raise SimulationError(f"declared_chapter {declared_chapter} is the true chapter {goods.chapter}: no mismatch.")
             reasons.append("MATERIAL_MISMATCH")

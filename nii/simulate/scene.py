@@ -648,7 +648,7 @@ def carve(host: SceneObject, bounds3d: Sequence[float]) -> SceneObject | None:
             continue
         kept.append(primitive)
         if primitive.weight > 0:
-            kept.append(Box(*overlap, weight=-primitive.weight))
+            kept.append(Box(*overlap, weight=-primitive.weight))  # type: ignore[misc]
     # Undo double carving: a negative box whose host box was removed must go too.
     positive = [p for p in kept if p.weight > 0]
     result: list[Primitive] = []

@@ -342,7 +342,7 @@ def place_threat(
         if item.kind == "concealed_goods":
             base = _goods_material(item)
             fill = float(item.options.get("packing_fill", 1.0))
-            prims: tuple = (Box(*bounds, weight=fill),)
+            prims: Any = (Box(*bounds, weight=fill),)
             mat = base
         elif item.kind == "hollow_box":
             mat = material(str(item.options["material"]))
@@ -467,7 +467,7 @@ def _vehicle(
         # Running gear (subframe, suspension, axle) between the wheels.
         running.append(Box(body_bottom - 150.0, body_bottom, xw - 300.0, xw + 300.0, yc - width / 2 + 250.0, yc + width / 2 - 250.0, 0.12))
     objects.append(SceneObject(f"{item.name} ({size}) tyres", rubber, "threat", tuple(tyres), counts_as_cargo=item.counts_as_cargo))
-    objects.append(SceneObject(f"{item.name} ({size}) wheels", steel, "threat", tuple(rims + running), counts_as_cargo=item.counts_as_cargo))
+    objects.append(SceneObject(f"{item.name} ({size}) wheels", steel, "threat", tuple([*rims, *running]), counts_as_cargo=item.counts_as_cargo))
     bounds = (body_top, floor, bx0, bx1, by0, by1)
     return objects, bounds
 

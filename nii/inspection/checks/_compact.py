@@ -154,7 +154,7 @@ def compact_objects(inp: CheckInput) -> list[CompactObject]:
     if inp.attenuation_high is None:
         return found
     setting = lambda name: inp.threshold("dense_object", name)  # noqa: E731
-    alpha_high = inp.finite_attenuation_high()
+    alpha_high: np.ndarray = inp.finite_attenuation_high()  # type: ignore[assignment]
     rows, cols = inp.structure.interior() if inp.structure.found else (slice(None), slice(None))
     inside = np.zeros(alpha_high.shape, bool)
     inside[rows, cols] = True

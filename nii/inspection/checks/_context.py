@@ -157,7 +157,7 @@ class CheckInput:
 
     def region(self, bbox: tuple[int, int, int, int], material: str, score: float, reason: str) -> Region:
         """Build a :class:`Region` with its ``bbox_mm``."""
-        bbox = tuple(int(v) for v in bbox)
+        bbox = tuple(int(v) for v in bbox)  # type: ignore[assignment]
         return Region(bbox=bbox, bbox_mm=self.bbox_mm(bbox), material=material,
                       score=float(min(max(score, 0.0), 1.0)), reason=reason)
 

@@ -539,7 +539,7 @@ def check_concealment(inp: CheckInput) -> CheckResult:
     # material map reads each homogeneous region from its mean, which fills them in.
     attenuation = None if inp.attenuation_high is None else np.asarray(inp.attenuation_high)[rows, cols]
     unit_edge = box_pixels(settings("unit_edge_mm"), inp.column_pitch_mm)
-    found = []
+    found: list[tuple[float, float, float, bool | None, tuple[int, int, int, int], np.ndarray]] = []
     near = 0.0
     for bbox, pixels in components(candidates):
         r0, c0, r1, c1 = bbox
@@ -557,7 +557,7 @@ def check_concealment(inp: CheckInput) -> CheckResult:
         limit = threshold[r0:r1, c0:c1][pixels]
         contrast = float(np.nanmean(excess / limit)) if np.isfinite(limit).any() else 1.0
         mass = float(np.clip(excess, 0, None).sum()) * inp.pixel_area_cm2 / 1000.0
-        is_dense = bool(dense[r0:r1, c0:c1][pixels].mean() >= 0.5)
+        is_dense: bool | None = bool(dense[r0:r1, c0:c1][pixels].mean() >= 0.5)
         if void[r0:r1, c0:c1][pixels].mean() >= 0.5:
             is_dense = None
             mass = float(np.clip(-excess, 0, None).sum()) * inp.pixel_area_cm2 / 1000.0

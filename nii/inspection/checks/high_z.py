@@ -176,8 +176,8 @@ def _lead_kappa(curves, alpha_high: float) -> float:
 def _overlap_objects(inp: CheckInput) -> tuple[list[_Found], float]:
     """High-Z objects found by decomposing compact excesses from the cargo around them."""
     setting = lambda name: inp.threshold("high_z", name)  # noqa: E731
-    alpha_high = inp.finite_attenuation_high()
-    alpha_low = np.nan_to_num(inp.attenuation_low, nan=0.0, posinf=0.0, neginf=0.0)
+    alpha_high: np.ndarray = inp.finite_attenuation_high()  # type: ignore[assignment]
+    alpha_low = np.nan_to_num(inp.attenuation_low, nan=0.0, posinf=0.0, neginf=0.0)  # type: ignore[arg-type]
     width = max(3, box_pixels(setting("opening_mm"), inp.column_pitch_mm))
     rows, cols = inp.structure.interior() if inp.structure.found else (slice(None), slice(None))
     background_high = np.zeros_like(alpha_high)
@@ -192,7 +192,7 @@ def _overlap_objects(inp: CheckInput) -> tuple[list[_Found], float]:
     if needed.size:
         band = slice(needed[0], needed[-1] + 1)
         background_low[band, cols] = row_opening(alpha_low[band, cols], width)
-    measured = ~inp.unreadable & np.isfinite(inp.attenuation_low)
+    measured = ~inp.unreadable & np.isfinite(inp.attenuation_low)  # type: ignore[arg-type]
     if inp.sigma_attenuation_low is not None:
         measured &= inp.sigma_attenuation_low <= setting("max_sigma_alpha_low")
     curves = inp.calibration.curves

@@ -91,7 +91,7 @@ def check_material_mix(inp: CheckInput) -> CheckResult:
     unreadable_share = observed.get("impenetrable", 0.0)
     readable = {name: observed.get(name, 0.0) for name in _COMPARED}
     total = sum(readable.values())
-    tolerance = float(_weighted(inp, "tolerance"))
+    tolerance = float(_weighted(inp, "tolerance"))  # type: ignore[arg-type]
     declared = _declared_text(inp)
     # Mostly impenetrable cargo: the class shares of the few readable pixels say little
     # (and the map reads thick dense goods' edges as metal or high-Z); the density test,
@@ -119,7 +119,7 @@ def check_material_mix(inp: CheckInput) -> CheckResult:
         # below, and a smaller allowance suffices: light goods cannot stop the beam.
         margin = (inp.threshold("material", "impenetrable_density_margin") if not mix_checked and unreadable_share > 0
                   else 2.0)
-        density_ratio = apparent / (margin * density_range[1])
+        density_ratio = apparent / (margin * density_range[1])  # type: ignore[index]
 
     mix_ratio = distance / tolerance if mix_checked else 0.0
     if mix_ratio <= 1.0 and density_ratio <= 1.0:
@@ -134,7 +134,7 @@ def check_material_mix(inp: CheckInput) -> CheckResult:
     if density_ratio > 1.0:
         messages.append(
             f"the cargo is at least {apparent:,.0f} kg/m³ dense where {declared} stow at "
-            f"{density_range[0]:,.0f}-{density_range[1]:,.0f} kg/m³"
+            f"{density_range[0]:,.0f}-{density_range[1]:,.0f} kg/m³"  # type: ignore[index]
         )
     strength = max(mix_ratio, density_ratio)
     score = min(0.95, 0.5 + 0.5 * min(1.0, strength - 1.0))
@@ -142,7 +142,7 @@ def check_material_mix(inp: CheckInput) -> CheckResult:
 
     # Region: the largest connected piece of the most over-represented class.
     excess = {name: readable[name] - expected.get(name, 0.0) for name in _COMPARED}
-    worst = max(excess, key=excess.get)
+    worst = max(excess, key=excess.__getitem__)
     worst_mask = mask & (inp.classes == CLASS_CODES[worst])
     pieces = components(worst_mask, min_pixels=4)
     if pieces:

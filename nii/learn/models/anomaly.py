@@ -12,7 +12,7 @@ from __future__ import annotations
 from nii.errors import require_torch
 
 torch = require_torch()
-nn = torch.nn
+from torch import nn  # noqa: E402  (after require_torch: a missing extra says what to install)
 
 __all__ = ["ConvAutoencoder", "build_autoencoder"]
 

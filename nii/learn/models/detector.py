@@ -21,7 +21,7 @@ from collections import OrderedDict
 from nii.errors import require_torch
 
 torch = require_torch()
-nn = torch.nn
+from torch import nn  # noqa: E402  (after require_torch: a missing extra says what to install)
 
 __all__ = ["TinyFpnBackbone", "build_box_detector", "rc_to_xyxy", "xyxy_to_rc"]
 
