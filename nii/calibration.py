@@ -737,7 +737,9 @@ def physical_problem(model: ScannerModel, steps: list[dict[str, Any]], accuracy:
     for name in names:
         item = catalogue_material(name)
         high, low = model.predict([(dict(item.composition), areal)])
-        readable = (high < 14.0) & (low < 14.0)
+        # where the primary beam, not the scatter floor, makes the signal
+        floor = [30.0 * max(abs(e.scatter), 1e-7) for e in model.energies]
+        readable = (np.exp(-high) > floor[0]) & (np.exp(-low) > floor[1])
         h, lo_ = high[readable], low[readable]
         if h.size < 2 or not (np.all(np.diff(h) > 0) and np.all(np.diff(lo_) > 0)):
             return f"the model's attenuation of {name} does not rise with thickness"
@@ -1163,7 +1165,7 @@ def calibrate(
                                    "alpha_H: the scans' energies are swapped or the data damaged; calibration refused")
     nominal = ScannerModel.nominal(identity[1])
     priors = {"filtration_g_cm2": settings["prior_filtration_g_cm2"], "photo": settings["prior_photo"],
-              "compton": settings["prior_compton"], "pair": settings["prior_pair"]}
+              "compton": settings["prior_compton"], "pair": settings["prior_pair"], "scatter": settings["prior_scatter"]}
     systematic = float(settings["systematic"])
     model, residuals = fit_scanner_model(nominal, usable, prior_sigma=priors, systematic=systematic)
     relative = [abs(r[f"residual_{e}"]) / max(r[f"predicted_{e}"] + r[f"residual_{e}"], 1e-9)

@@ -10,6 +10,9 @@ with ``w_e(E)`` the share of the detector signal carried by photons of energy ``
 
 ``μ_e,l(E) = a_e μ_photo + b_e (μ_compton + μ_rayleigh) + c_e (μ_pair + μ_triplet)``,
 
+and the recorded transmission ``T_e + s_e (1 − T_e)`` with ``s_e`` the scatter the
+correction left in (the floor thick objects read at),
+
 the mass attenuation of the layer's composition by process (Boone & Chavez 1996 tables
 through :mod:`nii.physics`), each process scaled by a semiempirical factor of the energy:
 the correction terms of Lalor & Danagoulian's semiempirical transparency model
@@ -65,6 +68,7 @@ FIT_BOUNDS: dict[str, tuple[float, float]] = {
     "photo": (0.0, 4.0),
     "compton": (0.85, 1.15),
     "pair": (0.5, 1.6),
+    "scatter": (-2.0e-3, 1.0e-2),
 }
 _FILTER = "W"
 
@@ -118,6 +122,11 @@ class EnergyResponse:
     scales : tuple of float
         Semiempirical factors ``(a, b, c)`` of the photoelectric, Compton (+ Rayleigh)
         and pair (+ triplet) cross sections (dimensionless; 1 = physics as tabulated).
+    scatter : float
+        Scatter reaching the detector that the correction left in (or took out too
+        much of, negative), per unit of removed air signal: the measured transmission
+        is ``T + scatter · (1 − T)`` (dimensionless; it sets the floor thick objects
+        read at).
     """
 
     endpoint_mev: float
@@ -125,6 +134,7 @@ class EnergyResponse:
     nominal_weight: np.ndarray
     filtration_g_cm2: float = 0.0
     scales: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    scatter: float = 0.0
 
     def __post_init__(self) -> None:
         energy = np.array(self.energy_mev, np.float64)
@@ -138,6 +148,8 @@ class EnergyResponse:
         scales = tuple(float(s) for s in self.scales)
         if len(scales) != 3 or not all(math.isfinite(s) and s >= 0 for s in scales):
             raise CalibrationError("a scanner model's process scales must be three finite non-negative numbers")
+        if not math.isfinite(float(self.scatter)) or abs(float(self.scatter)) >= 0.1:
+            raise CalibrationError("a scanner model's scatter term must be a small finite number")
         if not math.isfinite(float(self.filtration_g_cm2)):
             raise CalibrationError("a scanner model's filtration must be a finite number of g/cm²")
         weight = weight / weight.sum()
@@ -148,6 +160,7 @@ class EnergyResponse:
         object.__setattr__(self, "nominal_weight", weight)
         object.__setattr__(self, "filtration_g_cm2", float(self.filtration_g_cm2))
         object.__setattr__(self, "scales", scales)
+        object.__setattr__(self, "scatter", float(self.scatter))
 
     @property
     def weight(self) -> np.ndarray:
@@ -156,9 +169,13 @@ class EnergyResponse:
         weight = self.nominal_weight * np.exp(-filt * self.filtration_g_cm2)
         return weight / weight.sum()
 
-    def with_parameters(self, filtration_g_cm2: float, scales: Sequence[float]) -> EnergyResponse:
+    def with_parameters(self, filtration_g_cm2: float, scales: Sequence[float], scatter: float) -> EnergyResponse:
         return EnergyResponse(self.endpoint_mev, self.energy_mev, self.nominal_weight, float(filtration_g_cm2),
-                              tuple(float(s) for s in scales))  # type: ignore[arg-type]
+                              tuple(float(s) for s in scales), float(scatter))  # type: ignore[arg-type]
+
+    def measured(self, transmission: np.ndarray) -> np.ndarray:
+        """The transmission the scanner records for a primary transmission (scatter added)."""
+        return transmission + self.scatter * (1.0 - transmission)
 
     def attenuation(self, composition: Mapping[str, float]) -> np.ndarray:
         """Effective μ/ρ (cm²/g) of a composition at each bin, with the process scales."""
@@ -172,6 +189,7 @@ class EnergyResponse:
             "nominal_weight": [float(v) for v in self.nominal_weight],
             "filtration_g_cm2": self.filtration_g_cm2,
             "scales": {name: value for name, value in zip(_GROUPS, self.scales, strict=True)},
+            "scatter": self.scatter,
         }
 
     @classmethod
@@ -181,7 +199,8 @@ class EnergyResponse:
         scales = data.get("scales")
         if not isinstance(scales, dict) or set(scales) != set(_GROUPS):
             raise CalibrationError(f"{where}.scales must be an object with {', '.join(_GROUPS)}")
-        numbers = [data.get("endpoint_mev"), data.get("filtration_g_cm2"), *(scales[g] for g in _GROUPS)]
+        numbers = [data.get("endpoint_mev"), data.get("filtration_g_cm2"), data.get("scatter", 0.0),
+                   *(scales[g] for g in _GROUPS)]
         if not all(_is_number(v) for v in numbers):
             raise CalibrationError(f"{where}: endpoint_mev, filtration_g_cm2 and the scales must be numbers")
         lists = [data.get("energy_mev"), data.get("nominal_weight")]
@@ -189,7 +208,8 @@ class EnergyResponse:
             raise CalibrationError(f"{where}: energy_mev and nominal_weight must be lists of numbers")
         try:
             return cls(float(data["endpoint_mev"]), np.array(lists[0], float), np.array(lists[1], float),
-                       float(data["filtration_g_cm2"]), tuple(float(scales[g]) for g in _GROUPS))  # type: ignore[arg-type]
+                       float(data["filtration_g_cm2"]), tuple(float(scales[g]) for g in _GROUPS),  # type: ignore[arg-type]
+                       float(data.get("scatter", 0.0)))
         except CalibrationError as exc:
             raise CalibrationError(f"{where}: {exc}") from exc
 
@@ -270,7 +290,7 @@ class ScannerModel:
                 if np.any(areal < 0) or not np.all(np.isfinite(areal)):
                     raise CalibrationError("layer areal densities must be finite and non-negative (g/cm²)")
                 exponent = exponent + areal[..., None] * response.attenuation(composition)
-            out.append(np.exp(-exponent) @ response.weight)
+            out.append(response.measured(np.exp(-exponent) @ response.weight))
         return out[0], out[1]
 
     def predict(self, layers: Iterable[Layer]) -> tuple[np.ndarray, np.ndarray]:
@@ -325,7 +345,7 @@ class ScannerModel:
             alpha = np.empty((z.size, areal.size))
             for start in range(0, areal.size, 256):
                 chunk = areal[start:start + 256]
-                transmission = np.exp(-chunk[None, :, None] * mu[:, None, :]) @ response.weight
+                transmission = response.measured(np.exp(-chunk[None, :, None] * mu[:, None, :]) @ response.weight)
                 alpha[:, start:start + 256] = -np.log(np.maximum(transmission, np.finfo(np.float64).tiny))
             out.append(alpha)
         return out[0], out[1]
@@ -352,7 +372,7 @@ class ScannerModel:
 
 
 def _parameter_vector(response: EnergyResponse) -> np.ndarray:
-    return np.array([response.filtration_g_cm2, *response.scales])
+    return np.array([response.filtration_g_cm2, *response.scales, response.scatter])
 
 
 def fit_scanner_model(
@@ -374,7 +394,7 @@ def fit_scanner_model(
         ``sigma_high``, ``sigma_low`` (standard deviation of those means).
     prior_sigma : mapping
         Standard deviation of the Gaussian prior around the nominal value of each
-        parameter (``filtration_g_cm2``, ``photo``, ``compton``, ``pair``): the
+        parameter (``filtration_g_cm2``, ``photo``, ``compton``, ``pair``, ``scatter``): the
         regularisation that keeps parameters the steps do not constrain at nominal.
     systematic : float
         Relative accuracy of the model added in quadrature to the noise of each step
@@ -394,7 +414,7 @@ def fit_scanner_model(
     """
     from scipy.optimize import least_squares
 
-    names = ("filtration_g_cm2", *_GROUPS)
+    names = ("filtration_g_cm2", *_GROUPS, "scatter")
     lower = np.array([FIT_BOUNDS[n][0] for n in names])
     upper = np.array([FIT_BOUNDS[n][1] for n in names])
     prior = np.array([float(prior_sigma[n]) for n in names])
@@ -414,8 +434,9 @@ def fit_scanner_model(
                      filt=filt, start=start) -> np.ndarray:
             weight = response.nominal_weight * np.exp(-filt * p[0])
             weight = weight / weight.sum()
-            mu = np.einsum("g,sge->se", p[1:], mus)
-            predicted = -np.log(np.maximum(np.exp(-areal[:, None] * mu) @ weight, 1e-300))
+            mu = np.einsum("g,sge->se", p[1:4], mus)
+            primary = np.exp(-areal[:, None] * mu) @ weight
+            predicted = -np.log(np.maximum(primary + p[4] * (1.0 - primary), 1e-300))
             return np.concatenate([(measured - predicted) / sigma, (p - start) / prior])
 
         solution = least_squares(residual, np.clip(start, lower, upper), bounds=(lower, upper), x_scale=prior,
@@ -429,7 +450,7 @@ def fit_scanner_model(
                 f"the {response.endpoint_mev:g} MeV fit needs {', '.join(at_bound)} at its physical bound: "
                 "the wedge steps do not fit a scanner (check the wedges' materials, thicknesses and energy order)"
             )
-        fitted.append(response.with_parameters(p[0], p[1:]))
+        fitted.append(response.with_parameters(p[0], p[1:4], p[4]))
     fitted_model = ScannerModel(fitted[0], fitted[1], dict(model.detector))
     residuals = step_residuals(fitted_model, steps, systematic=systematic)
     return fitted_model, residuals
