@@ -1,23 +1,24 @@
-"""Material calibration: α_L against α_H curves of known materials, and the Z_eff lookup.
+"""Calibration: the scanner's forward model fitted to its step wedges, and the Z_eff lookup.
 
-A :class:`Calibration` holds, per material of known composition, measured (or
-modelled) points ``(α_H, α_L)`` over a range of thicknesses: the curve
-``R = α_L / α_H`` against ``α_H`` (Chen, Zhao & Li, Nucl. Sci. Tech. 27, 25, 2016).
-Effective Z is interpolated between the curves at each ``α_H``.
+A :class:`Calibration` holds a :class:`~nii.scanner_model.ScannerModel` (effective
+spectrum × detector response per energy, with semiempirical correction terms), the
+wedge steps it was fitted to with their residuals, and provenance. From the model come
+the curves ``R = α_L / α_H`` against ``α_H`` of known materials (Chen, Zhao & Li, Nucl.
+Sci. Tech. 27, 25, 2016), the per-pixel ``(α_H, R) → Z_eff`` table, and the region
+estimate of :mod:`nii.region_estimate`.
 
 Two sources:
 
-* :func:`calibrate` measures the curves on the scanner's own step-wedge scans (NXR of
-  kind ``calibration`` with a ``phantom`` list): for each block, the mean attenuation
-  over its interior pixels and their noise.
-* :func:`calibration_from_physics` computes them from :mod:`nii.physics` for the scan's
-  energies (``source = "physics-model"``), used when no calibration is given.
+* :func:`calibrate` fits the model to the scanner's own step-wedge scans (NXR of kind
+  ``calibration`` with a ``phantom`` list): for each block, the mean unclipped
+  transmission over its interior and its noise. A physically wrong fit is refused.
+* :func:`calibration_from_physics`: the same model with nominal parameters
+  (``source = "physics-model"``), used when no calibration is given.
 
-Between the measured materials, ``R`` is far from linear in ``Z`` at MeV (pair
-production grows with Z, the photoelectric effect of heavy elements lifts the low
-energy), so curves of reference elements (``seeds/calibration.toml``) are added from
-the physics model, shifted by the residuals of the measured curves (interpolated in Z):
-measurements anchor, physics interpolates.
+The JSON file carries a content digest; loading checks it, every field's type, the
+scanner binding (``scanner_id``, detector geometry) and the physics (α_L > α_H, α
+rising with thickness, R falling with Z at equal α_H, the steps fitting the model).
+Measured curves are never extrapolated: between and beyond the steps the model speaks.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from nii.classes import class_of_zeff
 from nii.errors import CalibrationError, NiiError
 from nii.io_utils import atomic_write_text
 from nii.resources import read_catalogue, seed_path
+from nii.scanner_model import ScannerModel, fit_scanner_model, step_residuals
 
 __all__ = [
     "MaterialCurve",
@@ -48,11 +50,14 @@ __all__ = [
     "load_calibration",
     "measure_phantoms",
     "physics_curves",
+    "model_curves",
+    "physical_problem",
+    "content_digest",
     "CALIBRATION_FORMAT",
 ]
 
 CALIBRATION_FORMAT = "nii-calibration"
-_VERSION = 1
+_VERSION = 2
 #: Lookup-table resolution (α_H nodes × ratio nodes).
 _ALPHA_NODES = 640
 _RATIO_NODES = 2048
@@ -63,7 +68,7 @@ _INTERIOR_MARGIN_PX = 3
 #: as the lightest material.
 _LIGHTEST_TOLERANCE = 0.0015
 # Lookup tables shared between Calibration objects of identical content, most recent last.
-_SHARED_TABLES: dict[tuple[str, str], LookupTable] = {}
+_SHARED_TABLES: dict[tuple[str, str], Any] = {}
 _SHARED_TABLES_MAX = 8
 _MIN_INTERIOR_PIXELS = 9
 
@@ -142,7 +147,7 @@ class MaterialCurve:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
         points = {name: [_finite_or_none(v) for v in getattr(self, name)] for name in _CURVE_ARRAYS}
-        points["measured"] = [bool(v) for v in self.measured]  # type: ignore[union-attr]
+        points["measured"] = [bool(v) for v in self.measured]
         return {
             "name": self.name,
             "zeff": self.zeff,
@@ -269,7 +274,7 @@ def _build_table(curves: list[MaterialCurve], alpha_max: float, reading: str = "
     ambiguous = np.zeros(zeff.shape, bool)
     first_class = np.zeros(zeff.shape, np.int64)
     segments = range(len(curves) - 1)
-    for k in segments if reading == "lower" else reversed(segments):  # type: ignore[assignment]
+    for k in segments if reading == "lower" else reversed(segments):
         r0, r1 = ratios[k][:, None], ratios[k + 1][:, None]
         lo, hi = np.minimum(r0, r1), np.maximum(r0, r1)
         # only the ratio columns this segment can reach, at any α_H
@@ -331,14 +336,18 @@ def _build_table(curves: list[MaterialCurve], alpha_max: float, reading: str = "
 
 @dataclass
 class Calibration:
-    """Calibration curves of one scanner (or of the physics model) and their provenance.
+    """A scanner's calibration: its forward model, the wedge steps it was fitted to, provenance.
 
     Attributes
     ----------
-    curves : list of MaterialCurve
-        At least two materials of different Z.
+    curves : list of MaterialCurve, optional
+        Curves of known materials; by default those the model predicts for the wedge
+        materials and the reference elements (``seeds/calibration.toml``).
     energies_mev : list of float
         Endpoint energies (MeV), highest first.
+    model : ScannerModel or None
+        The forward model (:mod:`nii.scanner_model`); None only for curve-only
+        calibrations built in code.
     scanner_id : str or None
         Scanner the wedges were scanned on (None: any scanner, physics model).
     channels : int or None
@@ -351,27 +360,48 @@ class Calibration:
         ``"wedge-scans"`` or ``"physics-model"``.
     wedge_files : list of dict
         ``{"path", "sha256"}`` of each wedge scan.
+    steps : list of dict
+        The measured wedge steps (``name``, ``composition``, ``areal_density_g_cm2``,
+        ``attenuation_high``/``_low`` = −ln of the mean unclipped T, ``sigma_high``/``_low``
+        of those means, ``noise_high``/``_low`` per pixel, ``pixels``).
+    residuals : list of dict
+        The fit's residual per step and energy (:func:`nii.scanner_model.step_residuals`).
+    accuracy : float
+        Relative accuracy of the model's α (RMS relative residual of the fit, at least the
+        systematic floor): the region estimate adds it to the noise.
     software, created_at : str
         Creating software and UTC time (ISO 8601).
     notes : list of str
         What was skipped or assumed.
     """
 
-    curves: list[MaterialCurve]
-    energies_mev: list[float]
+    curves: list[MaterialCurve] | None = None
+    energies_mev: list[float] = field(default_factory=list)
+    model: ScannerModel | None = None
     scanner_id: str | None = None
     channels: int | None = None
     pitch_mm: float | None = None
     sample_dtype: str | None = None
     source: str = "wedge-scans"
     wedge_files: list[dict[str, str]] = field(default_factory=list)
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    residuals: list[dict[str, Any]] = field(default_factory=list)
+    accuracy: float = 0.0
     software: str = f"nii {__version__}"
     created_at: str = field(default_factory=lambda: datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))
     notes: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        if len(self.curves) < 2 or len({round(c.zeff, 3) for c in self.curves}) < 2:
+        if self.model is not None:
+            if not self.energies_mev:
+                self.energies_mev = self.model.energies_mev
+            if self.curves is None:
+                self.curves = model_curves(self.model)
+        if not self.curves or len({round(c.zeff, 3) for c in self.curves}) < 2:
             raise CalibrationError("a calibration needs curves of at least two materials of different effective Z")
+        if len(self.energies_mev) < 2:
+            raise CalibrationError("a calibration needs two energies")
+        self.energies_mev = [float(e) for e in self.energies_mev]
 
     # -- identity
     @property
@@ -382,19 +412,20 @@ class Calibration:
     @cached_property
     def identifier(self) -> str:
         """Short provenance string: source and a hash of the content (not of its creation time)."""
-        content = json.loads(self.to_json())
+        content = self.to_dict()
         content.pop("created_at", None)
+        content.pop("digest", None)
         digest = hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:12]
         return f"{self.source}:{self.scanner_id or 'any'}:{digest}"
 
     @property
     def materials(self) -> list[str]:
-        return [c.name for c in self.curves]
+        return [c.name for c in self.curves or []]
 
     @property
     def alpha_high_max(self) -> float:
         """Largest α_H of the table: the curves' range plus 30 % (at least 12)."""
-        return max(12.0, 1.3 * max(float(c.attenuation_high.max()) for c in self.curves))
+        return max(12.0, 1.3 * max(float(c.attenuation_high.max()) for c in self.curves or []))
 
     @property
     def lookup_table(self) -> LookupTable:
@@ -415,21 +446,35 @@ class Calibration:
             raise CalibrationError(f"degenerate reading must be 'lower' or 'higher', got {reading!r}")
         cache = self.__dict__.setdefault("_tables", {})
         if reading not in cache:
-            # Calibrations with the same content share one table across a process
-            # (a batch builds a fresh Calibration object per scan).
             key = (self.identifier, reading)
             shared = _SHARED_TABLES.pop(key, None)
             if shared is None:
-                shared = _build_table(self.curves, self.alpha_high_max, reading)
+                shared = _build_table(list(self.curves or []), self.alpha_high_max, reading)
             _SHARED_TABLES[key] = shared
             while len(_SHARED_TABLES) > _SHARED_TABLES_MAX:
                 _SHARED_TABLES.pop(next(iter(_SHARED_TABLES)))
             cache[reading] = shared
         return cache[reading]
 
+    def estimator(self) -> Any:
+        """The region estimator on this calibration's model (cached), or None without a model."""
+        if self.model is None:
+            return None
+        cache = self.__dict__.setdefault("_estimator", {})
+        if "value" not in cache:
+            from nii.region_estimate import RegionEstimator
+
+            key = ("estimator", self.identifier)
+            shared = _SHARED_TABLES.pop(key, None)  # type: ignore[call-overload]
+            if shared is None:
+                shared = RegionEstimator(self.model, accuracy=self.accuracy, z_step=float(_model_seeds()["z_step"]))
+            _SHARED_TABLES[key] = shared  # type: ignore[index]
+            cache["value"] = shared
+        return cache["value"]
+
     # -- compatibility
     def check_compatible(self, header: Any, *, source: str | None = None) -> None:
-        """Raise :class:`CalibrationError` if the scan's scanner or energies differ.
+        """Raise :class:`CalibrationError` if the scan's scanner, energies or detector differ.
 
         Parameters
         ----------
@@ -443,6 +488,11 @@ class Calibration:
         energies = [float(e) for e in (_header_value(header, "energies_mev") or [])][:2]
         channels = _header_value(header, "channels")
         problems = []
+        if self.source != "physics-model":
+            if not self.scanner_id or not self.channels:
+                problems.append("the calibration names no scanner_id or detector channels")
+            elif not scanner:
+                problems.append(f"the scan names no scanner (calibration is for {self.scanner_id!r})")
         if self.scanner_id and scanner and str(scanner) != self.scanner_id:
             problems.append(f"scanner {self.scanner_id!r} vs {scanner!r}")
         if len(energies) < 2 or not np.allclose(energies, self.energies_mev[:2], rtol=0, atol=1e-6):
@@ -457,7 +507,7 @@ class Calibration:
 
     # -- JSON
     def to_dict(self) -> dict[str, Any]:
-        return {
+        content: dict[str, Any] = {
             "format": CALIBRATION_FORMAT,
             "version": _VERSION,
             "source": self.source,
@@ -469,71 +519,282 @@ class Calibration:
             "software": self.software,
             "created_at": self.created_at,
             "notes": list(self.notes),
-            "curves": [c.to_dict() for c in self.curves],
         }
+        if self.model is not None:
+            content["model"] = self.model.to_dict()
+            content["steps"] = [_json_step(s) for s in self.steps]
+            content["fit"] = {"accuracy": float(self.accuracy), "residuals": [_json_ready(r) for r in self.residuals]}
+        else:
+            content["curves"] = [c.to_dict() for c in self.curves or []]
+        content["digest"] = content_digest(content)
+        return content
 
     def to_json(self) -> str:
-        """Return the calibration as a JSON document."""
+        """Return the calibration as a JSON document (with its content digest)."""
         return json.dumps(self.to_dict(), indent=1, allow_nan=False)
 
     @classmethod
     def from_json(cls, text: str | bytes, *, source: str = "calibration") -> Calibration:
-        """Parse a calibration JSON document; ``source`` names it in errors."""
+        """Parse and check a calibration JSON document; ``source`` names it in errors.
+
+        Checks, each failure one sentence (:class:`CalibrationError`): the format and its
+        version, every field's type, the content digest, ``scanner_id`` and the detector
+        geometry of wedge calibrations, and the physics of the model (α_L > α_H, α
+        rising with thickness, R falling with Z at equal α_H, the wedge steps fitting
+        the model within its stated accuracy, positive noise).
+        """
         try:
             data = json.loads(text)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise CalibrationError(f"{source}: not a valid JSON calibration ({exc.msg if hasattr(exc, 'msg') else exc})") from exc
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+            raise CalibrationError(f"{source}: not a valid JSON calibration ({getattr(exc, 'msg', exc)})") from exc
         if not isinstance(data, dict) or data.get("format") != CALIBRATION_FORMAT:
             raise CalibrationError(f"{source}: not an NII calibration (field 'format' is not {CALIBRATION_FORMAT!r})")
         if data.get("version") != _VERSION:
-            raise CalibrationError(f"{source}: unsupported calibration version {data.get('version')!r}")
-        energies = data.get("energies_mev")
-        if not isinstance(energies, list) or len(energies) < 2 or not all(isinstance(e, (int, float)) for e in energies):
-            raise CalibrationError(f"{source}: field 'energies_mev' must list two energies in MeV")
-        curves = data.get("curves")
-        if not isinstance(curves, list):
-            raise CalibrationError(f"{source}: field 'curves' is missing or not a list")
-        detector = data.get("detector") or {}
-        if not isinstance(detector, dict):
-            raise CalibrationError(f"{source}: field 'detector' is not an object")
+            raise CalibrationError(
+                f"{source}: unsupported calibration version {data.get('version')!r} (this software reads version "
+                f"{_VERSION}: run 'nii calibrate' on the wedge scans again)")
         try:
-            return cls(
-                curves=[MaterialCurve.from_dict(c, source) for c in curves],
-                energies_mev=[float(e) for e in energies],
-                scanner_id=data.get("scanner_id"),
-                channels=detector.get("channels"),
-                pitch_mm=detector.get("pitch_mm"),
-                sample_dtype=data.get("sample_dtype"),
-                source=str(data.get("source", "wedge-scans")),
-                wedge_files=list(data.get("wedge_files") or []),
-                software=str(data.get("software", "")),
-                created_at=str(data.get("created_at", "")),
-                notes=list(data.get("notes") or []),
-            )
+            calibration = _from_dict(data, source)
         except CalibrationError as exc:
             if str(exc).startswith(source):
                 raise
             raise CalibrationError(f"{source}: {exc}") from exc
+        return calibration
 
     def save(self, path: str | Path) -> Path:
         """Write the calibration JSON atomically to ``path``."""
         return atomic_write_text(path, self.to_json() + "\n")
 
 
+def content_digest(content: dict[str, Any]) -> str:
+    """SHA-256 of a calibration's content: canonical JSON of every field but ``digest``."""
+    body = {k: v for k, v in content.items() if k != "digest"}
+    return "sha256:" + hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":"),
+                                                 allow_nan=False).encode()).hexdigest()
+
+
+def _json_ready(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_ready(v) for v in value]
+    if isinstance(value, (float, np.floating)):
+        return _finite_or_none(float(value))
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, np.bool_):
+        return bool(value)
+    return value
+
+
+_STEP_NUMBERS = ("areal_density_g_cm2", "attenuation_high", "attenuation_low", "sigma_high", "sigma_low",
+                 "noise_high", "noise_low")
+
+
+def _json_step(step: dict[str, Any]) -> dict[str, Any]:
+    return _json_ready({"name": step["name"], "composition": dict(step["composition"]), "pixels": int(step["pixels"]),
+                        **{k: float(step[k]) for k in _STEP_NUMBERS}})
+
+
+def _require(condition: bool, sentence: str) -> None:
+    if not condition:
+        raise CalibrationError(sentence)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(float(value))
+
+
+def _from_dict(data: dict[str, Any], source: str) -> Calibration:
+    """Type checks, digest, identity and physics of a parsed calibration document."""
+    energies = data.get("energies_mev")
+    _require(isinstance(energies, list) and len(energies) == 2 and all(_is_number(e) and e > 0 for e in energies),
+             f"{source}: field 'energies_mev' must list two positive energies in MeV")
+    _require(float(energies[0]) > float(energies[1]),
+             f"{source}: field 'energies_mev' must list the highest energy first")
+    cal_source = data.get("source", "wedge-scans")
+    _require(cal_source in ("wedge-scans", "physics-model"),
+             f"{source}: field 'source' must be 'wedge-scans' or 'physics-model', got {cal_source!r:.40}")
+    for key in ("software", "created_at"):
+        _require(isinstance(data.get(key, ""), str), f"{source}: field '{key}' must be a string")
+    notes = data.get("notes", [])
+    _require(isinstance(notes, list) and all(isinstance(n, str) for n in notes),
+             f"{source}: field 'notes' must be a list of strings")
+    wedge_files = data.get("wedge_files", [])
+    _require(isinstance(wedge_files, list) and all(
+        isinstance(f, dict) and all(isinstance(v, str) for v in f.values()) for f in wedge_files),
+        f"{source}: field 'wedge_files' must be a list of objects of strings (path, sha256)")
+    sample_dtype = data.get("sample_dtype")
+    _require(sample_dtype is None or isinstance(sample_dtype, str), f"{source}: field 'sample_dtype' must be a string")
+    _require("scanner_id" in data and "detector" in data,
+             f"{source}: fields 'scanner_id' and 'detector' are required (they bind the calibration to its scanner)")
+    scanner_id = data.get("scanner_id")
+    detector = data.get("detector")
+    _require(isinstance(detector, dict), f"{source}: field 'detector' must be an object with channels and pitch_mm")
+    channels, pitch = detector.get("channels"), detector.get("pitch_mm")
+    _require(channels is None or (isinstance(channels, int) and not isinstance(channels, bool) and channels >= 1),
+             f"{source}: field 'detector.channels' must be a positive integer, got {channels!r:.40}")
+    _require(pitch is None or (_is_number(pitch) and pitch > 0),
+             f"{source}: field 'detector.pitch_mm' must be a positive number of mm, got {pitch!r:.40}")
+    if cal_source == "wedge-scans":
+        _require(isinstance(scanner_id, str) and scanner_id.strip() != "",
+                 f"{source}: a wedge calibration must name its scanner (field 'scanner_id' is empty or not a string)")
+        _require(channels is not None and pitch is not None,
+                 f"{source}: a wedge calibration must give its detector geometry (detector.channels and detector.pitch_mm)")
+    else:
+        _require(scanner_id is None or isinstance(scanner_id, str), f"{source}: field 'scanner_id' must be a string")
+    digest = data.get("digest")
+    _require(isinstance(digest, str), f"{source}: the calibration has no content digest (field 'digest'); "
+             "run 'nii calibrate' again")
+    _require(digest == content_digest(data), f"{source}: the content digest does not match the file: it was edited "
+             "or damaged after 'nii calibrate' wrote it; recalibrate or restore the original")
+    common = dict(energies_mev=[float(e) for e in energies], scanner_id=scanner_id, channels=channels,
+                  pitch_mm=None if pitch is None else float(pitch), sample_dtype=sample_dtype, source=cal_source,
+                  wedge_files=list(wedge_files), software=str(data.get("software", "")),
+                  created_at=str(data.get("created_at", "")), notes=list(notes))
+    if "model" not in data:
+        curves = data.get("curves")
+        _require(isinstance(curves, list), f"{source}: field 'model' (or 'curves') is missing")
+        calibration = Calibration(curves=[MaterialCurve.from_dict(c, source) for c in curves], **common)
+        _check_curves(calibration.curves or [], source)
+        return calibration
+    model = ScannerModel.from_dict(data["model"], source)
+    _require(np.allclose(model.energies_mev, [float(e) for e in energies], atol=1e-6),
+             f"{source}: the model's energies {_mev(model.energies_mev)} differ from energies_mev {_mev(energies)}")
+    steps = data.get("steps", [])
+    _require(isinstance(steps, list), f"{source}: field 'steps' must be a list")
+    parsed = [_parse_step(step, f"{source}: steps[{i}]") for i, step in enumerate(steps)]
+    fit = data.get("fit", {})
+    _require(isinstance(fit, dict) and _is_number(fit.get("accuracy", 0.0)) and fit.get("accuracy", 0.0) >= 0
+             and isinstance(fit.get("residuals", []), list),
+             f"{source}: field 'fit' must hold a non-negative accuracy and a list of residuals")
+    if cal_source == "wedge-scans":
+        _require(len(parsed) >= 2, f"{source}: a wedge calibration must keep the steps it was fitted to")
+    calibration = Calibration(model=model, steps=parsed, residuals=list(fit.get("residuals", [])),
+                              accuracy=float(fit.get("accuracy", 0.0)), **common)
+    problem = physical_problem(calibration.model, calibration.steps, calibration.accuracy)  # type: ignore[arg-type]
+    _require(problem is None, f"{source}: {problem}; the calibration is refused")
+    return calibration
+
+
+def _parse_step(step: Any, where: str) -> dict[str, Any]:
+    _require(isinstance(step, dict), f"{where} is not an object")
+    _require(isinstance(step.get("name"), str), f"{where}.name must be a string")
+    composition = step.get("composition")
+    _require(isinstance(composition, dict) and composition and all(
+        isinstance(k, str) and _is_number(v) and v > 0 for k, v in composition.items()),
+        f"{where}.composition must map element symbols to positive mass fractions")
+    for key in _STEP_NUMBERS:
+        _require(_is_number(step.get(key)), f"{where}.{key} must be a number")
+    _require(isinstance(step.get("pixels"), int) and step["pixels"] > 0, f"{where}.pixels must be a positive integer")
+    from nii.physics import atomic_number
+
+    try:
+        for symbol in composition:
+            atomic_number(symbol)
+    except Exception as exc:  # noqa: BLE001 - an unknown symbol is a bad file
+        raise CalibrationError(f"{where}.composition names an unknown element ({exc})") from exc
+    return {**step, "composition": {k: float(v) for k, v in composition.items()}}
+
+
+def _check_curves(curves: list[MaterialCurve], source: str) -> None:
+    """Sanity of a curve-only calibration: α_L > α_H, rising with thickness, positive noise."""
+    for curve in curves:
+        _require(bool(np.all(curve.attenuation_low > curve.attenuation_high)),
+                 f"{source}: curve {curve.name!r} has alpha_L <= alpha_H (high and low energy swapped?)")
+        known = np.isfinite(curve.areal_density_g_cm2)
+        if known.sum() > 1:
+            _require(bool(np.all(np.diff(curve.areal_density_g_cm2[known]) > 0)),
+                     f"{source}: curve {curve.name!r} does not rise with thickness")
+        _require(bool(np.all(curve.noise_high >= 0) and np.all(curve.noise_low >= 0)),
+                 f"{source}: curve {curve.name!r} has negative noise")
+
+
+def physical_problem(model: ScannerModel, steps: list[dict[str, Any]], accuracy: float) -> str | None:
+    """The first physical impossibility of a model and its steps, as a sentence; None if sound.
+
+    Checks: every measured step has α_L > α_H and positive noise; for the wedge
+    materials (``seeds/calibration.toml``) over their thickness range the model's α
+    rises with thickness and α_L > α_H; at equal α_H in ``order_alpha_high`` R = α_L/α_H
+    falls with Z (PE > Al > Fe > Pb); and every step fits the model within the stated
+    accuracy (``max_relative_residual`` and ``max_residual_sigmas``): a step relabelled
+    (Z labels permuted) or scaled (areal density × 10) does not.
+    """
+    settings = _model_seeds()
+    for step in steps:
+        name = f"step {step['name']} {float(step['areal_density_g_cm2']):g} g/cm2"
+        if not (step["noise_high"] > 0 and step["noise_low"] > 0 and step["sigma_high"] > 0 and step["sigma_low"] > 0):
+            return f"{name} has a non-positive noise"
+        if step["attenuation_high"] > 0.02 and not step["attenuation_low"] > step["attenuation_high"]:
+            return f"{name} has alpha_L <= alpha_H (high and low energy swapped?)"
+    seeds = _calibration_seeds()
+    from nii.physics import material as catalogue_material
+    from nii.physics import zeff
+
+    areal = np.geomspace(1.0, float(seeds["physics_model"]["max_areal_density_g_cm2"]), 64)
+    names = list(seeds["physics_model"]["materials"])
+    order = []
+    for name in names:
+        item = catalogue_material(name)
+        high, low = model.predict([(dict(item.composition), areal)])
+        # where the primary beam, not the scatter floor, makes the signal
+        floor = [30.0 * max(abs(e.scatter), 1e-7) for e in model.energies]
+        readable = (np.exp(-high) > floor[0]) & (np.exp(-low) > floor[1])
+        h, lo_ = high[readable], low[readable]
+        if h.size < 2 or not (np.all(np.diff(h) > 0) and np.all(np.diff(lo_) > 0)):
+            return f"the model's attenuation of {name} does not rise with thickness"
+        if not np.all(lo_[h > 0.02] > h[h > 0.02]):
+            return f"the model gives {name} alpha_L <= alpha_H (high and low energy swapped?)"
+        order.append((float(zeff(item)), name, h, lo_ / h))
+    order.sort()
+    a0, a1 = (float(v) for v in settings["order_alpha_high"])
+    grid = np.linspace(a0, a1, 10)
+    tolerance = float(settings["order_tolerance"])
+    for (z_light, light, h_light, r_light), (z_heavy, heavy, h_heavy, r_heavy) in zip(order, order[1:]):
+        inside = (grid <= h_light[-1]) & (grid <= h_heavy[-1])
+        if not inside.any():
+            continue
+        gap = np.interp(grid[inside], h_light, r_light) - np.interp(grid[inside], h_heavy, r_heavy)
+        if np.any(gap <= tolerance):
+            at = float(grid[inside][np.argmin(gap)])
+            return (f"at alpha_H = {at:.1f} the model reads {heavy} (Z {z_heavy:.0f}) with a ratio alpha_L/alpha_H "
+                    f"not below {light}'s (Z {z_light:.0f}): no scanner orders materials so")
+    limit_relative = float(settings["max_relative_residual"])
+    limit_sigmas = float(settings["max_residual_sigmas"])
+    systematic = max(float(settings["systematic"]), float(accuracy))
+    for entry in step_residuals(model, steps, systematic=systematic):
+        for label in ("high", "low"):
+            measured = entry[f"predicted_{label}"] + entry[f"residual_{label}"]
+            relative = abs(entry[f"residual_{label}"]) / max(abs(measured), 1e-9)
+            if relative > limit_relative and abs(entry[f"significance_{label}"]) > limit_sigmas:
+                return (f"wedge step {entry['name']} {entry['areal_density_g_cm2']:g} g/cm2 measures alpha_{label[0].upper()}"
+                        f" {measured:.4f} where the model predicts {entry[f'predicted_{label}']:.4f} "
+                        f"({100 * relative:.1f} %, {abs(entry[f'significance_{label}']):.0f} sigma): its material "
+                        "or thickness label is wrong")
+    return None
+
+
 def load_calibration(path: str | Path) -> Calibration:
-    """Read a calibration JSON file.
+    """Read and check a calibration JSON file.
 
     Raises
     ------
     CalibrationError
-        Unreadable, not JSON, or not a valid calibration.
+        Unreadable, not JSON, damaged (digest), or physically impossible.
     """
     path = Path(path)
     try:
+        if path.exists() and not path.is_file():
+            raise CalibrationError(f"{path}: not a regular file")
+        if path.stat().st_size > _MAX_FILE_BYTES:
+            raise CalibrationError(f"{path}: {path.stat().st_size} bytes is too large for a calibration file")
         text = path.read_bytes()
     except OSError as exc:
         raise CalibrationError(f"{path}: cannot read the calibration file ({exc.strerror or exc})") from exc
     return Calibration.from_json(text, source=str(path))
+
+
+_MAX_FILE_BYTES = 32 * 1024 * 1024
 
 
 def _header_value(header: Any, name: str) -> Any:
@@ -546,11 +807,70 @@ def _mev(energies: list[float]) -> str:
     return "/".join(f"{e:g}" for e in energies) + " MeV" if energies else "no energies"
 
 
-# --------------------------------------------------------------------------- physics model
+# --------------------------------------------------------------------------- model curves
 
 
 def _calibration_seeds() -> dict[str, Any]:
     return read_catalogue(seed_path("calibration.toml"), "calibration defaults file")
+
+
+def _model_seeds() -> dict[str, Any]:
+    return _calibration_seeds()["scanner_model"]
+
+
+def _model_areal_densities(seeds: dict[str, Any]) -> tuple[np.ndarray, float]:
+    model = seeds["physics_model"]
+    areal = np.geomspace(float(model["min_areal_density_g_cm2"]), float(model["max_areal_density_g_cm2"]), int(model["steps"]))
+    return areal, float(model["min_transmission"])
+
+
+def _resolve_material(item: Any) -> tuple[str, dict[str, float]]:
+    from nii.physics import material as catalogue_material
+
+    if isinstance(item, str) and item[:1].islower():
+        entry = catalogue_material(item)
+        return entry.name, dict(entry.composition)
+    if isinstance(item, str):
+        return item, {item: 1.0}
+    if hasattr(item, "composition"):
+        return item.name, dict(item.composition)
+    return "+".join(item), {str(k): float(v) for k, v in dict(item).items()}
+
+
+def model_curves(model: ScannerModel, materials: list[Any] | None = None, *, origin: str = "model") -> list[MaterialCurve]:
+    """Curves ``(α_H, α_L)`` over thickness that a scanner model predicts.
+
+    Parameters
+    ----------
+    model : ScannerModel
+        The forward model.
+    materials : list, optional
+        Catalogue names, element symbols or compositions; default the wedge materials and
+        the reference elements of ``seeds/calibration.toml``.
+    origin : str
+        Recorded origin of the curves.
+    """
+    from nii.physics import atomic_number, zeff
+
+    seeds = _calibration_seeds()
+    areal, min_t = _model_areal_densities(seeds)
+    if materials is None:
+        materials = list(seeds["physics_model"]["materials"])
+        model_z = [float(zeff(_resolve_material(m)[1])) for m in materials]
+        materials += [s for s in seeds["reference_elements"]["symbols"]
+                      if all(abs(float(atomic_number(s)) - z) > 1.5 for z in model_z)]
+    curves = []
+    for item in materials:
+        name, composition = _resolve_material(item)
+        t_high, t_low = model.transmission([(composition, areal)])
+        keep = (t_high >= min_t) & (t_low >= min_t) & (t_high < 1.0) & (t_low < 1.0)
+        if not keep.any():
+            continue
+        zeros = np.zeros(int(keep.sum()))
+        curves.append(MaterialCurve(name=name, zeff=float(zeff(composition)), attenuation_high=-np.log(t_high[keep]),
+                                    attenuation_low=-np.log(t_low[keep]), noise_high=zeros, noise_low=zeros.copy(),
+                                    areal_density_g_cm2=areal[keep], composition=composition, origin=origin))
+    return curves
 
 
 def physics_curves(
@@ -561,7 +881,7 @@ def physics_curves(
     min_transmission: float = 1e-6,
     origin: str = "physics-model",
 ) -> list[MaterialCurve]:
-    """Return model curves of materials from :mod:`nii.physics` for two linac energies.
+    """Return the nominal physics model's curves of materials for two linac energies.
 
     Parameters
     ----------
@@ -576,59 +896,26 @@ def physics_curves(
     origin : str
         Recorded origin of the curves.
     """
-    from nii.physics import (
-        attenuation_coefficients,
-        effective_beams,
-        polychromatic_transmission,
-        zeff,
-    )
-    from nii.physics import material as catalogue_material
+    from nii.physics import zeff
 
-    beams = effective_beams(tuple(float(e) for e in energies_mev[:2]))
+    model = ScannerModel.nominal(energies_mev)
     areal = np.asarray(areal_density_g_cm2, np.float64)
     curves = []
     for item in materials:
-        if isinstance(item, str) and item[:1].islower():
-            entry = catalogue_material(item)
-            name, composition = entry.name, dict(entry.composition)
-        elif isinstance(item, str):
-            name, composition = item, {item: 1.0}
-        elif hasattr(item, "composition"):
-            name, composition = item.name, dict(item.composition)
-        else:
-            name, composition = "+".join(item), dict(item)
-        transmissions = []
-        for beam in beams:
-            mu = attenuation_coefficients([composition], beam)
-            transmissions.append(np.asarray(polychromatic_transmission(beam, mu, areal[None, :]), np.float64))
-        t_high, t_low = transmissions
+        name, composition = _resolve_material(item)
+        t_high, t_low = model.transmission([(composition, areal)])
         keep = (t_high >= min_transmission) & (t_low >= min_transmission) & (t_high < 1.0) & (t_low < 1.0)
         if not keep.any():
             continue
-        curves.append(
-            MaterialCurve(
-                name=name,
-                zeff=float(zeff(composition)),
-                attenuation_high=-np.log(t_high[keep]),
-                attenuation_low=-np.log(t_low[keep]),
-                noise_high=np.zeros(int(keep.sum())),
-                noise_low=np.zeros(int(keep.sum())),
-                areal_density_g_cm2=areal[keep],
-                composition=composition,
-                origin=origin,
-            )
-        )
+        zeros = np.zeros(int(keep.sum()))
+        curves.append(MaterialCurve(name=name, zeff=float(zeff(composition)), attenuation_high=-np.log(t_high[keep]),
+                                    attenuation_low=-np.log(t_low[keep]), noise_high=zeros, noise_low=zeros.copy(),
+                                    areal_density_g_cm2=areal[keep], composition=composition, origin=origin))
     return curves
 
 
-def _model_areal_densities(seeds: dict[str, Any]) -> tuple[np.ndarray, float]:
-    model = seeds["physics_model"]
-    areal = np.geomspace(float(model["min_areal_density_g_cm2"]), float(model["max_areal_density_g_cm2"]), int(model["steps"]))
-    return areal, float(model["min_transmission"])
-
-
 def calibration_from_physics(header: Any) -> Calibration:
-    """Return the calibration the physics model predicts for a scan's energies.
+    """Return the calibration the nominal physics model predicts for a scan's energies.
 
     Parameters
     ----------
@@ -638,32 +925,28 @@ def calibration_from_physics(header: Any) -> Calibration:
     Returns
     -------
     Calibration
-        ``source == "physics-model"``: polyethylene, aluminium, iron and lead curves
-        (``seeds/calibration.toml``) plus the reference elements, from
-        :mod:`nii.physics` (no scanner-specific measurement).
+        ``source == "physics-model"``: the scanner model with nominal parameters
+        (:meth:`ScannerModel.nominal`), its curves of the wedge materials and reference
+        elements; no scanner-specific measurement.
     """
     energies = [float(e) for e in (_header_value(header, "energies_mev") or [])]
     if len(energies) < 2:
         raise CalibrationError("the physics-model calibration needs a scan with two energies")
-    seeds = _calibration_seeds()
-    areal, min_t = _model_areal_densities(seeds)
-    names = list(seeds["physics_model"]["materials"])
-    curves = physics_curves(energies, names, areal, min_transmission=min_t)
-    model_z = [c.zeff for c in curves]
-    ladder = [s for s in seeds["reference_elements"]["symbols"] if all(abs(_element_z(s) - z) > 1.5 for z in model_z)]
-    curves += physics_curves(energies, ladder, areal, min_transmission=min_t)
+    key = tuple(energies[:2])
+    cached = _PHYSICS_MODELS.get(key)
+    if cached is None:
+        cached = _PHYSICS_MODELS[key] = ScannerModel.nominal(energies[:2])
     return Calibration(
-        curves=curves,
+        model=cached,
         energies_mev=energies[:2],
         source="physics-model",
-        notes=["computed from nii.physics (Boone & Chavez 1996 cross sections, Schiff spectra); not measured on a scanner"],
+        accuracy=float(_model_seeds()["systematic"]),
+        notes=["nominal scanner model from nii.physics (Boone & Chavez 1996 cross sections, Schiff spectrum, "
+               "CdWO4 30 mm); not measured on a scanner"],
     )
 
 
-def _element_z(symbol: str) -> float:
-    from nii.physics import atomic_number
-
-    return float(atomic_number(symbol))
+_PHYSICS_MODELS: dict[tuple[float, ...], ScannerModel] = {}
 
 
 # --------------------------------------------------------------------------- wedge scans
@@ -685,16 +968,17 @@ def _phantom_blocks(header: Any, source: str) -> list[dict[str, Any]]:
             thickness = float(entry["thickness_mm"])
             x0, x1 = (float(v) for v in entry["position_mm"])
             c0, c1 = (int(v) for v in entry["channels"])
+            composition = {str(k): float(v) for k, v in material["composition"].items()}
         except (KeyError, TypeError, ValueError) as exc:
             raise CalibrationError(f"{where} needs thickness_mm, position_mm [start, end] and channels [first, last]") from exc
         if not (thickness > 0 and x1 > x0 and c1 >= c0):
             raise CalibrationError(f"{where} has a non-positive thickness or an empty position/channel range")
         density = material.get("density_g_cm3")
-        areal = thickness / 10.0 * float(density) if isinstance(density, (int, float)) and density > 0 else float("nan")
+        areal = thickness / 10.0 * float(density) if _is_number(density) and density > 0 else float("nan")
         blocks.append(
             {
-                "name": str(material.get("name") or "+".join(sorted(material["composition"]))),
-                "composition": {str(k): float(v) for k, v in material["composition"].items()},
+                "name": str(material.get("name") or "+".join(sorted(composition))),
+                "composition": composition,
                 "areal_density_g_cm2": areal,
                 "position_mm": (x0, x1),
                 "channels": (c0, c1),
@@ -703,8 +987,18 @@ def _phantom_blocks(header: Any, source: str) -> list[dict[str, Any]]:
     return blocks
 
 
+def _pixel_variance(image: Any, energy: int, rows: np.ndarray, level: float) -> float:
+    """Noise-model variance of one pixel's T at ``level`` in the given rows (mean over rows)."""
+    noise = image.noise_high if energy == 0 else image.noise_low
+    if noise is None:
+        return float("nan")
+    constant = float(np.mean(np.asarray(noise["constant"])[rows]))
+    shot = float(np.mean(np.asarray(noise["shot"])[rows]))
+    return constant + shot * max(level, 0.0) + float(noise["multiplicative"]) * level**2
+
+
 def measure_phantoms(image: Any, header: Any, *, source: str = "scan") -> list[dict[str, Any]]:
-    """Measure mean attenuation and noise over the interior of each phantom block.
+    """Measure the mean transmission and its noise over the interior of each phantom block.
 
     Parameters
     ----------
@@ -719,9 +1013,12 @@ def measure_phantoms(image: Any, header: Any, *, source: str = "scan") -> list[d
     -------
     list of dict
         Per usable block: ``name``, ``composition``, ``areal_density_g_cm2``,
-        ``attenuation_high``, ``attenuation_low`` (means), ``noise_high``, ``noise_low``
-        (per-pixel standard deviations), ``pixels``; blocks too small, starved or
-        saturated are left out.
+        ``attenuation_high``, ``attenuation_low`` (−ln of the mean **unclipped**
+        transmission), ``transmission_high``, ``transmission_low`` (those means),
+        ``sigma_high``, ``sigma_low`` (standard deviation of the mean α, from the
+        spread of the pixels), ``noise_high``, ``noise_low`` (per-pixel standard
+        deviation of α), ``snr_high``, ``snr_low`` (mean T over its standard
+        deviation), ``pixels``; blocks too small or saturated are left out.
     """
     blocks = _phantom_blocks(header, source)
     position = np.asarray(image.position_mm)
@@ -732,10 +1029,10 @@ def measure_phantoms(image: Any, header: Any, *, source: str = "scan") -> list[d
     for block in blocks:
         in_cols = (position >= block["position_mm"][0]) & (position <= block["position_mm"][1])
         in_rows = (channel >= block["channels"][0]) & (channel <= block["channels"][1])
-        footprint = in_rows[:, None] & in_cols[None, :]
-        coverage += footprint
+        coverage += in_rows[:, None] & in_cols[None, :]
         footprints.append((in_rows, in_cols))
-    unusable = image.starved | image.saturated | image.repaired | (coverage > 1)
+    unusable = image.saturated | image.repaired | (coverage > 1)
+    transmissions = (np.asarray(image.transmission_high, np.float64), np.asarray(image.transmission_low, np.float64))
     results = []
     m = _INTERIOR_MARGIN_PX
     for block, (in_rows, in_cols) in zip(blocks, footprints, strict=True):
@@ -747,20 +1044,29 @@ def measure_phantoms(image: Any, header: Any, *, source: str = "scan") -> list[d
         usable = ~unusable[r0:r1, c0:c1]
         if usable.sum() < _MIN_INTERIOR_PIXELS or usable.mean() < 0.5:
             continue
-        high = image.attenuation_high[r0:r1, c0:c1][usable].astype(np.float64)
-        low = image.attenuation_low[r0:r1, c0:c1][usable].astype(np.float64)
-        if not np.mean(high) > 0:
-            continue
-        results.append(
-            {
-                **{k: block[k] for k in ("name", "composition", "areal_density_g_cm2")},
-                "attenuation_high": float(np.mean(high)),
-                "attenuation_low": float(np.mean(low)),
-                "noise_high": float(np.std(high, ddof=1)),
-                "noise_low": float(np.std(low, ddof=1)),
-                "pixels": int(high.size),
-            }
-        )
+        entry: dict[str, Any] = {k: block[k] for k in ("name", "composition", "areal_density_g_cm2")}
+        pixels = int(usable.sum())
+        good = True
+        for label, t in zip(("high", "low"), transmissions, strict=True):
+            values = t[r0:r1, c0:c1][usable]
+            mean = float(np.mean(values))
+            # the spread of the pixels, and at least the noise model's (correlated detector
+            # blur makes neighbouring pixels alike; the model is per pixel)
+            spread = float(np.var(values, ddof=1))
+            model_var = _pixel_variance(image, 0 if label == "high" else 1, np.arange(r0, r1), mean)
+            variance = max(spread, model_var) if math.isfinite(model_var) else spread
+            sigma_t = math.sqrt(variance / pixels)
+            if not mean > 0:
+                good = False
+                mean = float("nan")
+            entry[f"transmission_{label}"] = mean
+            entry[f"attenuation_{label}"] = -math.log(mean) if mean > 0 else float("nan")
+            entry[f"sigma_{label}"] = sigma_t / mean if mean > 0 else float("inf")
+            entry[f"noise_{label}"] = math.sqrt(variance) / mean if mean > 0 else float("inf")
+            entry[f"snr_{label}"] = mean / sigma_t if sigma_t > 0 and mean > 0 else 0.0
+        entry["pixels"] = pixels
+        if good and entry["attenuation_high"] > 0:
+            results.append(entry)
     return results
 
 
@@ -771,28 +1077,36 @@ def calibrate(
     backend: str = "numpy",
     device: str | None = None,
 ) -> Calibration:
-    """Build a calibration from step-wedge scans of the scanner itself.
+    """Fit the scanner model to step-wedge scans of the scanner itself.
+
+    The model (:mod:`nii.scanner_model`): each energy's nominal spectrum × detector
+    response, with a fitted tungsten-equivalent filtration and three semiempirical
+    scales of the photoelectric, Compton and pair cross sections, fitted to every wedge
+    step's mean unclipped transmission with its measured noise (plus the model's
+    systematic floor), regularised towards nominal physics (``seeds/calibration.toml``).
+    The fit is refused when it is physically wrong (:func:`physical_problem`). Steps
+    too starved to measure are left out and named in the notes. Nothing measured is
+    extrapolated: the curves and the Z_eff reading come from the fitted model.
 
     Parameters
     ----------
     scans : list of scanner_io.Scan or path-like
         Scans of kind ``calibration`` from one scanner, with a ``phantom`` list.
     physics_assisted : bool
-        Add reference-element curves from :mod:`nii.physics`, shifted by the measured
-        residuals, to interpolate Z between the measured materials.
+        Kept for compatibility; the model always interpolates between materials.
     backend, device : str
         Array backend of the correction (see :func:`nii.correction.correct`).
 
     Returns
     -------
     Calibration
-        ``source == "wedge-scans"``.
+        ``source == "wedge-scans"``, with the fitted model, its steps and residuals.
 
     Raises
     ------
     CalibrationError
         No scan, a scan not of kind calibration, scans from different scanners or
-        energies, or fewer than two materials measured.
+        energies, fewer than two materials measured, or a physically wrong fit.
     """
     from nii.correction import correct
 
@@ -807,7 +1121,7 @@ def calibrate(
         loaded.append(item)
     first = loaded[0].header
     identity = (_header_value(first, "scanner_id"), [float(e) for e in first.energies_mev[:2]], int(first.channels))
-    measured: dict[str, dict[str, Any]] = {}
+    steps: list[dict[str, Any]] = []
     wedge_files, notes = [], []
     for scan in loaded:
         header = scan.header
@@ -824,41 +1138,47 @@ def calibrate(
         points = measure_phantoms(image, header, source=name)
         if not points:
             notes.append(f"{name}: no usable phantom block")
-        for point in points:
-            key = point["name"] + ":" + json.dumps(sorted((k, round(v, 4)) for k, v in point["composition"].items()))
-            measured.setdefault(key, {"name": point["name"], "composition": point["composition"], "points": []})
-            measured[key]["points"].append(point)
+        steps.extend(points)
         wedge_files.append({"path": str(scan.path) if scan.path else "", "sha256": str(scan.sha256)})
+    if not identity[0]:
+        raise CalibrationError("the wedge scans name no scanner_id: a calibration must be bound to its scanner")
+    settings = _model_seeds()
+    usable = []
+    for step in steps:
+        if not math.isfinite(step["areal_density_g_cm2"]):
+            notes.append(f"step {step['name']}: no density in the phantom list, left out of the fit")
+        elif min(step["snr_high"], step["snr_low"]) < float(settings["min_step_snr"]):
+            notes.append(f"step {step['name']} {step['areal_density_g_cm2']:g} g/cm2: mean transmission at "
+                         f"{min(step['snr_high'], step['snr_low']):.0f} sigma, too starved to measure; left out of the fit")
+        else:
+            usable.append(step)
     from nii.physics import zeff
 
-    curves = []
-    for entry in measured.values():
-        pts = entry["points"]
-        curves.append(
-            MaterialCurve(
-                name=entry["name"],
-                zeff=float(zeff(entry["composition"])),
-                composition=entry["composition"],
-                origin="wedge",
-                **{k: np.array([p[k] for p in pts]) for k in _CURVE_ARRAYS},
-            )
-        )
-    if len({round(c.zeff, 3) for c in curves}) < 2:
+    if len({round(float(zeff(s["composition"])), 3) for s in usable}) < 2:
         raise CalibrationError(
-            f"the wedge scans gave usable blocks of {len(curves)} material(s); at least two of different Z are needed"
+            f"the wedge scans gave usable steps of {len({s['name'] for s in usable})} material(s); "
+            "at least two of different Z are needed"
         )
-    if physics_assisted:
-        try:
-            extended, references = _assisted_curves(curves, identity[1])
-        except NiiError as exc:  # the measured curves alone still work
-            notes.append(f"physics-assisted interpolation skipped: {exc}")
-        else:
-            added = sum(int((~c.measured).sum()) for c in extended)  # type: ignore[misc,operator]
-            if added:
-                notes.append(f"{added} points extend the measured curves beyond their range with the physics model's shape")
-            curves = extended + references
+    for step in usable:
+        if step["attenuation_high"] > 0.02 and not step["attenuation_low"] > step["attenuation_high"]:
+            raise CalibrationError(f"wedge step {step['name']} {step['areal_density_g_cm2']:g} g/cm2 has alpha_L <= "
+                                   "alpha_H: the scans' energies are swapped or the data damaged; calibration refused")
+    nominal = ScannerModel.nominal(identity[1])
+    priors = {"filtration_g_cm2": settings["prior_filtration_g_cm2"], "photo": settings["prior_photo"],
+              "compton": settings["prior_compton"], "pair": settings["prior_pair"], "scatter": settings["prior_scatter"]}
+    systematic = float(settings["systematic"])
+    model, residuals = fit_scanner_model(nominal, usable, prior_sigma=priors, systematic=systematic)
+    relative = [abs(r[f"residual_{e}"]) / max(r[f"predicted_{e}"] + r[f"residual_{e}"], 1e-9)
+                for r in residuals for e in ("high", "low")]
+    accuracy = max(systematic, float(np.sqrt(np.mean(np.square(relative)))))
+    problem = physical_problem(model, usable, accuracy)
+    if problem is not None:
+        raise CalibrationError(f"the scanner model fitted to the wedge scans is physically wrong: {problem}; "
+                               "calibration refused")
+    notes.append(f"model fitted to {len(usable)} steps: RMS residual {100 * accuracy:.2f} % of alpha, worst "
+                 f"{100 * max(relative):.2f} %")
     return Calibration(
-        curves=curves,
+        model=model,
         energies_mev=identity[1],
         scanner_id=identity[0],
         channels=identity[2],
@@ -866,79 +1186,8 @@ def calibrate(
         sample_dtype=str(_header_value(first, "sample_dtype")),
         source="wedge-scans",
         wedge_files=wedge_files,
+        steps=[{k: v for k, v in s.items() if k in (*_STEP_NUMBERS, "name", "composition", "pixels")} for s in usable],
+        residuals=residuals,
+        accuracy=accuracy,
         notes=notes,
     )
-
-
-def _extend_with_model(curve: MaterialCurve, model: MaterialCurve) -> MaterialCurve:
-    """Extend a measured curve beyond its range with the model's shape, anchored at its ends."""
-    alpha = model.attenuation_high
-    first, last = curve.attenuation_high[0], curve.attenuation_high[-1]
-    outside = (alpha < first) | (alpha > last)
-    if not outside.any():
-        return curve
-    offset_first = curve.ratio[0] - float(model.ratio_at(np.array([first]))[0])
-    offset_last = curve.ratio[-1] - float(model.ratio_at(np.array([last]))[0])
-    ratio = model.ratio[outside] + np.where(alpha[outside] < first, offset_first, offset_last)
-    zeros = np.zeros(int(outside.sum()))
-    return MaterialCurve(
-        name=curve.name,
-        zeff=curve.zeff,
-        attenuation_high=np.concatenate([curve.attenuation_high, alpha[outside]]),
-        attenuation_low=np.concatenate([curve.attenuation_low, ratio * alpha[outside]]),
-        noise_high=np.concatenate([curve.noise_high, zeros]),
-        noise_low=np.concatenate([curve.noise_low, zeros]),
-        areal_density_g_cm2=np.concatenate([curve.areal_density_g_cm2, model.areal_density_g_cm2[outside]]),
-        composition=curve.composition,
-        origin=curve.origin,
-        measured=np.concatenate([curve.measured, np.zeros(int(outside.sum()), bool)]),
-    )
-
-
-def _assisted_curves(
-    measured: list[MaterialCurve], energies_mev: list[float]
-) -> tuple[list[MaterialCurve], list[MaterialCurve]]:
-    """Physics assistance: the measured curves extended with the model's shape beyond
-    their range, and reference-element curves from the model shifted by the residuals
-    of the measured curves (interpolated in Z).
-
-    Returns
-    -------
-    extended, references : list of MaterialCurve
-    """
-    seeds = _calibration_seeds()
-    areal, min_t = _model_areal_densities(seeds)
-    measured = sorted(measured, key=lambda c: c.zeff)
-    z_measured = np.array([c.zeff for c in measured])
-    model_of_measured = physics_curves(energies_mev, [c.composition for c in measured], areal, min_transmission=min_t)
-    if len(model_of_measured) != len(measured):
-        return measured, []
-    measured = [_extend_with_model(c, m) for c, m in zip(measured, model_of_measured, strict=True)]
-    symbols = [
-        s for s in seeds["reference_elements"]["symbols"] if np.all(np.abs(_element_z(s) - z_measured) > 1.5)
-    ]
-    references = physics_curves(energies_mev, symbols, areal, min_transmission=min_t, origin="physics-assisted")
-    assisted = []
-    for curve in references:
-        alpha = curve.attenuation_high
-        # residual of each measured material at these α_H (constant beyond its measured
-        # range, where the extended curve follows the model's shape)
-        residuals = np.stack(
-            [m.ratio_at(alpha) - model.ratio_at(alpha) for m, model in zip(measured, model_of_measured, strict=True)]
-        )
-        residual = np.array([np.interp(curve.zeff, z_measured, residuals[:, j]) for j in range(alpha.size)])
-        low = (curve.ratio + residual) * alpha
-        assisted.append(
-            MaterialCurve(
-                name=curve.name,
-                zeff=curve.zeff,
-                attenuation_high=alpha,
-                attenuation_low=low,
-                noise_high=curve.noise_high,
-                noise_low=curve.noise_low,
-                areal_density_g_cm2=curve.areal_density_g_cm2,
-                composition=curve.composition,
-                origin="physics-assisted",
-            )
-        )
-    return measured, assisted

@@ -80,8 +80,10 @@ class AnalysedImage:
     attenuation_high, attenuation_low : numpy.ndarray of float32
         ``α = −ln T`` of the highest and the next energy (dimensionless, natural log).
     transmission_high, transmission_low : numpy.ndarray of float32
-        Corrected transmission ``T = exp(−α)`` on the grid (1 = air; may slightly
-        exceed 1 from noise; never below the starvation floor).
+        Corrected transmission on the grid, **unclipped** (1 = air; noise makes it exceed
+        1 in air and go below the starvation floor, even negative, where the beam is
+        nearly stopped): the unbiased input of region means (:mod:`nii.region_estimate`).
+        ``α`` is ``−ln max(T, floor)`` of the pulses' own values, resampled.
     sigma_high, sigma_low : numpy.ndarray of float32
         Noise standard deviation of ``α`` per pixel, from the reference statistics.
     saturated, starved, repaired : numpy.ndarray of bool
@@ -100,6 +102,11 @@ class AnalysedImage:
     scan_id : str
     provenance : dict
         Input sha256, backend, repaired channels, notes.
+    noise_high, noise_low : dict or None
+        Noise model of one pixel's ``T`` per energy, ``var_T = constant + shot·T +
+        multiplicative·T²``: ``constant`` and ``shot`` per row (numpy arrays),
+        ``multiplicative`` a float (measured from the scan's references and its own
+        pulse-to-pulse differences, :func:`fit_noise_model`).
     """
 
     attenuation_high: np.ndarray
@@ -122,6 +129,8 @@ class AnalysedImage:
     starved_low: np.ndarray | None = None
     saturated_high: np.ndarray | None = None
     saturated_low: np.ndarray | None = None
+    noise_high: dict[str, Any] | None = None
+    noise_low: dict[str, Any] | None = None
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -435,6 +444,7 @@ def _correct_energy(
     # an edge always lowers α and would make edges look heavier at one energy)
     floor_col = column(floor)
     starved = transmission < floor_col
+    unclipped = transmission
     attenuation = xp.maximum(transmission, floor_col)
     attenuation = xp.log(attenuation)
     attenuation *= -1.0
@@ -455,6 +465,12 @@ def _correct_energy(
         a1 *= w
         a1 += a0
         attenuation = a1
+        t0 = backend.take(unclipped, idx0, 1)
+        t1 = backend.take(unclipped, idx1, 1)
+        t1 -= t0
+        t1 *= w
+        t1 += t0
+        unclipped = t1
         use0 = backend.asarray((weight_after < 1.0 - _WEIGHT_EPS)[None, :])
         use1 = backend.asarray((weight_after > _WEIGHT_EPS)[None, :])
         starved = (backend.take(starved, idx0, 1) & use0) | (backend.take(starved, idx1, 1) & use1)
@@ -471,9 +487,16 @@ def _correct_energy(
     variance += column(dark_term)
     sigma = xp.sqrt(variance)
     sigma /= transmission
+    rows_count = int(transmission.shape[0])
+    noise = {
+        "constant": np.broadcast_to(np.asarray(dark_term, np.float64), (rows_count,)).copy(),
+        "shot": np.broadcast_to(np.asarray(shot_term, np.float64), (rows_count,)).copy(),
+        "multiplicative": float(multiplicative_term),
+    }
     return {
         "noise_source": noise_source,
-        "transmission": transmission,
+        "noise": noise,
+        "transmission": unclipped,
         "attenuation": attenuation,
         "sigma": sigma,
         "saturated": saturated,
@@ -717,4 +740,6 @@ def correct(
         starved_low=starved_low,
         saturated_high=saturated_high,
         saturated_low=saturated_low,
+        noise_high=high["noise"],
+        noise_low=low["noise"],
     )

@@ -117,6 +117,14 @@ class MaterialMap:
         Detector channel of each row.
     provenance : dict
         Calibration identity, backend, parameters.
+    consistent_classes : numpy.ndarray of uint8, optional
+        Bit ``c`` set for every class ``c`` (1–4) consistent with the pixel's region at
+        ``confidence_sigmas`` (0 outside regions).
+    region : numpy.ndarray of int32, optional
+        Region of each pixel (1, 2, …; 0: read pixel by pixel).
+    region_estimates : RegionEstimates, optional
+        The per-region estimates (:mod:`nii.region_estimate`), index ``region − 1``:
+        areal density, Z_eff and its interval, χ², consistent classes, impenetrable.
     """
 
     classes: np.ndarray
@@ -129,6 +137,9 @@ class MaterialMap:
     position_mm: np.ndarray
     channel: np.ndarray
     provenance: dict[str, Any] = field(default_factory=dict)
+    consistent_classes: np.ndarray | None = None
+    region: np.ndarray | None = None
+    region_estimates: Any = None
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -399,7 +410,7 @@ def _region_means(
     min_region_px: int,
     assign_sigmas: float = 3.0,
     starved_share: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
     """Homogeneous regions of the binned image, their means, and the edge bins they own.
 
     Regions are the connected (4-neighbour) areas free of edges; a region of at least
@@ -442,12 +453,14 @@ def _region_means(
 
     Returns
     -------
-    (mean_high, mean_low, scale, in_region, starved) or None
+    (mean_high, mean_low, scale, in_region, starved, owner) or None
         Per bin: the region's mean α_H and α_L (NaN outside regions), ``1 / pixels`` of
-        the region, the mask of bins read from a region, and whether the region is
+        the region, the mask of bins read from a region, whether the region is
         photon-starved in a third of its pixels or more (impenetrable as a whole: where
-        the noise-free transmission is at the floor, half the pixels read starved);
-        None when no region qualifies.
+        the noise-free transmission is at the floor, half the pixels read starved), and
+        the regions (1, 2, …; 0 none) as ``(owner, core)``: the region each bin is read
+        from, and the edge-free bins each region's statistics come from; None when no
+        region qualifies.
     """
     from scipy import ndimage
 
@@ -477,6 +490,7 @@ def _region_means(
     rank_of_label = np.zeros(count, np.int32)
     rank_of_label[order] = np.arange(1, order.size + 1, dtype=np.int32)
     owner = rank_of_label[labels]
+    core = owner.copy()  # the edge-free bins: the region's statistics come from these only
     by_rank = lambda values: np.concatenate([[np.nan], values[order]])  # noqa: E731
     rank_high, rank_low, rank_scale = by_rank(mean_high), by_rank(mean_low), by_rank(scale)
     # edge bins: the highest- and lowest-ranked regions within reach
@@ -531,7 +545,112 @@ def _region_means(
         with np.errstate(divide="ignore", invalid="ignore"):
             starved = share / owned >= 1.0 / 3.0
         starved[0] = False
-    return as32(rank_high), as32(rank_low), as32(rank_scale), in_region, starved[owner]
+    return as32(rank_high), as32(rank_low), as32(rank_scale), in_region, starved[owner], (owner, core)
+
+
+@dataclass
+class RegionReading:
+    """Regions of a scan and their estimates, on the binned grid.
+
+    Attributes
+    ----------
+    owner : numpy.ndarray of int32
+        Region (1, 2, …; 0 none) of each bin (padded binned grid).
+    estimates : RegionEstimates
+        One estimate per region (index ``owner − 1``).
+    """
+
+    owner: np.ndarray
+    estimates: Any
+
+
+def _region_settings() -> dict[str, Any]:
+    from nii.resources import read_catalogue, seed_path
+
+    return read_catalogue(seed_path("calibration.toml"), "calibration defaults file")["region_estimate"]
+
+
+def _estimate_regions(backend: ArrayBackend, estimator: Any, image: Any, owner: np.ndarray, factor: int,
+                      pad_rows: int, pad_columns: int, *, confidence_sigmas: float,
+                      impenetrable_snr: float, reading: str = "lower") -> RegionReading:
+    """Maximum-likelihood ``(λ, Z)`` of each region from its mean unclipped transmissions.
+
+    The variance of a region's mean is the noise model of the scan's references
+    (``var_T = constant + shot·T + multiplicative·T²`` per pixel, per row) at the mean,
+    over the region's pixel count.
+    """
+    owner, core = owner
+    count = int(owner.max()) + 1
+    labels = core.reshape(-1)
+    pixels = np.bincount(labels, minlength=count).astype(np.float64) * factor**2
+    means, variances = [], []
+    for transmission, noise in ((image.transmission_high, image.noise_high), (image.transmission_low, image.noise_low)):
+        values = backend.asarray(np.asarray(transmission, np.float32))
+        if pad_rows or pad_columns:
+            values = backend.pad_edge(values, pad_rows, pad_columns)
+        binned = backend.to_numpy(_bin_mean(backend, values, factor)).astype(np.float64)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            mean = np.bincount(labels, weights=binned.reshape(-1), minlength=count) * factor**2 / pixels
+        if noise is not None:
+            rows = binned.shape[0]
+            per_row = []
+            for key in ("constant", "shot"):
+                values_row = np.asarray(noise[key], np.float64)
+                values_row = np.pad(values_row, (0, pad_rows), mode="edge")[: rows * factor]
+                per_row.append(np.broadcast_to(values_row.reshape(rows, factor).mean(axis=1)[:, None], binned.shape))
+            with np.errstate(divide="ignore", invalid="ignore"):
+                constant, shot = (np.bincount(labels, weights=np.ascontiguousarray(v).reshape(-1), minlength=count)
+                                  / np.maximum(pixels / factor**2, 1) for v in per_row)
+            level = np.clip(mean, 0.0, None)
+            pixel_variance = constant + shot * level + float(noise["multiplicative"]) * level**2
+        else:  # no noise model (a hand-made image): the per-pixel noise of α times T
+            sigma = image.sigma_high if transmission is image.transmission_high else image.sigma_low
+            s2 = np.asarray(sigma, np.float64) ** 2 * np.clip(np.asarray(transmission, np.float64), 1e-6, None) ** 2
+            s2 = np.pad(s2, ((0, pad_rows), (0, pad_columns)), mode="edge")
+            binned_s2 = s2.reshape(s2.shape[0] // factor, factor, s2.shape[1] // factor, factor).mean(axis=(1, 3))
+            with np.errstate(divide="ignore", invalid="ignore"):
+                pixel_variance = np.bincount(labels, weights=binned_s2.reshape(-1), minlength=count) / np.maximum(
+                    pixels / factor**2, 1)
+        means.append(mean[1:])
+        variances.append(np.maximum(pixel_variance[1:], 1e-30) / pixels[1:])
+    estimates = estimator.estimate(means[0], means[1], variances[0], variances[1],
+                                   confidence_sigmas=confidence_sigmas, impenetrable_snr=impenetrable_snr,
+                                   reading=reading)
+    return RegionReading(owner=owner, estimates=estimates)  # bins read from each region
+
+
+def _apply_regions(regions: RegionReading, codes: np.ndarray, zeff: np.ndarray, sigma: np.ndarray,
+                   areal: np.ndarray, ambiguous: np.ndarray, factor: int, shape: tuple[int, int], *,
+                   alpha_high_min: float, min_areal_density_g_cm2: float, saturated: np.ndarray,
+                   smooth_high: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Every pixel of a region takes its region's estimate: class, Z, σ_Z, ρt, ambiguity."""
+    rows, columns = shape
+    owner = np.repeat(np.repeat(regions.owner, factor, axis=0), factor, axis=1)[:rows, :columns]
+    estimates = regions.estimates
+    inside = owner > 0
+    index = np.maximum(owner - 1, 0)
+    region_codes = estimates.classes
+    region_areal = estimates.areal_density_g_cm2
+    thin = (region_areal < min_areal_density_g_cm2) & ~estimates.impenetrable
+    region_codes = np.where(thin, np.uint8(0), region_codes).astype(np.uint8)
+    undefined = (region_codes == 0) | (region_codes == IMPENETRABLE)
+    region_zeff = np.where(undefined, np.nan, estimates.zeff).astype(np.float32)
+    region_sigma = np.where(undefined, np.nan, estimates.zeff_sigma).astype(np.float32)
+    region_ambiguous = estimates.ambiguous & ~undefined
+    region_consistent = np.where(undefined, 0, estimates.consistent_classes).astype(np.uint8)
+    pixel_none = inside & (saturated | (smooth_high < alpha_high_min))
+    take = lambda values: values[index]  # noqa: E731
+    new_codes = np.where(inside, take(region_codes), codes)
+    new_codes = np.where(pixel_none & (new_codes != IMPENETRABLE), np.uint8(0), new_codes).astype(np.uint8)
+    nan_pixels = pixel_none & inside
+    new_zeff = np.where(inside, take(region_zeff), zeff)
+    new_sigma = np.where(inside, take(region_sigma), sigma)
+    new_zeff = np.where(nan_pixels, np.nan, new_zeff).astype(np.float32)
+    new_sigma = np.where(nan_pixels, np.nan, new_sigma).astype(np.float32)
+    new_areal = np.where(inside, take(region_areal.astype(np.float32)), areal).astype(np.float32)
+    new_ambiguous = np.where(inside, take(region_ambiguous), ambiguous) & ~nan_pixels
+    consistent = np.where(inside & ~nan_pixels, take(region_consistent), np.uint8(0)).astype(np.uint8)
+    return new_codes, new_zeff, new_sigma, new_areal, new_ambiguous, consistent, owner.astype(np.int32)
 
 
 def _starvation_majority(starved: np.ndarray, factor: int) -> tuple[np.ndarray, np.ndarray]:
@@ -617,6 +736,8 @@ def discriminate(
     subtract_walls: bool = False,
     degenerate_reading: str = "lower",
     bin_px: int = DEFAULT_BIN_PX,
+    confidence_sigmas: float | None = None,
+    impenetrable_snr: float | None = None,
 ) -> MaterialMap:
     """Return the material map of a corrected dual-energy image.
 
@@ -652,6 +773,12 @@ def discriminate(
         The guided filter's window statistics, the regions and the uncertainty are
         computed on ``bin_px × bin_px`` bins (pixels, 1–8); the smoothed attenuations, Z and
         class stay at full resolution. 1 computes everything per pixel.
+    confidence_sigmas : float, optional
+        Classes with ``Δχ² ≤ k²`` of a region's likelihood are consistent with it (its
+        ``ambiguous`` flag and ``consistent_classes``); default ``seeds/calibration.toml``.
+    impenetrable_snr : float, optional
+        A region allowing three classes or more is impenetrable when its worse-measured
+        mean transmission's signal-to-noise ratio is below this; default from the seeds.
 
     Returns
     -------
@@ -684,6 +811,11 @@ def discriminate(
             f"{getattr(image, 'scan_id', '')!r} was taken at {'/'.join(f'{e:g}' for e in energies)} MeV"
         )
     table = calibration.table(degenerate_reading)
+    estimator = calibration.estimator() if hasattr(calibration, "estimator") and min_region_px > 0 else None
+    settings = _region_settings()
+    confidence_sigmas = float(settings["confidence_sigmas"] if confidence_sigmas is None else confidence_sigmas)
+    impenetrable_snr = float(settings["impenetrable_snr"] if impenetrable_snr is None else impenetrable_snr)
+    regions: RegionReading | None = None
     alpha_high = array_backend.asarray(np.asarray(image.attenuation_high, np.float32))
     alpha_low = array_backend.asarray(np.asarray(image.attenuation_low, np.float32))
     background = None
@@ -728,14 +860,22 @@ def discriminate(
         noise_low2 = a_low * a_low * variance_high + variance_low * inverse_window
         if min_region_px > 0:
             host = array_backend.to_numpy
-            # mostly starved bins (and saturated ones) make no region; a region near the
-            # starvation floor is impenetrable as a whole or not at all
-            unusable_binned = (_bin_count(saturated_host, factor) > 0) | (starved_share > 0.5)
+            # saturated bins make no region. Without a scanner model, mostly starved bins
+            # make none either (a region near the starvation floor is impenetrable as a
+            # whole or not at all); with one, a region's unclipped mean decides
+            unusable_binned = _bin_count(saturated_host, factor) > 0
+            if estimator is None:
+                unusable_binned |= starved_share > 0.5
             merged = _region_means(host(binned_high), host(binned_low), host(variance_high), host(variance_low),
                                    host(guided["edges"]), unusable_binned, factor=factor, reach=binned_radius + 3,
                                    min_region_px=min_region_px, starved_share=starved_share)
             if merged is not None:
-                region_high, region_low, region_scale, region_mask, region_starved = merged
+                region_high, region_low, region_scale, region_mask, region_starved, region_owner = merged
+                if estimator is not None:
+                    regions = _estimate_regions(array_backend, estimator, image, region_owner, factor,
+                                                pad_rows, pad_columns, confidence_sigmas=confidence_sigmas,
+                                                impenetrable_snr=impenetrable_snr, reading=degenerate_reading)
+                    region_starved = np.concatenate([[False], regions.estimates.impenetrable])[regions.owner] & region_mask
                 rows_binned, columns_binned = region_mask.shape
                 impenetrable_host = np.where(region_mask[:, None, :, None], region_starved[:, None, :, None],
                                              impenetrable_host.reshape(rows_binned, factor, columns_binned, factor)
@@ -796,6 +936,15 @@ def discriminate(
             crop(a) for a in (codes, zeff, zeff_sigma, areal, ambiguous, undefined, smooth_high, smooth_low))
 
     host = array_backend.to_numpy
+    codes_h, zeff_h, sigma_h, areal_h = host(codes), host(zeff), host(zeff_sigma), host(areal)
+    ambiguous_h = host(ambiguous & ~undefined)
+    consistent_h = np.zeros(codes_h.shape, np.uint8)
+    region_map = np.zeros(codes_h.shape, np.int32)
+    if regions is not None:
+        codes_h, zeff_h, sigma_h, areal_h, ambiguous_h, consistent_h, region_map = _apply_regions(
+            regions, codes_h, zeff_h, sigma_h, areal_h, ambiguous_h, factor, (rows, columns),
+            alpha_high_min=alpha_high_min, min_areal_density_g_cm2=min_areal_density_g_cm2,
+            saturated=saturated_host[:rows, :columns], smooth_high=host(smooth_high))
     provenance = {
         "calibration": calibration.identifier,
         "calibration_source": calibration.source,
@@ -812,13 +961,20 @@ def discriminate(
         "degenerate_reading": degenerate_reading,
         "scan_id": getattr(image, "scan_id", ""),
     }
+    if regions is not None:
+        provenance["regions"] = int(regions.estimates.zeff.size)
+        provenance["confidence_sigmas"] = confidence_sigmas
+        provenance["impenetrable_snr"] = impenetrable_snr
     as32 = lambda a: np.ascontiguousarray(host(a), dtype=np.float32)  # noqa: E731
     return MaterialMap(
-        classes=host(codes).astype(np.uint8, copy=False),
-        zeff=as32(zeff),
-        zeff_sigma=as32(zeff_sigma),
-        areal_density_g_cm2=as32(areal),
-        ambiguous=np.ascontiguousarray(host(ambiguous & ~undefined), dtype=bool),
+        classes=np.asarray(codes_h).astype(np.uint8, copy=False),
+        zeff=as32(zeff_h),
+        zeff_sigma=as32(sigma_h),
+        areal_density_g_cm2=as32(areal_h),
+        ambiguous=np.ascontiguousarray(ambiguous_h, dtype=bool),
+        consistent_classes=consistent_h,
+        region=region_map,
+        region_estimates=None if regions is None else regions.estimates,
         attenuation_high=as32(smooth_high),
         attenuation_low=as32(smooth_low),
         position_mm=np.asarray(image.position_mm, np.float64),

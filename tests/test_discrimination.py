@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from nii.backend import available_backends, get_backend
-from nii.calibration import calibration_from_physics, physics_curves
+from nii.calibration import Calibration, calibration_from_physics, physics_curves
 from nii.classes import HIGH_Z, IMPENETRABLE, INORGANIC, METAL, NONE, ORGANIC, class_of_zeff
 from nii.correction import AnalysedImage
 from nii.discrimination import MaterialMap, discriminate, guided_smooth
@@ -92,11 +92,13 @@ def test_blocks_come_out_as_their_class(calibration):
 
 
 def test_uncertainty_grows_with_noise(calibration):
+    # without the model's accuracy floor, a region's Z interval is its photon noise alone
+    exact = Calibration(model=calibration.model, source="physics-model", accuracy=0.0)
     image, _ = synthetic_image(["iron"], [60.0])
-    quiet = discriminate(image, calibration)
+    quiet = discriminate(image, exact)
     image.sigma_high = image.sigma_high * 4
     image.sigma_low = image.sigma_low * 4
-    noisy = discriminate(image, calibration)
+    noisy = discriminate(image, exact)
     inner = interior(0, 0)
     assert np.nanmedian(noisy.zeff_sigma[inner]) > 2.0 * np.nanmedian(quiet.zeff_sigma[inner]) > 0
 
@@ -288,17 +290,25 @@ def test_odd_shapes_and_unbinned_path(calibration, backend, device):
             assert (material_map.classes[inner] == class_of_zeff(curve.zeff)).mean() >= 0.95, curve.name
 
 
-def test_starvation_is_decided_by_the_neighbourhood_not_the_pixel(calibration):
+def test_impenetrable_is_decided_by_the_region_precision_not_the_pixel_floor(calibration):
+    """A block whose low-energy pixels sit at 1-3 sigma of the noise is read from its
+    unclipped mean (flags of starved pixels do not matter); one with no signal is not."""
     image, curves = synthetic_image(["iron", "iron"], [100.0], seed=6)
     rng = np.random.default_rng(7)
     inner_left, inner_right = interior(0, 0), interior(0, 1)
-    # near the floor, noise flags a quarter of one block (a third of some windows: the
-    # block decides as a whole) and most of the other
-    for column, share in ((0, 0.25), (1, 0.9)):
-        block = slice(3, BLOCK - 3), slice(column * BLOCK + 3, (column + 1) * BLOCK - 3)
-        flags = rng.random(image.starved_low[block].shape) < share
-        image.starved_low[block] = flags
-        image.starved[block] = flags
+    block = slice(3, BLOCK - 3), slice(3, BLOCK - 3)
+    flags = rng.random(image.starved_low[block].shape) < 0.6
+    image.starved_low[block] = flags
+    image.starved[block] = flags
+    # the right block: nothing gets through (T = 0 plus dark noise of the left block's size)
+    right = slice(3, BLOCK - 3), slice(BLOCK + 3, 2 * BLOCK - 3)
+    noise = 0.02 * float(np.exp(-curves[0].attenuation_low[0]))
+    for name in ("transmission_high", "transmission_low"):
+        values = getattr(image, name)
+        values[right] = (noise * rng.standard_normal(values[right].shape)).astype(np.float32)
+    for name in ("attenuation_high", "attenuation_low"):
+        getattr(image, name)[right] = np.float32(9.0)
+    image.starved[right] = True
     material_map = discriminate(image, calibration)
     assert (material_map.classes[inner_left] == METAL).all()
     assert (material_map.classes[inner_right] == IMPENETRABLE).all()
