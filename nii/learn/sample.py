@@ -49,6 +49,8 @@ class ScanSample:
     threat : str
         Threat type hidden in the scan (``scenario.threat`` of the truth, e.g.
         ``"lead_block"``), ``"none"`` for a clean scan; groups the per-threat figures.
+    energies_mev : tuple of float or None
+        Nominal end-point energies (MeV) of the scan, high first, when known.
     """
 
     scan_id: str
@@ -72,6 +74,7 @@ class ScanSample:
     row_height_mm: float = 1.0
     nxr_path: str | None = None
     threat: str = "none"
+    energies_mev: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
         shape = np.shape(self.attenuation_high)
