@@ -116,7 +116,7 @@ def test_zoo_model_refuses_a_1024_channel_image():
 def test_training_records_the_domain():
     pytest.importorskip("torch")
     from nii.learn.synthetic import synthetic_sample
-    from nii.learn.zoo import read_config, training_domain
+    from nii.learn.zoo import training_domain
 
     rng = np.random.default_rng(1)
     samples = [replace(synthetic_sample(rng, rows=32, cols=48), row_height_mm=10.0 + i, position_mm=np.arange(48) * 5.0,

@@ -25,7 +25,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from nii.cli import EXIT_CLEAR, EXIT_INSPECT, add_backend_arguments
-from nii.cli._conventions import add_json_argument, add_progress_arguments, print_json, say, show_progress
+from nii.cli._conventions import (
+    add_json_argument,
+    add_progress_arguments,
+    print_json,
+    say,
+    show_progress,
+)
 
 __all__ = ["register", "run", "default_out_dir", "is_batch", "BATCH_DEFAULT_OUT"]
 

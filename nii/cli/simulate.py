@@ -27,7 +27,13 @@ import argparse
 import os
 from pathlib import Path
 
-from nii.cli._conventions import add_progress_arguments, check_output_file, plural, say, show_progress
+from nii.cli._conventions import (
+    add_progress_arguments,
+    check_output_file,
+    plural,
+    say,
+    show_progress,
+)
 
 __all__ = ["register", "run", "suite_path", "DEFAULT_OUT", "WEDGE_SUITE"]
 

@@ -91,7 +91,7 @@ def _analyse(nxr: Path, calibration: Any | None) -> dict[str, np.ndarray]:
 
         calibration = calibration_from_physics(scan.header)
     material = discriminate(image, calibration)
-    arrays = {
+    arrays: dict[str, np.ndarray] = {
         "attenuation_high": np.asarray(image.attenuation_high, dtype=np.float32),
         "attenuation_low": np.asarray(image.attenuation_low, dtype=np.float32),
         "sigma_high": np.asarray(image.sigma_high, dtype=np.float32),

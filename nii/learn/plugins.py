@@ -245,10 +245,7 @@ def registered_detectors() -> dict[str, Callable[..., Any]]:
 
 
 def _entry_points() -> dict[str, metadata.EntryPoint]:
-    try:
-        found = metadata.entry_points(group=ENTRY_POINT_GROUP)
-    except TypeError:  # pragma: no cover - Python < 3.10 API
-        found = metadata.entry_points().get(ENTRY_POINT_GROUP, [])
+    found = metadata.entry_points(group=ENTRY_POINT_GROUP)  # Python >= 3.10 API
     return {entry.name: entry for entry in found}
 
 

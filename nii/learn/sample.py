@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 
@@ -107,7 +108,7 @@ class ScanSample:
         """
         rows_slice = slice(row0, row0 + rows)
         cols_slice = slice(col0, col0 + cols)
-        arrays = {}
+        arrays: dict[str, Any] = {}
         for name in ("attenuation_high", "attenuation_low", "sigma_high", "sigma_low", "zeff", "classes",
                      "areal_density_g_cm2", "truth_classes", "truth_zeff", "mask"):
             value = getattr(self, name)

@@ -244,7 +244,10 @@ def save_model(module: Any, config: dict[str, Any], folder: str | os.PathLike, c
     out.mkdir(parents=True, exist_ok=True)
     state = {key: value.detach().cpu().contiguous() for key, value in module.state_dict().items()}
     payload = save_bytes(state)
-    atomic_writer(out / "weights.safetensors", lambda stream: stream.write(payload))
+    def write(stream: Any) -> None:
+        stream.write(payload)
+
+    atomic_writer(out / "weights.safetensors", write)
     config = dict(config, weights="weights.safetensors")
     atomic_write_text(out / "config.json", json.dumps(config, indent=2, sort_keys=True) + "\n")
     atomic_write_text(out / "MODEL_CARD.md", card)
@@ -329,14 +332,14 @@ class ZooDetector:
             scan_score = float(scores.max()) if scores.size else 0.0
             # an alarming scan always shows the boxes that made it alarm
             threshold = min(threshold, float(inference.get("alarm_threshold", threshold)))
-            regions = [
+            found = [
                 _region(box, float(score), reason, classes) for box, score in zip(boxes, scores, strict=True) if score >= threshold
             ]
+            regions = [r for r in found if r is not None]
         else:
             scores_map = self.score_map(features)
             scan_score = _top_mean(scores_map, int(inference.get("score_top_k", 16)))
             regions = _components(scores_map, threshold, int(inference.get("min_area_px", 4)), reason, classes)
-        regions = [r for r in regions if r is not None]
         return DetectorResult(score=scan_score, regions=tuple(sorted(regions, key=lambda r: -r.score)), detector=self.name,
                               threshold=float(inference.get("alarm_threshold", 0.5)))
 
