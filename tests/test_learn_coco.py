@@ -78,6 +78,23 @@ def test_the_16_bit_energy_images_are_plain_grayscale_pngs(exported):
     assert [plane["energy_mev"] for plane in entry["energies"]] == [6.0, 3.0]
 
 
+def test_the_documented_dual_energy_loader_works(exported):
+    datasets = pytest.importorskip("torchvision.datasets")
+    pytest.importorskip("pycocotools")
+
+    class DualEnergyCoco(datasets.CocoDetection):  # as in docs/coco-export.md
+        def _load_image(self, id):
+            high, low = read_coco_attenuation(self.root, self.coco.loadImgs(id)[0])
+            return np.stack([high, low])
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        dataset = DualEnergyCoco(str(exported), str(exported / "annotations.json"))
+    planes, target = dataset[1]
+    entry = json.loads((exported / "annotations.json").read_text())["images"][1]
+    assert planes.shape == (2, entry["height"], entry["width"]) and planes.dtype == np.float32
+    assert float(planes[1].max()) > float(planes[0].max())  # α_L > α_H through dense matter
+
+
 def test_pycocotools_ground_truth_against_itself_is_perfect(exported):
     coco_module = pytest.importorskip("pycocotools.coco")
     cocoeval = pytest.importorskip("pycocotools.cocoeval")

@@ -506,7 +506,7 @@ def run_batch(
     dicos : bool
         Also write each scan's DICOS DX and TDR files.
     progress : bool
-        Show a tqdm progress bar on stderr.
+        Show a tqdm progress bar on stderr (only when stderr is a terminal).
     inspect_one : InspectOne, optional
         What inspects one scan (default :func:`inspect_scan_to_dir`); tests pass a
         stand-in. Must be picklable for a process pool or Dask.
