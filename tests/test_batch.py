@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import io
 import json
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -192,10 +193,19 @@ def test_default_process_pool_runs_the_batch(scans, tmp_path):
     assert all(r.time_s >= 0 for r in summary.results)
 
 
-def test_progress_bar_goes_to_stderr(scans, tmp_path, capsys):
+def test_progress_bar_goes_to_stderr(scans, tmp_path, capsys, monkeypatch):
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
     run_batch(scans["good"][:1], None, tmp_path / "out", progress=True, inspect_one=fake_inspect)
-    captured = capsys.readouterr()
-    assert "nii inspect" in captured.err and "1/1" in captured.err
+    assert "nii inspect" in terminal.getvalue() and "1/1" in terminal.getvalue()
+    log = io.StringIO()  # not a terminal (a log file): no bar, no carriage-return frames
+    monkeypatch.setattr(sys, "stderr", log)
+    run_batch(scans["good"][:1], None, tmp_path / "out2", progress=True, inspect_one=fake_inspect)
+    assert log.getvalue() == ""
 
 
 def test_dask_local_cluster_runs_the_batch(scans, tmp_path, monkeypatch, capsys):

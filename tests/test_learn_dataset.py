@@ -197,21 +197,24 @@ def test_dataset_rejects_bad_arguments():
 
 
 def test_coco_export_round_trip(tmp_path):
+    from nii.learn.metrics import merge_duplicate_box_groups
+
     samples = synthetic_samples(3, seed=4, rows=24, cols=48, threat_fraction=0.67)
     path = export_coco(samples, tmp_path)
     document = json.loads(path.read_text())
     assert len(document["images"]) == 3
-    assert len(document["annotations"]) == sum(len(s.boxes) for s in samples)
+    assert len(document["annotations"]) == sum(len(merge_duplicate_box_groups(s.boxes)) for s in samples)
     names = {c["id"]: c["name"] for c in document["categories"]}
     for image, sample in zip(document["images"], samples, strict=True):
         high, low = read_coco_attenuation(tmp_path, image)
         np.testing.assert_allclose(high, np.clip(sample.attenuation_high, -0.5, None), atol=1 / 8000 + 1e-6)
         np.testing.assert_allclose(low, np.clip(sample.attenuation_low, -0.5, None), atol=1 / 8000 + 1e-6)
         annotations = [a for a in document["annotations"] if a["image_id"] == image["id"]]
-        for annotation, box, reason in zip(annotations, sample.boxes, sample.box_reasons, strict=True):
-            row0, col0, row1, col1 = box.tolist()
+        groups = merge_duplicate_box_groups(sample.boxes)
+        for annotation, (box, members) in zip(annotations, groups, strict=True):
+            row0, col0, row1, col1 = (int(v) for v in box)
             assert annotation["bbox"] == [col0, row0, col1 - col0, row1 - row0]  # COCO: x, y, w, h
-            assert names[annotation["category_id"]] == reason
+            assert names[annotation["category_id"]] == sample.box_reasons[members[0]]
     pycocotools = pytest.importorskip("pycocotools.coco")
     coco = pycocotools.COCO(str(path))
     assert len(coco.getAnnIds()) == len(document["annotations"])

@@ -35,6 +35,7 @@ SUBCOMMANDS = (
     "render",
     "inspect",
     "bench",
+    "export",
 )
 
 

@@ -6,9 +6,11 @@
     nii bench --scans sims/ --out bench-out/ --models unet_segmenter fcos_detector
     nii bench --suite smoke --out bench-out/ --plugin mypackage.detectors:bright_spot
 
-The suite is simulated into ``OUT/scans/`` unless ``--scans DIR`` names scans already
-simulated (or ``OUT/scans/`` already holds scans: delete it after changing the
-simulator). Writes ``OUT/bench.json``, ``OUT/bench.md`` and ``OUT/roc.png``;
+The suite (a built-in name or a ``.toml`` file, as for ``nii simulate --suite``) is
+simulated into ``OUT/scans/`` unless ``--scans DIR`` names scans already simulated (or
+``OUT/scans/`` already holds scans: delete it after changing the simulator). Progress
+bars (on a terminal) follow the simulation, the correction of each scan and each
+detector; ``--no-progress`` or ``--quiet`` turn them off. Writes ``OUT/bench.json``, ``OUT/bench.md`` and ``OUT/roc.png``;
 ``--update-cards`` also writes the held-out section of each zoo model's card.
 
 The leaderboard of ``benchmarks/README.md``::
@@ -20,6 +22,9 @@ The leaderboard of ``benchmarks/README.md``::
 from __future__ import annotations
 
 import argparse
+import sys
+
+from nii.cli._conventions import add_progress_arguments, progress_bar, say, show_progress
 
 __all__ = ["register", "run"]
 
@@ -34,9 +39,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "and cargo-mass error as JSON, Markdown and a ROC plot.",
     )
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--suite", help="suite TOML (or a suite name); simulated into OUT/scans/")
-    source.add_argument("--scans", help="folder of scans already simulated with ground truth")
-    parser.add_argument("--out", required=True, help="output folder")
+    source.add_argument("--suite", metavar="NAME|FILE.toml",
+                        help="built-in suite name or suite file (ends in .toml or contains /); simulated into OUT/scans/")
+    source.add_argument("--scans", metavar="DIR", help="folder of scans already simulated with ground truth")
+    parser.add_argument("--out", required=True, metavar="DIR",
+                        help="output folder: bench.json, bench.md, roc.png (and scans/ for --suite)")
     parser.add_argument("--models", nargs="*", metavar="NAME",
                         help="detectors to run: zoo models, registered or entry-point names (default: all available)")
     parser.add_argument("--plugin", action="append", default=[], metavar="MODULE:FUNCTION",
@@ -46,6 +53,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--update-cards", action="store_true",
                         help="write the held-out results into MODEL_CARD.md and config.json of each zoo model run")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    add_progress_arguments(parser)
     parser.set_defaults(func=run)
 
 
@@ -93,37 +101,49 @@ def run(args: argparse.Namespace) -> int:
     """Run ``nii bench``; return the exit status (0, or 2 on error)."""
     from pathlib import Path
 
-    from nii.errors import NiiError
     from nii.learn.bench import run_bench
     from nii.learn.dataset import load_scan_directory
 
     out = Path(args.out)
     _set_threads(args.threads)
     plugins = [_register_plugin(spec) for spec in args.plugin]
-    if args.suite:
-        scans = out / "scans"
-        if not (scans.is_dir() and any(scans.rglob("*.truth.json"))):
-            from nii.cli import main as nii_main
+    bars = show_progress(args)
 
-            status = nii_main(["simulate", "--suite", args.suite, "--out", str(scans),
-                               "--workers", str(args.workers), "--no-progress"])
-            if status != 0:
-                raise NiiError(f"simulating suite {args.suite} into {scans} failed")
-        suite = Path(args.suite).stem
+    def log(message: str) -> None:
+        if not args.quiet:
+            print(f"bench: {message}", file=sys.stderr if bars else sys.stdout, flush=True)
+
+    if args.suite:
+        from nii.cli.simulate import suite_path
+        from nii.simulate.suite import load_suite, run_suite
+
+        scans = out / "scans"
+        suite = load_suite(suite_path(args.suite))
+        if not (scans.is_dir() and any(scans.rglob("*.truth.json"))):
+            log(f"simulating suite {suite.name} ({len(suite.scans)} scans) into {scans}/")
+            run_suite(suite, scans, workers=args.workers, progress=bars)
+        suite_name = suite.name
     else:
         scans = Path(args.scans)
-        suite = scans.name
-    samples = load_scan_directory(scans)
+        suite_name = scans.name
+
+    def wrap(items, label):
+        return progress_bar(items, total=len(items), desc=f"bench {label}", enabled=bars)
+
+    log(f"correcting and discriminating the scans of {scans}/ (cached beside each scan)")
+    samples = load_scan_directory(scans, progress=wrap)
     detectors = None if args.models is None else list(args.models) + [p for p in plugins if p not in args.models]
-    report = run_bench(samples, out, detectors=detectors, physics=not args.no_physics, suite=suite,
-                       log=lambda message: print(f"bench: {message}"))
+    report = run_bench(samples, out, detectors=detectors, physics=not args.no_physics, suite=suite_name,
+                       log=log, progress=wrap)
     for name, figures in report.detectors.items():
         auc = figures.get("roc_auc")
-        print(f"{name}: ROC AUC {auc if auc is None else round(auc, 3)}, mAP@0.5 {round(figures['map50'], 3)}")
-    print(f"wrote {out / 'bench.md'}, {out / 'bench.json'}, {out / 'roc.png'}")
+        say(args, f"{name}: ROC AUC {auc if auc is None else round(auc, 3)}, mAP@0.5 {round(figures['map50'], 3)}")
+    for name, messages in report.errors.items():
+        print(f"nii bench: {name}: {len(messages)} error(s), first: {messages[0]}", file=sys.stderr)
+    say(args, f"wrote {out / 'bench.md'}, {out / 'bench.json'}, {out / 'roc.png'}")
     if args.update_cards:
         from nii.learn.bench import update_model_cards
 
         for card in update_model_cards(report, _command(args)):
-            print(f"updated {card}")
+            say(args, f"updated {card}")
     return 0

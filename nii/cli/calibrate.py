@@ -5,6 +5,14 @@ from __future__ import annotations
 import argparse
 
 from nii.cli import add_backend_arguments
+from nii.cli._conventions import (
+    add_json_argument,
+    add_progress_arguments,
+    check_output_file,
+    plural,
+    print_json,
+    say,
+)
 
 __all__ = ["register", "run"]
 
@@ -28,6 +36,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="interpolate Z between the measured curves only (no physics reference elements)",
     )
     add_backend_arguments(parser)
+    add_json_argument(parser, "a summary of the calibration (scanner, energies, curves, notes, output file)")
+    add_progress_arguments(parser)
     parser.set_defaults(func=run)
 
 
@@ -38,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     from nii.calibration import calibrate
     from nii.errors import NiiError
 
-    output = Path(args.output)
+    output = check_output_file(args.output)
     if any(Path(w).resolve() == output.resolve() for w in args.wedges):
         raise NiiError(f"{output}: the output would overwrite an input scan; choose another -o path")
     calibration = calibrate(
@@ -49,9 +59,18 @@ def run(args: argparse.Namespace) -> int:
     )
     calibration.save(output)
     measured = [c for c in calibration.curves if c.origin == "wedge"]
-    summary = ", ".join(f"{c.name} (Z {c.zeff:.1f}, {c.attenuation_high.size} steps)" for c in measured)
-    print(f"calibration for {calibration.scanner_id} at {'/'.join(f'{e:g}' for e in calibration.energies_mev)} MeV: {summary}")
+    summary = ", ".join(f"{c.name} (Z {c.zeff:.1f}, {plural(int(c.attenuation_high.size), 'step')})" for c in measured)
+    say(args, f"calibration for {calibration.scanner_id} at {'/'.join(f'{e:g}' for e in calibration.energies_mev)} MeV: {summary}")
     for note in calibration.notes:
-        print(f"note: {note}")
-    print(f"wrote {output}")
+        say(args, f"note: {note}")
+    say(args, f"wrote {output}")
+    if args.json:
+        print_json({
+            "output": str(output),
+            "scanner_id": calibration.scanner_id,
+            "energies_mev": [float(e) for e in calibration.energies_mev],
+            "curves": [{"name": c.name, "zeff": float(c.zeff), "origin": c.origin,
+                        "steps": int(c.attenuation_high.size)} for c in calibration.curves],
+            "notes": list(calibration.notes),
+        })
     return 0

@@ -7,6 +7,7 @@ import sys
 from typing import Any
 
 from nii.cli import add_backend_arguments
+from nii.cli._conventions import add_json_argument, check_output_file, print_json, say
 
 __all__ = ["register", "run", "load_calibration_for"]
 
@@ -27,6 +28,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--calibration", metavar="C.json", help="calibration from 'nii calibrate'")
     parser.add_argument("-o", "--output", required=True, metavar="MAP.npz", help="material map to write")
     add_backend_arguments(parser)
+    add_json_argument(parser, "a summary of the map (scan, shape, calibration, class fractions, output file)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no messages on stdout (errors still go to stderr)")
     parser.set_defaults(func=run)
 
 
@@ -59,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     from nii.errors import NiiError
     from scanner_io import load_scan
 
-    output = Path(args.output)
+    output = check_output_file(args.output)
     if Path(args.scan).resolve() == output.resolve():
         raise NiiError(f"{output}: the output would overwrite the input scan; choose another -o path")
     scan = load_scan(args.scan)
@@ -70,6 +73,14 @@ def run(args: argparse.Namespace) -> int:
     fractions = material_map.class_fractions()
     shares = ", ".join(f"{name} {100 * fractions[name]:.1f} %" for name in CLASS_NAMES.values())
     rows, columns = material_map.shape
-    print(f"{scan.header.scan_id}: {rows} × {columns} pixels, calibration {calibration.source}: {shares}")
-    print(f"wrote {output}")
+    say(args, f"{scan.header.scan_id}: {rows} × {columns} pixels, calibration {calibration.source}: {shares}")
+    say(args, f"wrote {output}")
+    if args.json:
+        print_json({
+            "scan_id": scan.header.scan_id,
+            "output": str(output),
+            "shape": [int(rows), int(columns)],
+            "calibration": str(calibration.source),
+            "class_fractions": {name: float(fractions[name]) for name in CLASS_NAMES.values()},
+        })
     return 0

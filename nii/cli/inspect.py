@@ -5,22 +5,38 @@ Single scan::
     nii inspect SCAN.nxr --manifest M.json [--calibration C.json] [--out DIR] [--dicos]
 
 writes ``DIR/verdict.json`` and ``DIR/evidence.png`` (default ``DIR``: a folder
-``SCAN.inspection`` beside the scan), prints one line, and exits 0 (clear), 1 (inspect)
-or 2 (error). Several scans, a folder, a glob, or ``--manifests DIR`` run the batch form
-(:func:`nii.inspection.batch.run_batch_cli`).
+``SCAN.inspection`` beside the scan), prints one line (``--json``: the verdict JSON on
+stdout, the line on stderr), and exits 0 (clear), 1 (inspect) or 2 (error). Several
+scans, a folder, a glob, or ``--manifests DIR`` run the batch form
+(:func:`nii.inspection.batch.run_batch_cli`), into ``--out`` (default ``./nii-inspect``),
+with a progress bar on a terminal (``--no-progress``, ``--quiet``) and the summary table
+(``--json``: the batch summary JSON on stdout, the table on stderr).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import glob
+import io
 import os
+import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
 from nii.cli import EXIT_CLEAR, EXIT_INSPECT, add_backend_arguments
+from nii.cli._conventions import (
+    add_json_argument,
+    add_progress_arguments,
+    print_json,
+    say,
+    show_progress,
+)
 
-__all__ = ["register", "run", "default_out_dir", "is_batch"]
+__all__ = ["register", "run", "default_out_dir", "is_batch", "BATCH_DEFAULT_OUT"]
+
+#: Output folder of the batch form when --out is not given.
+BATCH_DEFAULT_OUT = "nii-inspect"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -36,11 +52,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("scan", nargs="+", help="NXR scan file (or several, a folder, a glob: batch)")
     parser.add_argument("--manifest", metavar="M.json", help="the scan's manifest (single scan)")
     parser.add_argument("--calibration", metavar="C.json", help="calibration JSON (default: from physics)")
-    parser.add_argument("--out", metavar="DIR", help="output folder (default: SCAN.inspection beside the scan)")
+    parser.add_argument("--out", metavar="DIR",
+                        help="output folder (default: SCAN.inspection beside a single scan; "
+                             f"./{BATCH_DEFAULT_OUT} for a batch, one sub-folder per scan)")
     parser.add_argument("--models", "--model", nargs="*", default=[], metavar="NAME",
                         help="learned detectors to run too (names known to nii.learn.plugins)")
-    add_backend_arguments(parser, device=False)
+    add_backend_arguments(parser)
     parser.add_argument("--dicos", action="store_true", help="also write DICOS DX and TDR files")
+    add_json_argument(parser, "the verdict (single scan) or the batch summary")
+    add_progress_arguments(parser)
     batch = parser.add_argument_group("batch")
     batch.add_argument("--manifests", metavar="DIR", help="folder of manifests named SCAN.manifest.json (batch)")
     batch.add_argument("--workers", type=int, metavar="N", help="parallel workers (batch)")
@@ -77,9 +97,21 @@ def _check_outputs(out_dir: Path, inputs: list[Path]) -> None:
 
 
 def _run_batch(args: argparse.Namespace) -> int:
-    from nii.inspection.batch import run_batch_cli
+    import json
 
-    return int(run_batch_cli(args))
+    from nii.inspection.batch import SUMMARY_FILE_NAME, run_batch_cli
+
+    args.out = args.out or BATCH_DEFAULT_OUT
+    args.progress = show_progress(args)
+    if not (args.json or args.quiet):
+        return int(run_batch_cli(args))
+    # The table (and the summary path) go to stderr under --json, nowhere under --quiet.
+    with contextlib.redirect_stdout(sys.stderr if not args.quiet else io.StringIO()):
+        status = int(run_batch_cli(args))
+    if args.json:
+        summary = Path(args.out) / SUMMARY_FILE_NAME
+        print_json(json.loads(summary.read_text(encoding="utf-8")))
+    return status
 
 
 def run(args: argparse.Namespace) -> int:
@@ -98,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
     _check_outputs(out_dir, [scan_path, manifest_path] + ([calibration] if calibration else []))
     started = datetime.now(timezone.utc)
     outcome = analyse_scan(scan_path, manifest_path, calibration=calibration, backend=args.backend,
-                           models=tuple(args.models or ()))
+                           models=tuple(args.models or ()), device=args.device)
     finished = datetime.now(timezone.utc)
     write_outputs(outcome, out_dir)
     if args.dicos:
@@ -106,7 +138,9 @@ def run(args: argparse.Namespace) -> int:
 
         export_dicos(outcome.image, outcome.verdict, out_dir, started=started, finished=finished)
     verdict = outcome.verdict
-    print(f"{verdict.summary()} -> {os.fspath(out_dir)}")
+    say(args, f"{verdict.summary()} -> {os.fspath(out_dir)}")
+    if args.json:
+        print_json(verdict.to_dict())
     return EXIT_INSPECT if verdict.verdict == "inspect" else EXIT_CLEAR
 
 

@@ -5,24 +5,38 @@ One scene::
     nii simulate --container 40ft --cargo 03 --threat lead-block --seed 1 -o OUT.nxr
     nii simulate --container 20ft --cargo 44 --out DIR            # DIR/<scan id>.nxr
 
-A suite (``seeds/suites/*.toml``, or a bare suite name), the calibration wedge set::
+A suite, the calibration wedge set::
 
-    nii simulate --suite seeds/suites/smoke.toml --out DIR --workers 2
+    nii simulate --suite smoke --out DIR --workers 2          # built-in: seeds/suites/smoke.toml
+    nii simulate --suite my/suite.toml --out DIR              # a file
     nii simulate --wedges --out DIR
     nii simulate --wedges --scanner-variant peer-384-63 --out DIR   # another gantry
 
+``--suite`` takes a file when the value ends in ``.toml`` or contains a ``/``, and the
+name of a built-in suite otherwise (never a file of the current folder that happens to
+have that name); see :func:`suite_path`.
+
 Each scan writes ``SCAN.nxr``, ``SCAN.truth.json``, ``SCAN.truth.npz`` and, for
-scenarios, ``SCAN.manifest.json``; a suite also writes ``DIR/suite.json``. Without
-``-o``/``--out`` the outputs go to ``./nii-out/``. Existing files are never replaced
-without ``--overwrite``.
+scenarios, ``SCAN.manifest.json``; a suite also writes ``DIR/suite.json``. ``-o`` names
+the NXR file of one scene, ``--out`` a folder; without either the outputs go to
+``./nii-out/``. Existing files are never replaced without ``--overwrite``.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
-__all__ = ["register", "run", "DEFAULT_OUT", "WEDGE_SUITE"]
+from nii.cli._conventions import (
+    add_progress_arguments,
+    check_output_file,
+    plural,
+    say,
+    show_progress,
+)
+
+__all__ = ["register", "run", "suite_path", "DEFAULT_OUT", "WEDGE_SUITE"]
 
 #: Output folder used when neither -o nor --out is given.
 DEFAULT_OUT = "nii-out"
@@ -47,14 +61,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     what.add_argument("--variant", default="honest",
                       help="manifest: honest, mass_underdeclared, material_mismatch, declared_empty")
     what.add_argument("--chassis", action="store_true", help="put the container on a trailer chassis")
-    what.add_argument("--suite", help="suite TOML file (or the name of one in seeds/suites)")
+    what.add_argument("--suite", metavar="NAME|FILE.toml",
+                      help="a built-in suite name (smoke, learn-bench, ...) or a suite file (ends in .toml or contains /)")
     what.add_argument("--wedges", action="store_true", help="the calibration step-wedge set")
     what.add_argument("--only", nargs="+", metavar="ID", help="only these scan ids of the suite")
     parser.add_argument("--seed", type=int, default=0, help="seed of a single scene (default 0)")
     parser.add_argument("--scan-id", help="scan id of a single scene (default from its options)")
     out = parser.add_argument_group("output")
-    out.add_argument("-o", "--output", dest="output", help="NXR file of a single scene")
-    out.add_argument("--out", dest="out_dir", help=f"output folder (default ./{DEFAULT_OUT}/)")
+    out.add_argument("-o", "--output", dest="output", metavar="FILE.nxr", help="NXR file of a single scene")
+    out.add_argument("--out", dest="out_dir", metavar="DIR",
+                     help=f"output folder (default ./{DEFAULT_OUT}/); a single scene is written as DIR/<scan id>.nxr")
     out.add_argument("--overwrite", action="store_true", help="replace existing files")
     scanner = parser.add_argument_group("scanner overrides (small scans)")
     scanner.add_argument("--channels", type=int, help="detector channels (the pitch grows to keep the height)")
@@ -63,8 +79,32 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                          help="simulate on a scanner variant of seeds/scanner_variants.toml "
                          "(tune-00…, test-00…, peer-384-63, …) instead of the default scanner")
     parser.add_argument("--workers", type=int, default=1, help="processes for a suite (default 1)")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_progress_arguments(parser)
     parser.set_defaults(func=run)
+
+
+def suite_path(name_or_path: str) -> Path:
+    """Resolve a ``--suite`` value: a file when it ends in ``.toml`` or contains a path separator,
+    else the built-in suite ``seeds/suites/NAME.toml``.
+
+    Raises
+    ------
+    SimulationError
+        If a bare name is not a built-in suite (the message lists them).
+    """
+    from nii.errors import SimulationError
+    from nii.resources import seed_path
+
+    text = os.fspath(name_or_path)
+    separators = [sep for sep in (os.sep, os.altsep, "/") if sep]
+    if text.endswith(".toml") or any(sep in text for sep in separators):
+        return Path(text)
+    path = seed_path("suites", f"{text}.toml")
+    if not path.is_file():
+        known = sorted(p.stem for p in seed_path("suites").glob("*.toml"))
+        raise SimulationError(f"no built-in suite named {text!r} (built-in: {', '.join(known) or 'none'}); "
+                              f"give a suite file as FILE.toml or ./{text}")
+    return path
 
 
 def run(args: argparse.Namespace) -> int:
@@ -83,18 +123,16 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_suite(args: argparse.Namespace) -> int:
-    import sys
-
     from nii.simulate.suite import load_suite, run_suite
 
-    suite = load_suite(args.suite or WEDGE_SUITE, variant=getattr(args, "scanner_variant", None))
+    suite = load_suite(suite_path(args.suite or WEDGE_SUITE), variant=getattr(args, "scanner_variant", None))
     suite = suite.with_scanner(channels=args.channels, pulses=args.pulses)
     out_dir = Path(args.out_dir or DEFAULT_OUT)
     entries = run_suite(suite, out_dir, workers=args.workers, overwrite=args.overwrite,
-                        progress=not args.no_progress and sys.stderr.isatty(), only=args.only)
+                        progress=show_progress(args), only=args.only)
     inspect = sum(1 for e in entries if e.get("expected_verdict") == "inspect")
-    print(f"simulated {len(entries)} scan(s) of suite {suite.name} into {out_dir}/ "
-          f"({inspect} expected to raise an inspection); index: {out_dir / 'suite.json'}")
+    say(args, f"simulated {plural(len(entries), 'scan')} of suite {suite.name} into {out_dir}/ "
+              f"({inspect} expected to raise an inspection); index: {out_dir / 'suite.json'}")
     return 0
 
 
@@ -118,7 +156,7 @@ def _run_scene(args: argparse.Namespace) -> int:
     config = base.scaled(channels=args.channels, pulses=args.pulses)
     described = "-".join(["sim", str(args.container), str(args.cargo), str(args.threat), f"s{args.seed}"])
     if args.output:
-        nxr = Path(args.output)
+        nxr = check_output_file(args.output)
         if nxr.suffix != ".nxr":
             raise SimulationError(f"{nxr}: the output file should end in .nxr")
         scan_id = args.scan_id or nxr.stem
@@ -131,7 +169,7 @@ def _run_scene(args: argparse.Namespace) -> int:
     result = simulate_scan(scenario, config, args.seed, out=nxr, scan_id=scan_id, overwrite=args.overwrite)
     truth = result.truth
     reasons = ", ".join(truth.expected_reasons) or "none"
-    print(f"wrote {nxr} ({result.acquisition.pulse_index.size} pulses × {config.channels} channels); "
-          f"expected verdict {truth.expected_verdict} (reasons: {reasons}); "
-          f"truth: {nxr.with_name(nxr.stem + '.truth.json')}")
+    say(args, f"wrote {nxr} ({plural(int(result.acquisition.pulse_index.size), 'pulse')} × "
+              f"{plural(config.channels, 'channel')}); expected verdict {truth.expected_verdict} (reasons: {reasons}); "
+              f"truth: {nxr.with_name(nxr.stem + '.truth.json')}")
     return 0

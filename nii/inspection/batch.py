@@ -506,7 +506,7 @@ def run_batch(
     dicos : bool
         Also write each scan's DICOS DX and TDR files.
     progress : bool
-        Show a tqdm progress bar on stderr.
+        Show a tqdm progress bar on stderr (only when stderr is a terminal).
     inspect_one : InspectOne, optional
         What inspects one scan (default :func:`inspect_scan_to_dir`); tests pass a
         stand-in. Must be picklable for a process pool or Dask.
@@ -599,7 +599,9 @@ def _progress_bar(total: int, *, enabled: bool) -> Any:
         return _NoBar()
     from tqdm import tqdm
 
-    return tqdm(total=total, unit="scan", desc="nii inspect", file=sys.stderr, dynamic_ncols=True)
+    # A bar only on a terminal: a log file gets no carriage-return frames.
+    return tqdm(total=total, unit="scan", desc="nii inspect", file=sys.stderr, dynamic_ncols=True,
+                disable=not sys.stderr.isatty())
 
 
 def _advance(bar: Any, result: ScanResult) -> None:
@@ -632,6 +634,9 @@ def _inspect_options(args: Any) -> dict[str, Any]:
     models = tuple(getattr(args, "models", None) or ())
     if models:
         options["models"] = models
+    device = getattr(args, "device", None)
+    if device:
+        options["device"] = device
     return options
 
 

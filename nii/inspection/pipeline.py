@@ -96,6 +96,7 @@ def _run_models(models: Sequence[Any], image: Any, material_map: Any, inp: Check
 
     for model in models:
         outcome = run_detector(model, image, material_map)
+        result.warnings.extend(outcome.warnings)  # e.g. a model run outside the scans it was trained on
         name = outcome.detector or str(model)
         if isinstance(model, str):
             described = dict(getattr(get_detector(model), "provenance", None) or {"version": "registry"})
@@ -188,6 +189,7 @@ def verdict_from_maps(
         timings["models"] = time.perf_counter() - started
     reasons.extend(model_result.reasons)
     regions.extend(model_result.regions)
+    notes.extend(model_result.warnings)
     near = max(near, model_result.near_miss)
     mass = estimates.get("cargo_mass_kg")
     return Verdict(
@@ -239,6 +241,7 @@ def run_inspection(
     backend: str = "numpy",
     models: Sequence[str | Callable[..., Any]] = (),
     table: ExpectationTable | None = None,
+    device: str | None = None,
 ) -> InspectionResult:
     """Inspect one scan and keep the intermediate images (see :func:`inspect`).
 
@@ -261,7 +264,7 @@ def run_inspection(
     timings["calibration"] = time.perf_counter() - started
     started = time.perf_counter()
     try:
-        image = correct(scan, backend=backend)
+        image = correct(scan, backend=backend, device=device)
     except NiiError:
         raise
     except (ValueError, IndexError, ZeroDivisionError, FloatingPointError) as exc:
@@ -269,7 +272,7 @@ def run_inspection(
     timings["correct"] = time.perf_counter() - started
     _check_image(image)
     started = time.perf_counter()
-    material_map = discriminate(image, chosen, backend=backend)
+    material_map = discriminate(image, chosen, backend=backend, device=device)
     timings["discriminate"] = time.perf_counter() - started
     identifier = getattr(chosen, "identifier", None)
     provenance = {

@@ -47,9 +47,10 @@ _MAX_WIDTH = 4096
 
 
 def analyse_scan(scan_path: Any, manifest_path: Any, *, calibration: Any = None, backend: str = "numpy",
-                 models: Any = ()) -> InspectionResult:
+                 models: Any = (), device: str | None = None) -> InspectionResult:
     """Inspect one scan; keep the image and map for the evidence (see :func:`run_inspection`)."""
-    return run_inspection(scan_path, manifest_path, calibration=calibration, backend=backend, models=models)
+    return run_inspection(scan_path, manifest_path, calibration=calibration, backend=backend, models=models,
+                          device=device)
 
 
 def _fallback_png(image: Any, material_map: Any, verdict: Verdict) -> bytes:

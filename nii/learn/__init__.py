@@ -7,7 +7,7 @@ Submodules:
 - :mod:`nii.learn.metrics` — ROC AUC, detection rate at a false-alarm rate, mAP@0.5,
   material-class accuracy, cargo-mass error (numpy only).
 - :mod:`nii.learn.dataset` — torch ``Dataset`` over simulated scans with ground truth.
-- :mod:`nii.learn.coco` — export to COCO JSON + 16-bit TIFF.
+- :mod:`nii.learn.coco` — export to COCO JSON, RGB views and 16-bit PNGs per energy (``nii export coco``).
 - :mod:`nii.learn.models` — U-Net segmenter, FCOS box detector, convolutional autoencoder.
 - :mod:`nii.learn.zoo` — the shipped models (``models/<name>/``) and safe weight loading.
 - :mod:`nii.learn.train` — ``python -m nii.learn.train --model NAME ...``.

@@ -209,6 +209,7 @@ def run_bench(
     physics: bool = True,
     suite: str = "",
     log: Callable[[str], None] = lambda message: None,
+    progress: Callable[[Sequence[ScanSample], str], Any] | None = None,
 ) -> BenchReport:
     """Run the detectors on the samples, score them and write ``bench.json``, ``bench.md``, ``roc.png``.
 
@@ -225,13 +226,19 @@ def run_bench(
     suite : str
         Name of the suite, for the report.
     log : callable
-        Progress messages.
+        Progress messages (one line per detector run).
+    progress : callable, optional
+        ``progress(samples, description)`` wraps the scans each detector goes through
+        (e.g. in a progress bar).
 
     Returns
     -------
     BenchReport
         Also written as ``bench.json``.
     """
+    def each(label: str) -> Any:
+        return progress(samples, label) if progress is not None else samples
+
     if not samples:
         raise NiiError("nothing to benchmark: no scans")
     names: list[str | Callable[..., Any]] = list(available_detectors() if detectors is None else detectors)
@@ -245,14 +252,14 @@ def run_bench(
             errors[PHYSICS] = [str(exc)]
         else:
             runs[PHYSICS] = []
-            for index, sample in enumerate(samples):
+            for index, sample in enumerate(each(PHYSICS)):
                 try:
                     result, verdicts[index] = runner(sample)
                 except NiiError as exc:
                     errors.setdefault(PHYSICS, []).append(f"{sample.scan_id}: {exc}")
                     result = DetectorResult(0.0, (), PHYSICS, 0.0)
                 runs[PHYSICS].append(result)
-            log(f"{PHYSICS}: {len(samples)} scans")
+            log(f"{PHYSICS}: {_scans(len(samples))}")
     for entry in names:
         name = entry if isinstance(entry, str) else getattr(entry, "__name__", type(entry).__name__)
         try:
@@ -261,14 +268,14 @@ def run_bench(
             errors.setdefault(name, []).append(str(exc))
             continue
         results = []
-        for sample in samples:
+        for sample in each(name):
             try:
                 results.append(run_detector(function, sample, material_view(sample)))
             except NiiError as exc:
                 errors.setdefault(name, []).append(f"{sample.scan_id}: {exc}")
                 results.append(DetectorResult(0.0, (), name, 0.0))
         runs[name] = results
-        log(f"{name}: {len(samples)} scans")
+        log(f"{name}: {_scans(len(samples))}" + (f", {len(errors[name])} refused or failed" if errors.get(name) else ""))
     figures = {name: score_detector(results, samples) for name, results in runs.items()}
 
     material = None
@@ -297,6 +304,10 @@ def run_bench(
     return report
 
 
+def _scans(count: int) -> str:
+    return f"{count} scan{'' if count == 1 else 's'}"
+
+
 def _milliseconds(seconds: Any) -> str:
     if seconds is None or not math.isfinite(seconds):
         return "n/a"
@@ -312,7 +323,7 @@ def _cell(value: Any, percent: bool = False) -> str:
 def markdown_report(report: BenchReport) -> str:
     """Return the Markdown tables of a bench report."""
     lines = [f"# nii bench: {report.suite or 'scans'}", "",
-             f"{report.scans} scans, {report.positives} expected to raise an inspection, {report.negatives} "
+             f"{_scans(report.scans)}, {report.positives} expected to raise an inspection, {report.negatives} "
              f"expected clear. {far_resolution(report.negatives)['text']}", "",
              "| detector | ROC AUC | detection @ 1 % FAR | detection @ 5 % FAR | mAP@0.5 | ms / scan |",
              "| --- | --- | --- | --- | --- | --- |"]

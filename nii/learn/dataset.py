@@ -21,7 +21,7 @@ import json
 import math
 import os
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -47,7 +47,7 @@ __all__ = [
 
 #: Suffix of the cache of corrected and discriminated arrays written beside each scan.
 CACHE_SUFFIX = ".analysed.npz"
-_CACHE_VERSION = 1
+_CACHE_VERSION = 2  # 2: energies_mev stored
 
 torch = require_torch()
 
@@ -98,6 +98,7 @@ def _analyse(nxr: Path, calibration: Any | None) -> dict[str, np.ndarray]:
         "sigma_low": np.asarray(image.sigma_low, dtype=np.float32),
         "position_mm": np.asarray(image.position_mm, dtype=np.float64),
         "row_height_mm": np.asarray(float(image.row_height_mm)),
+        "energies_mev": np.asarray([float(e) for e in image.energies_mev], dtype=np.float64),
         "zeff": np.asarray(material.zeff, dtype=np.float32),
         "classes": np.asarray(material.classes, dtype=np.uint8),
         "areal_density_g_cm2": np.asarray(material.areal_density_g_cm2, dtype=np.float32),
@@ -225,16 +226,21 @@ def load_scan_sample(nxr: str | os.PathLike, *, calibration: Any | None = None, 
         position_mm=arrays.get("position_mm"),
         row_height_mm=float(arrays.get("row_height_mm", 1.0)),
         nxr_path=str(path),
+        energies_mev=tuple(float(e) for e in arrays["energies_mev"]) if "energies_mev" in arrays else None,
     )
 
 
-def load_scan_directory(root: str | os.PathLike, *, calibration: Any | None = None, cache: bool = True) -> list[ScanSample]:
+def load_scan_directory(root: str | os.PathLike, *, calibration: Any | None = None, cache: bool = True,
+                        progress: Callable[[Sequence[Path], str], Iterable[Path]] | None = None) -> list[ScanSample]:
     """Load every object scan with ground truth under ``root`` (see :func:`load_scan_sample`).
 
     Scans whose truth has no expected verdict (calibration wedges, air, dark) are skipped.
+    ``progress(paths, description)``, when given, wraps the list of scans (e.g. in a
+    progress bar); correcting a scan that is not cached yet takes a fraction of a second.
     """
     samples = []
-    for path in find_scans(root):
+    paths = find_scans(root)
+    for path in (progress(paths, "correct scans") if progress is not None else paths):
         truth, _ = _read_truth(path)
         if truth.get("expected_verdict", truth.get("verdict")) is None or truth.get("kind", "object") != "object":
             continue

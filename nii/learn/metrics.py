@@ -26,6 +26,7 @@ __all__ = [
     "detection_rate_by_group",
     "box_iou",
     "merge_duplicate_boxes",
+    "merge_duplicate_box_groups",
     "BoxPrediction",
     "BoxTarget",
     "mean_average_precision_50",
@@ -239,20 +240,36 @@ def merge_duplicate_boxes(boxes, iou_threshold: float = 0.5) -> np.ndarray:
     >>> merge_duplicate_boxes([[19, 17, 22, 23], [19, 18, 22, 23], [0, 0, 2, 2]]).tolist()
     [[19.0, 17.0, 22.0, 23.0], [0.0, 0.0, 2.0, 2.0]]
     """
-    merged = [list(map(float, box)) for box in np.asarray(boxes, dtype=np.float64).reshape(-1, 4)]
+    merged = [box for box, _ in merge_duplicate_box_groups(boxes, iou_threshold)]
+    return np.array(merged, dtype=np.float64).reshape(-1, 4)
+
+
+def merge_duplicate_box_groups(boxes, iou_threshold: float = 0.5) -> list[tuple[list[float], list[int]]]:
+    """Merge duplicate boxes as :func:`merge_duplicate_boxes` does and say which boxes went into each.
+
+    Returns
+    -------
+    list of (box, members)
+        The merged box ``[row0, col0, row1, col1]`` (floats) and the indices of the input
+        boxes it merges, in order of first appearance (``members[0]`` is the first box of
+        the group in the input order).
+    """
+    groups = [(list(map(float, box)), [index])
+              for index, box in enumerate(np.asarray(boxes, dtype=np.float64).reshape(-1, 4))]
     changed = True
     while changed:
         changed = False
-        for i in range(len(merged)):
-            for j in range(i + 1, len(merged)):
-                if box_iou([merged[i]], [merged[j]])[0, 0] >= iou_threshold:
-                    a, b = merged[i], merged.pop(j)
-                    merged[i] = [min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3])]
+        for i in range(len(groups)):
+            for j in range(i + 1, len(groups)):
+                if box_iou([groups[i][0]], [groups[j][0]])[0, 0] >= iou_threshold:
+                    (a, members_a), (b, members_b) = groups[i], groups.pop(j)
+                    groups[i] = ([min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3])],
+                                 sorted(members_a + members_b))
                     changed = True
                     break
             if changed:
                 break
-    return np.array(merged, dtype=np.float64).reshape(-1, 4)
+    return groups
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,13 @@ Register one in a few lines::
 
 or publish it from another package under the entry-point group ``nii.detectors``.
 
+A detector may state the *input domain* it was trained on as an attribute ``domain``
+(zoo models: ``config.json``'s ``domain``), a mapping with any of ``row_height_mm``,
+``column_pitch_mm``, ``channels``, ``energies_mev`` and ``tolerance`` (see
+:func:`domain_problems`). :func:`run_detector` refuses, with one sentence, to run it on
+an image whose pixel size or energies are outside that domain, and notes a different
+channel count in the result's ``warnings`` (which reach the verdict's warnings).
+
 This module imports neither torch nor numpy-heavy code, so the inspection path may use
 it without pulling in the learning stack; zoo models are loaded (and torch imported)
 only when one is asked for by name.
@@ -55,12 +62,17 @@ __all__ = [
     "get_detector",
     "run_detector",
     "as_result",
+    "DOMAIN_TOLERANCE",
+    "domain_problems",
 ]
 
 #: Entry-point group under which third-party packages publish detectors.
 ENTRY_POINT_GROUP = "nii.detectors"
 #: Reason code given to a region that names none (inspection contract).
 DEFAULT_REASON = "CONCEALMENT_ANOMALY"
+#: Default tolerances of a detector's input domain: relative for the pixel size, MeV for
+#: the energies. A domain's own ``tolerance`` mapping overrides them key by key.
+DOMAIN_TOLERANCE: dict[str, float] = {"row_height": 0.25, "column_pitch": 0.25, "energy_mev": 0.25}
 
 
 class ModelError(NiiError):
@@ -161,6 +173,10 @@ class DetectorResult:
         The detector's operating point: the scan alarms when ``score >= threshold``
         (zoo models set it at 5 % false alarms on their validation scans; 0.5 when the
         detector gives none).
+    warnings : tuple of str
+        Notes for the verdict's ``warnings`` (e.g. the image differs from the
+        detector's training domain in a way that does not stop it), filled by
+        :func:`run_detector`.
     """
 
     score: float
@@ -168,6 +184,7 @@ class DetectorResult:
     detector: str = ""
     seconds: float = 0.0
     threshold: float = 0.5
+    warnings: tuple[str, ...] = ()
 
     @property
     def alarm(self) -> bool:
@@ -228,10 +245,7 @@ def registered_detectors() -> dict[str, Callable[..., Any]]:
 
 
 def _entry_points() -> dict[str, metadata.EntryPoint]:
-    try:
-        found = metadata.entry_points(group=ENTRY_POINT_GROUP)
-    except TypeError:  # pragma: no cover - Python < 3.10 API
-        found = metadata.entry_points().get(ENTRY_POINT_GROUP, [])  # type: ignore[arg-type]
+    found = metadata.entry_points(group=ENTRY_POINT_GROUP)  # Python >= 3.10 API
     return {entry.name: entry for entry in found}
 
 
@@ -390,7 +404,83 @@ def as_result(output: Any, *, shape: tuple[int, int] | None = None, name: str = 
     )
 
 
-def run_detector(detector: str | Callable[..., Any], image: Any, material_map: Any | None = None) -> DetectorResult:
+def _image_geometry(image: Any) -> dict[str, Any]:
+    """Row height, column pitch (mm), rows and energies (MeV) of an image, where it tells them."""
+    found: dict[str, Any] = {}
+    row = getattr(image, "row_height_mm", None)
+    if row is not None and math.isfinite(float(row)) and float(row) > 0:
+        found["row_height_mm"] = float(row)
+    pitch = getattr(image, "column_pitch_mm", None)
+    if pitch is None:
+        position = getattr(image, "position_mm", None)
+        if position is not None and len(position) > 1:
+            steps = sorted(abs(float(b) - float(a)) for a, b in zip(position[:-1], position[1:], strict=True))
+            pitch = steps[len(steps) // 2]
+    if pitch is not None and math.isfinite(float(pitch)) and float(pitch) > 0:
+        found["column_pitch_mm"] = float(pitch)
+    alpha = getattr(image, "attenuation_high", None)
+    if alpha is not None and len(getattr(alpha, "shape", ())) >= 2:
+        found["channels"] = int(alpha.shape[0])
+    energies = getattr(image, "energies_mev", None)
+    if energies:
+        found["energies_mev"] = [float(e) for e in energies][:2]
+    return found
+
+
+def domain_problems(domain: Mapping[str, Any] | None, image: Any) -> tuple[list[str], list[str]]:
+    """Compare an image with a detector's stated input domain.
+
+    Parameters
+    ----------
+    domain : mapping or None
+        ``row_height_mm`` and ``column_pitch_mm`` (pixel size at the scan plane, mm),
+        ``channels`` (image rows), ``energies_mev`` (high, low end-point energies, MeV)
+        of the training scans, and optionally ``tolerance``: ``row_height`` and
+        ``column_pitch`` (relative, default ±25 %), ``energy_mev`` (absolute, default
+        0.25 MeV). Missing keys are not checked.
+    image : AnalysedImage or ScanSample
+        What the detector is about to see; attributes it lacks are not checked.
+
+    Returns
+    -------
+    outside, notes : list of str
+        ``outside``: phrases saying how the image is outside the domain (pixel size or
+        energies beyond the tolerances: the detector must not run). ``notes``: phrases
+        about differences within it (another channel count at the same pixel size).
+    """
+    if not domain:
+        return [], []
+    tolerance = dict(DOMAIN_TOLERANCE, **dict(domain.get("tolerance") or {}))
+    seen = _image_geometry(image)
+    outside: list[str] = []
+    notes: list[str] = []
+    for key, tol_key, what in (("row_height_mm", "row_height", "rows"), ("column_pitch_mm", "column_pitch", "columns")):
+        trained, actual = domain.get(key), seen.get(key)
+        if trained is None or actual is None:
+            continue
+        if abs(actual / float(trained) - 1.0) > float(tolerance[tol_key]):
+            outside.append(f"{actual:.3g} mm {what} where it was trained on {float(trained):.3g} mm "
+                           f"(±{100 * float(tolerance[tol_key]):.0f} %)")
+    trained_e, actual_e = domain.get("energies_mev"), seen.get("energies_mev")
+    if trained_e and actual_e:
+        trained_e = [float(e) for e in trained_e][:2]
+        if len(trained_e) != len(actual_e) or any(
+                abs(a - t) > float(tolerance["energy_mev"]) for a, t in zip(actual_e, trained_e, strict=True)):
+            outside.append(f"{'/'.join(f'{e:g}' for e in actual_e)} MeV where it was trained on "
+                           f"{'/'.join(f'{e:g}' for e in trained_e)} MeV")
+    trained_c, actual_c = domain.get("channels"), seen.get("channels")
+    if trained_c is not None and actual_c is not None and int(trained_c) != actual_c:
+        notes.append(f"{actual_c} rows where it was trained on {int(trained_c)}-row scans of the same pixel size")
+    return outside, notes
+
+
+def run_detector(
+    detector: str | Callable[..., Any],
+    image: Any,
+    material_map: Any | None = None,
+    *,
+    outside_domain: str = "refuse",
+) -> DetectorResult:
     """Run a detector (by name or as a callable) on one analysed image and validate its output.
 
     Parameters
@@ -401,22 +491,48 @@ def run_detector(detector: str | Callable[..., Any], image: Any, material_map: A
         Needs ``attenuation_high`` and ``attenuation_low`` (rows × columns, α = −ln T).
     material_map : MaterialMap or None
         The discrimination result for the same image, when available.
+    outside_domain : {"refuse", "warn"}
+        What to do when the image is outside the detector's stated input domain
+        (attribute ``domain``, see :func:`domain_problems`): raise :class:`ModelError`
+        (default), or run it anyway and say so in the result's ``warnings``.
 
     Returns
     -------
     DetectorResult
-        With ``detector`` (name) and ``seconds`` (wall time, s) filled in.
+        With ``detector`` (name), ``seconds`` (wall time, s) and ``warnings`` filled in.
 
     Raises
     ------
     ModelError
-        If the detector cannot be found, raises a non-library error, or returns invalid output.
+        If the detector cannot be found, the image is outside its domain (with
+        ``outside_domain="refuse"``), it raises a non-library error, or returns invalid
+        output.
+
+    Notes
+    -----
+    Refusing is the default because a convolutional model fed pixels of another size or
+    energies it never saw does not give a weaker answer but a wrong one (a 64-channel
+    model on a 1024-channel scan flags about a hundred regions of a clean container);
+    a warning beside an ``inspect`` verdict would still send the container to be
+    opened. The caller asked for the model by name, so an error naming the mismatch is
+    the useful answer.
     """
     import time
 
-    name = detector if isinstance(detector, str) else getattr(detector, "__name__", type(detector).__name__)
+    if outside_domain not in ("refuse", "warn"):
+        raise ModelError(f"outside_domain must be 'refuse' or 'warn', got {outside_domain!r}")
+    name = detector if isinstance(detector, str) else getattr(detector, "__name__", None) or getattr(
+        detector, "name", None) or type(detector).__name__
     function = get_detector(detector) if isinstance(detector, str) else detector
     shape = tuple(image.attenuation_high.shape[:2]) if hasattr(image, "attenuation_high") else None
+    outside, notes = domain_problems(getattr(function, "domain", None), image)
+    warnings = [f"detector {name!r} sees {note}" for note in notes]
+    if outside:
+        sentence = (f"detector {name!r} is outside the input domain it was trained on: this scan has "
+                    f"{' and '.join(outside)}")
+        if outside_domain == "refuse":
+            raise ModelError(sentence + "; it was not run (leave it out, or retrain it on scans of this scanner).")
+        warnings.insert(0, sentence + "; its results are unreliable.")
     started = time.perf_counter()
     try:
         output = function(image, material_map)
@@ -427,4 +543,4 @@ def run_detector(detector: str | Callable[..., Any], image: Any, material_map: A
     seconds = time.perf_counter() - started
     result = as_result(output, shape=shape, name=name)
     return DetectorResult(score=result.score, regions=result.regions, detector=name, seconds=seconds,
-                          threshold=result.threshold)
+                          threshold=result.threshold, warnings=tuple(warnings))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 
@@ -49,6 +50,8 @@ class ScanSample:
     threat : str
         Threat type hidden in the scan (``scenario.threat`` of the truth, e.g.
         ``"lead_block"``), ``"none"`` for a clean scan; groups the per-threat figures.
+    energies_mev : tuple of float or None
+        Nominal end-point energies (MeV) of the scan, high first, when known.
     """
 
     scan_id: str
@@ -72,6 +75,7 @@ class ScanSample:
     row_height_mm: float = 1.0
     nxr_path: str | None = None
     threat: str = "none"
+    energies_mev: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
         shape = np.shape(self.attenuation_high)
@@ -104,7 +108,7 @@ class ScanSample:
         """
         rows_slice = slice(row0, row0 + rows)
         cols_slice = slice(col0, col0 + cols)
-        arrays: dict = {}
+        arrays: dict[str, Any] = {}
         for name in ("attenuation_high", "attenuation_low", "sigma_high", "sigma_low", "zeff", "classes",
                      "areal_density_g_cm2", "truth_classes", "truth_zeff", "mask"):
             value = getattr(self, name)

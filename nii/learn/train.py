@@ -40,7 +40,7 @@ from .bench import CARD_BEGIN, CARD_END
 from .dataset import Augment, ScanDataset, load_scan_directory
 from .features import feature_channels
 from .sample import ScanSample
-from .zoo import ARCHITECTURES, ZooDetector, save_model
+from .zoo import ARCHITECTURES, ZooDetector, save_model, training_domain
 
 torch = require_torch()
 
@@ -271,6 +271,7 @@ def train_model(name: str, samples: list[ScanSample], out: str | Path, *, seed: 
     if not fit_on:
         raise NiiError(f"recipe {name!r} needs {'clean ' if recipe.clean_only else ''}training scans; none found")
     config = _config(name, recipe)
+    config["domain"] = training_domain(train + validation)
     module = ARCHITECTURES[recipe.kind](config["architecture"])
     dataset = ScanDataset(
         fit_on, mode="random", patch_size=recipe.patch_size, patches_per_scan=recipe.patches_per_scan,
@@ -314,6 +315,23 @@ def _fmt(value: Any) -> str:
     return "n/a" if isinstance(value, float) and np.isnan(value) else (f"{value:.3f}" if isinstance(value, float) else str(value))
 
 
+def domain_text(domain: dict[str, Any] | None) -> str:
+    """One line of a model card: the input domain of ``config.json`` and what happens outside it."""
+    if not domain:
+        return "not stated (run on any scan)"
+    tolerance = domain.get("tolerance", {})
+    parts = []
+    if "row_height_mm" in domain:
+        parts.append(f"rows {domain['row_height_mm']:g} mm (±{100 * tolerance.get('row_height', 0.25):.0f} %)")
+    if "column_pitch_mm" in domain:
+        parts.append(f"columns {domain['column_pitch_mm']:g} mm (±{100 * tolerance.get('column_pitch', 0.25):.0f} %)")
+    if "energies_mev" in domain:
+        parts.append(f"{'/'.join(f'{e:g}' for e in domain['energies_mev'])} MeV (±{tolerance.get('energy_mev', 0.25):g} MeV)")
+    if "channels" in domain:
+        parts.append(f"{domain['channels']} channels")
+    return ", ".join(parts) + "; refused outside the pixel size or energies, a note for other channel counts"
+
+
 def _card(name: str, recipe: Recipe, config: dict[str, Any], report: dict[str, Any], size: int) -> str:
     training = config["training"]
     rows = "\n".join(f"| {key} | {_fmt(value)} |" for key, value in report.items())
@@ -328,6 +346,7 @@ def _card(name: str, recipe: Recipe, config: dict[str, Any], report: dict[str, A
 | parameters | {config['parameters']:,} |
 | weights | `weights.safetensors`, {size / 1e6:.2f} MB |
 | reason code of its regions | `{config['reason']}` |
+| input domain | {domain_text(config.get('domain'))} |
 
 ## Data
 

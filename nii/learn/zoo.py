@@ -19,7 +19,7 @@ import hashlib
 import json
 import os
 import pickle
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,6 +46,7 @@ __all__ = [
     "load_model",
     "load_detector",
     "save_model",
+    "training_domain",
     "ZooDetector",
 ]
 
@@ -101,7 +102,55 @@ def read_config(folder: str | os.PathLike) -> dict[str, Any]:
     channels = feature_channels(config["feature_set"])
     if int(config["architecture"].get("in_channels", -1)) != channels:
         raise ModelError(f"{path}: architecture.in_channels must be {channels} for feature set {config['feature_set']!r}")
+    domain = config.get("domain")
+    if domain is not None:
+        if not isinstance(domain, dict):
+            raise ModelError(f"{path}: 'domain' must be a JSON object (row_height_mm, column_pitch_mm, channels, energies_mev)")
+        for key in ("row_height_mm", "column_pitch_mm", "channels"):
+            value = domain.get(key)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0):
+                raise ModelError(f"{path}: domain.{key} must be a positive number, got {value!r}")
+        energies = domain.get("energies_mev")
+        if energies is not None and (not isinstance(energies, list)
+                                     or not all(isinstance(e, (int, float)) and e > 0 for e in energies)):
+            raise ModelError(f"{path}: domain.energies_mev must be a list of positive energies (MeV), got {energies!r}")
     return config
+
+
+def training_domain(samples: Sequence[Any]) -> dict[str, Any]:
+    """Return the input domain (``config.json``'s ``domain``) of the scans a model is trained on.
+
+    Parameters
+    ----------
+    samples : sequence of ScanSample
+        The training and validation scans.
+
+    Returns
+    -------
+    dict
+        Median ``row_height_mm`` and ``column_pitch_mm`` (mm), the most common
+        ``channels`` (image rows) and ``energies_mev``, and the default ``tolerance``
+        (:data:`nii.learn.plugins.DOMAIN_TOLERANCE`); keys the samples do not tell are
+        left out. :func:`nii.learn.plugins.run_detector` refuses images outside it.
+    """
+    from collections import Counter
+
+    from .plugins import DOMAIN_TOLERANCE, _image_geometry
+
+    seen = [_image_geometry(sample) for sample in samples]
+    domain: dict[str, Any] = {}
+    for key in ("row_height_mm", "column_pitch_mm"):
+        values = [g[key] for g in seen if key in g]
+        if values:
+            domain[key] = round(float(np.median(values)), 3)
+    for key in ("channels", "energies_mev"):
+        values = [tuple(g[key]) if isinstance(g[key], list) else g[key] for g in seen if key in g]
+        if values:
+            common = Counter(values).most_common(1)[0][0]
+            domain[key] = list(common) if isinstance(common, tuple) else common
+    if domain:
+        domain["tolerance"] = dict(DOMAIN_TOLERANCE)
+    return domain
 
 
 def load_state_dict(path: str | os.PathLike) -> dict[str, Any]:
@@ -195,7 +244,10 @@ def save_model(module: Any, config: dict[str, Any], folder: str | os.PathLike, c
     out.mkdir(parents=True, exist_ok=True)
     state = {key: value.detach().cpu().contiguous() for key, value in module.state_dict().items()}
     payload = save_bytes(state)
-    atomic_writer(out / "weights.safetensors", lambda stream: stream.write(payload))
+    def write(stream: Any) -> None:
+        stream.write(payload)
+
+    atomic_writer(out / "weights.safetensors", write)
     config = dict(config, weights="weights.safetensors")
     atomic_write_text(out / "config.json", json.dumps(config, indent=2, sort_keys=True) + "\n")
     atomic_write_text(out / "MODEL_CARD.md", card)
@@ -226,6 +278,12 @@ class ZooDetector:
     def name(self) -> str:
         """The model's name."""
         return str(self.config.get("name", self.config["kind"]))
+
+    @property
+    def domain(self) -> dict[str, Any] | None:
+        """The input domain the model was trained on (``config.json``'s ``domain``), or None."""
+        domain = self.config.get("domain")
+        return dict(domain) if isinstance(domain, dict) else None
 
     @property
     def provenance(self) -> dict[str, str]:
@@ -274,14 +332,14 @@ class ZooDetector:
             scan_score = float(scores.max()) if scores.size else 0.0
             # an alarming scan always shows the boxes that made it alarm
             threshold = min(threshold, float(inference.get("alarm_threshold", threshold)))
-            regions: list[Any] = [
+            found = [
                 _region(box, float(score), reason, classes) for box, score in zip(boxes, scores, strict=True) if score >= threshold
             ]
+            regions = [r for r in found if r is not None]
         else:
             scores_map = self.score_map(features)
             scan_score = _top_mean(scores_map, int(inference.get("score_top_k", 16)))
             regions = _components(scores_map, threshold, int(inference.get("min_area_px", 4)), reason, classes)
-        regions = [r for r in regions if r is not None]
         return DetectorResult(score=scan_score, regions=tuple(sorted(regions, key=lambda r: -r.score)), detector=self.name,
                               threshold=float(inference.get("alarm_threshold", 0.5)))
 
