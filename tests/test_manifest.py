@@ -172,7 +172,8 @@ def test_expected_fractions_weigh_items_by_mass():
          "items[0]: unknown field `gross_mas_kg`; did you mean `gross_mass_kg`?"),
         ({**{k: v for k, v in GOOD.items() if k != "tare_mass_kg"}, "tare_mass": 2250},
          "unknown field `tare_mass`; did you mean `tare_mass_kg`?"),
-        ({**GOOD, "declared_empyt": True}, "did you mean `declared_empty`?"),
+        ({**{k: v for k, v in GOOD.items() if k != "declared_empty"}, "declared_empyt": True},
+         "did you mean `declared_empty`?"),
         ({**GOOD, "items": [{"hs_code": "030389", "GrossMassKg": 18000}]}, "did you mean `gross_mass_kg`?"),
         ({**GOOD, "items": [{"hs_code": "030389", "gross_weight_kg": 18000}]}, "did you mean `gross_mass_kg`?"),
         ({**GOOD, "items": [{"hscode": "030389", "gross_mass_kg": 18000}]}, "did you mean `hs_code`?"),
@@ -195,6 +196,9 @@ def test_other_unknown_fields_are_kept_and_listed_in_the_warnings():
     assert manifest.declared_gross_mass_kg == 18000
     (warning,) = manifest.warnings
     assert "`shipper`" in warning and "`items[0].origin`" in warning and "not checked" in warning
+    # Near a field that is there too: nothing would be dropped, so it is kept.
+    beside = load_manifest({**GOOD, "items": [{**GOOD["items"][0], "hs_description": "fish"}]})
+    assert beside.items[0].extra_fields == {"hs_description": "fish"}
 
 
 def test_a_missing_gross_mass_is_recorded_and_warned():

@@ -459,9 +459,10 @@ def _extra_fields(raw: Mapping[str, Any], known: tuple[str, ...], where: str, so
                   unknown: list[str]) -> dict[str, Any]:
     """Return the fields of ``raw`` outside ``known``.
 
-    A near-miss of a known field is an error ("did you mean"), and so is a field of the
-    other level (``gross_mass_kg`` beside ``container_id`` rather than in an item): either
-    would silently drop what it declares.
+    A near-miss of a known field that the object lacks is an error ("did you mean"), and
+    so is a field of the other level (``gross_mass_kg`` beside ``container_id`` rather
+    than in an item): either would silently drop what it declares. A near-miss of a
+    field that is there too (``hs_description`` beside ``description``) is kept.
     """
     other, other_place = (TOP_LEVEL_FIELDS, "the manifest's top level") if where else (
         tuple(name for name in ITEM_FIELDS if name != "description"), "each of items[]")
@@ -471,7 +472,8 @@ def _extra_fields(raw: Mapping[str, Any], known: tuple[str, ...], where: str, so
         if name in known:
             continue
         label = f"{where}.{_field_name(name)}" if where else _field_name(name)
-        near = _near_field(str(name), known)
+        # A near-miss of a field the object lacks: what it declares would be dropped.
+        near = _near_field(str(name), tuple(field for field in known if field not in raw))
         if near is not None:
             raise _fail(source, f"{prefix}unknown field `{_field_name(name)}`; did you mean `{near}`?")
         misplaced = _near_field(str(name), other)
