@@ -123,10 +123,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             traceback.print_exc()
         print("nii: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except BrokenPipeError:
-        # stdout was closed by its reader (``nii info SCAN | head``): nothing more to say.
+    except BrokenPipeError as exc:
+        # Often stdout closed by its reader (``nii info SCAN | head``): say so once, and
+        # let the interpreter's last flush of stdout fail silently.
         _silence_stdout()
-        return EXIT_ERROR
+        return _report(exc, args, debug)
     except Exception as exc:  # noqa: BLE001 - every error path is one sentence and exit 2
         return _report(exc, args, debug)
 
