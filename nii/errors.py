@@ -18,6 +18,7 @@ __all__ = [
     "SimulationError",
     "AnalysisError",
     "MissingExtraError",
+    "OutputError",
 ]
 
 
@@ -48,6 +49,10 @@ class SimulationError(NiiError):
 
 class AnalysisError(NiiError):
     """A scan cannot be analysed (for example: no object pulses, no references)."""
+
+
+class OutputError(NiiError):
+    """An output cannot be written safely (unwritable folder, a name escaping it, a symbolic link, a collision)."""
 
 
 class MissingExtraError(NiiError, ImportError):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from nii.errors import MissingExtraError, NiiError
+from nii.errors import MissingExtraError, NiiError, OutputError
 from nii.inspection import batch
 from nii.inspection.batch import (
     SUMMARY_FILE_NAME,
@@ -28,16 +28,20 @@ from nii.io_utils import atomic_write_bytes, atomic_write_text
 _PNG = b"\x89PNG\r\n\x1a\n stand-in evidence"
 
 
-def fake_inspect(scan_path, manifest_path, out_dir, *, calibration=None, dicos=False):
-    """Stand-in for the single-scan inspection: the 'scan' is JSON; a truncated one fails to parse."""
+def fake_inspect(scan_path, manifest_path, out_dir, *, calibration=None, dicos=False, **options):
+    """Stand-in for the single-scan inspection: the 'scan' is JSON; a truncated one fails to parse.
+
+    A manifest declaring ``"mass"`` other than 18000 adds MASS_MISMATCH (the verdict depends on it).
+    """
     data = Path(scan_path).read_bytes()
     scan = json.loads(data)
     manifest = json.loads(Path(manifest_path).read_text())
+    codes = list(scan["reasons"]) + (["MASS_MISMATCH"] if manifest.get("mass", 18000) != 18000 else [])
     verdict = {
         "scan_id": scan["scan_id"],
-        "verdict": "inspect" if scan["reasons"] else "clear",
+        "verdict": "inspect" if codes else "clear",
         "score": scan["score"],
-        "reasons": [{"code": code, "severity": "high", "message": "stand-in"} for code in scan["reasons"]],
+        "reasons": [{"code": code, "severity": "high", "message": "stand-in"} for code in codes],
         "regions": [],
         "estimates": {"cargo_mass_kg": manifest.get("mass", 0), "material_fractions": {}},
         "provenance": {"input_sha256": hashlib.sha256(data).hexdigest(), "calibration": calibration},
@@ -179,12 +183,13 @@ def test_expand_scans_from_folders_globs_and_files(scans, tmp_path):
     assert len(expand_scans([folder, folder / "a.nxr"])) == 5
 
 
-def test_scans_with_the_same_stem_do_not_overwrite_each_other(tmp_path):
+def test_scans_with_the_same_stem_are_refused_before_any_work(tmp_path):
     first = _write_scan(tmp_path / "site1", "scan")
     second = _write_scan(tmp_path / "site2", "scan", reasons=["MASS_MISMATCH"])
-    summary = run_batch([first, second], None, tmp_path / "out", progress=False, inspect_one=fake_inspect)
-    assert summary.results[0].verdict == "clear"
-    assert "same name" in summary.results[1].error and summary.exit_code == 2
+    with pytest.raises(OutputError, match="same folder") as error:
+        run_batch([first, second], None, tmp_path / "out", progress=False, inspect_one=fake_inspect)
+    assert str(second) in str(error.value) and str(first) in str(error.value)
+    assert not (tmp_path / "out" / "scan").exists()
 
 
 def test_default_process_pool_runs_the_batch(scans, tmp_path):
@@ -296,3 +301,252 @@ def test_real_pipeline_batch_with_dicos_a_truncated_nxr_and_resume(tmp_path):
     again = run_batch([good, truncated], None, out, workers=1, progress=False, dicos=True)
     assert again.results[0].resumed and again.results[0].verdict == first.verdict
     assert again.results[1].error == broken.error
+
+
+# --------------------------------------------------------------------------- issue 10: resume only what is the same
+
+
+def _once(scan, out, **kwargs):
+    return run_batch([scan], None, out, progress=False, inspect_one=fake_inspect, workers=1, **kwargs).results[0]
+
+
+def test_a_corrected_manifest_is_not_served_as_resumed(tmp_path):
+    scan = _write_scan(tmp_path / "scans", "a")
+    out = tmp_path / "out"
+    assert _once(scan, out).verdict == "clear"
+    scan.with_name("a.manifest.json").write_text(json.dumps({"mass": 9000}))  # the corrected declaration
+    again = _once(scan, out)
+    assert not again.resumed and again.verdict == "inspect" and again.reasons == ["MASS_MISMATCH"]
+    assert _once(scan, out).resumed
+
+
+def test_a_changed_calibration_models_options_software_or_seeds_is_recomputed(tmp_path, monkeypatch):
+    import shutil
+
+    from nii.resources import seeds_dir
+
+    scan = _write_scan(tmp_path / "scans", "a")
+    out = tmp_path / "out"
+    calibration = str(tmp_path / "c.json")
+    Path(calibration).write_text('{"version": 1}')
+    assert not _once(scan, out, calibration=calibration).resumed
+    assert _once(scan, out, calibration=calibration).resumed
+    Path(calibration).write_text('{"version": 2}')
+    assert not _once(scan, out, calibration=calibration).resumed
+    assert not _once(scan, out).resumed  # physics calibration now
+    assert _once(scan, out).resumed
+    assert not _once(scan, out, options={"models": ("fcos_detector",)}).resumed
+    assert _once(scan, out, options={"models": ("fcos_detector",)}).resumed
+    assert not _once(scan, out, options={"models": ("unet_segmenter",)}).resumed
+    assert not _once(scan, out, options={"backend": "torch"}).resumed
+    assert not _once(scan, out).resumed  # back to numpy
+    assert _once(scan, out).resumed
+
+    monkeypatch.setattr(batch, "__version__", "99.0")
+    assert not _once(scan, out).resumed
+    assert _once(scan, out).resumed
+
+    seeds = tmp_path / "seeds"
+    shutil.copytree(seeds_dir(), seeds)
+    monkeypatch.setenv("NII_SEEDS", str(seeds))
+    assert _once(scan, out).resumed  # same content, other folder
+    table = seeds / "hs_expectations.toml"
+    table.write_text(table.read_text(encoding="utf-8") + "\n# a changed threshold\n", encoding="utf-8")
+    assert not _once(scan, out).resumed
+
+
+def test_a_changed_model_weight_is_recomputed(tmp_path, monkeypatch):
+    models = tmp_path / "models"
+    (models / "mine").mkdir(parents=True)
+    (models / "mine" / "config.json").write_text("{}")
+    weights = models / "mine" / "weights.safetensors"
+    weights.write_bytes(b"weights 1")
+    monkeypatch.setenv("NII_MODELS", str(models))
+    scan = _write_scan(tmp_path / "scans", "a")
+    out = tmp_path / "out"
+    options = {"models": ("mine",)}
+    assert not _once(scan, out, options=options).resumed
+    assert _once(scan, out, options=options).resumed
+    weights.write_bytes(b"weights 2")
+    assert not _once(scan, out, options=options).resumed
+
+
+@pytest.mark.parametrize("output", ["verdict.json", "evidence.png"])
+def test_a_hand_edited_output_is_recomputed_not_served(tmp_path, output):
+    scan = _write_scan(tmp_path / "scans", "b", reasons=["UNDECLARED_HIGH_Z"], score=0.93)
+    out = tmp_path / "out"
+    assert _once(scan, out).verdict == "inspect"
+    path = out / "b" / output
+    if output == "verdict.json":
+        edited = json.loads(path.read_text())
+        edited.update(verdict="clear", reasons=[])
+        path.write_text(json.dumps(edited))
+    else:
+        path.write_bytes(_PNG + b" touched up")
+    again = _once(scan, out)
+    assert not again.resumed and again.verdict == "inspect"
+    assert json.loads((out / "b" / "verdict.json").read_text())["verdict"] == "inspect"
+    assert (out / "b" / "evidence.png").read_bytes() == _PNG
+
+
+def test_outputs_without_a_record_are_not_served(tmp_path):
+    scan = _write_scan(tmp_path / "scans", "a")
+    out = tmp_path / "out"
+    _once(scan, out)
+    (out / "a" / batch.RECORD_FILE_NAME).unlink()  # e.g. written by an older nii or by hand
+    assert not _once(scan, out).resumed
+    assert _once(scan, out).resumed
+    assert not _once(scan, out, resume=False).resumed  # --no-resume stays
+
+
+def test_a_recomputed_scan_loses_the_stale_dicos_outputs_of_its_earlier_run(tmp_path):
+    scan = _write_scan(tmp_path / "scans", "a")
+    out = tmp_path / "out"
+    _once(scan, out, dicos=True)
+    assert (out / "a" / "tdr.dcs").exists()
+    scan.with_name("a.manifest.json").write_text(json.dumps({"mass": 9000}))
+    _once(scan, out)
+    assert not (out / "a" / "tdr.dcs").exists()  # it described the earlier verdict
+
+
+# --------------------------------------------------------------------------- issue 10: outputs stay inside --out
+
+
+@pytest.mark.parametrize("name", ["...nxr", "..nxr", ".hidden.nxr", "a\\b.nxr", "tab\there.nxr", "con.nxr",
+                                  "batch_summary.json.nxr"])
+def test_a_scan_name_cannot_write_outside_its_folder(tmp_path, name):
+    folder = tmp_path / "scans"
+    folder.mkdir()
+    scan = folder / name
+    scan.write_text(json.dumps({"scan_id": "X", "reasons": [], "score": 0.1}))
+    (folder / f"{scan.stem}.manifest.json").write_text(json.dumps({"mass": 18000}))
+    out = tmp_path / "nest" / "out"
+    summary = run_batch([scan], None, out, progress=False, inspect_one=fake_inspect)
+    assert summary.results[0].verdict == "clear", summary.results[0].error
+    written = Path(summary.results[0].out_dir)
+    assert written.parent == out and (written / "verdict.json").is_file()
+    assert sorted(p.name for p in out.iterdir()) == sorted([written.name, SUMMARY_FILE_NAME])
+    assert not (out.parent / "verdict.json").exists() and not (out / "verdict.json").exists()
+
+
+def test_safe_folder_name():
+    from nii.inspection.batch import safe_folder_name
+
+    for stem in ("..", ".", "", "...", " . ", "a/../../b", "a\\b", "x\x00y", "\u202egnp", "nul", "COM1"):
+        name = safe_folder_name(stem)
+        assert name not in ("", ".", "..") and "/" not in name and "\\" not in name
+        assert name == name.lstrip(". ") and all(char.isprintable() for char in name)
+    assert safe_folder_name("s1") == "s1" and safe_folder_name("scan 2026-01-01") == "scan 2026-01-01"
+    assert safe_folder_name("..") != safe_folder_name("...")  # both emptied: told apart by a digest
+    assert len(safe_folder_name("x" * 500)) <= 120
+    assert safe_folder_name("nul") != "nul" and safe_folder_name("batch_summary.json") != "batch_summary.json"
+
+
+def test_names_colliding_after_cleaning_or_by_case_are_refused_before_any_work(tmp_path):
+    calls = []
+
+    def recording(scan_path, *args, **kwargs):
+        calls.append(scan_path)
+        return fake_inspect(scan_path, *args, **kwargs)
+
+    first = _write_scan(tmp_path / "site1", "a:b")
+    second = _write_scan(tmp_path / "site2", "a_b")
+    with pytest.raises(OutputError, match="same folder"):
+        run_batch([first, second], None, tmp_path / "out", progress=False, inspect_one=recording, workers=1)
+    upper = _write_scan(tmp_path / "site3", "SCAN")
+    lower = _write_scan(tmp_path / "site4", "scan")
+    with pytest.raises(OutputError, match="same folder"):
+        run_batch([upper, lower], None, tmp_path / "out", progress=False, inspect_one=recording, workers=1)
+    assert calls == []
+
+
+def test_a_symlinked_scan_folder_is_not_followed(tmp_path):
+    scan = _write_scan(tmp_path / "scans", "a")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "a").symlink_to(elsewhere, target_is_directory=True)
+    with pytest.raises(OutputError, match="symbolic link"):
+        run_batch([scan], None, out, progress=False, inspect_one=fake_inspect)
+    assert list(elsewhere.iterdir()) == []
+    # The worker refuses too, should the link appear after the batch's check.
+    result = batch._process_scan(scan, None, out / "a", None, False, True, fake_inspect)
+    assert "symbolic link" in result.error and list(elsewhere.iterdir()) == []
+
+
+def test_an_unwritable_out_is_refused_before_any_work(tmp_path):
+    calls = []
+
+    def recording(scan_path, *args, **kwargs):
+        calls.append(scan_path)
+        return fake_inspect(scan_path, *args, **kwargs)
+
+    scan = _write_scan(tmp_path / "scans", "a")
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    for out in (blocker, blocker / "out"):
+        with pytest.raises(OutputError) as error:
+            run_batch([scan], None, out, progress=False, inspect_one=recording)
+        assert str(out) in str(error.value) and ".tmp" not in str(error.value)
+    assert calls == []
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "geteuid") or __import__("os").geteuid() == 0,
+                    reason="root writes into read-only folders")
+def test_a_read_only_out_is_refused_before_any_work(tmp_path):
+    scan = _write_scan(tmp_path / "scans", "a")
+    out = tmp_path / "ro"
+    out.mkdir()
+    out.chmod(0o500)
+    try:
+        with pytest.raises(OutputError, match="cannot be written in"):
+            run_batch([scan], None, out, progress=False, inspect_one=fake_inspect)
+    finally:
+        out.chmod(0o700)
+
+
+def test_cli_checks_out_and_manifests_before_any_work(scans, tmp_path, monkeypatch):
+    def never(*args, **kwargs):
+        raise AssertionError("a scan was inspected")
+
+    monkeypatch.setattr(batch, "inspect_scan_to_dir", never)
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    with pytest.raises(OutputError, match="a_file"):
+        run_batch_cli(_cli_args(scan=[str(scans["folder"])], out=str(blocker / "out")))
+    with pytest.raises(NiiError, match="--manifests"):
+        run_batch_cli(_cli_args(scan=[str(scans["folder"])], out=str(tmp_path / "o"), manifests=str(blocker)))
+
+
+# --------------------------------------------------------------------------- issue 10: exit codes and interrupts
+
+
+def test_the_summary_holds_each_scans_outcome_and_a_mixed_batch_exits_2(scans, tmp_path):
+    order = [*scans["good"], scans["truncated"]]
+    summary = run_batch(order, None, tmp_path / "out", progress=False, inspect_one=fake_inspect, workers=1)
+    written = json.loads((tmp_path / "out" / SUMMARY_FILE_NAME).read_text())
+    assert [r["outcome"] for r in written["results"]] == ["clear", "inspect", "clear", "error"]
+    assert summary.exit_code == written["exit_code"] == 2
+
+
+def interrupting_inspect(scan_path, manifest_path, out_dir, **kwargs):
+    """A worker whose inspection is interrupted (module level: it runs in a process pool)."""
+    raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_workers_keyboard_interrupt_stops_the_batch_quietly(scans, tmp_path, capfd, workers):
+    with pytest.raises(KeyboardInterrupt):
+        run_batch(scans["good"], None, tmp_path / "out", progress=False, inspect_one=interrupting_inspect,
+                  workers=workers)
+    assert "Traceback" not in capfd.readouterr().err
+
+
+def test_the_cli_exits_130_on_a_workers_keyboard_interrupt(scans, tmp_path, monkeypatch, capfd):
+    from nii.cli import main
+
+    monkeypatch.setattr(batch, "inspect_scan_to_dir", interrupting_inspect)
+    assert main(["inspect", str(scans["folder"]), "--out", str(tmp_path / "out"), "--workers", "2"]) == 130
+    error = capfd.readouterr().err
+    assert "Traceback" not in error and "nii: interrupted" in error

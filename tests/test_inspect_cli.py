@@ -118,3 +118,71 @@ def test_end_to_end_on_simulated_scans(tmp_path, threat, status, code):
         r0, c0, r1, c1 = truth["regions"][0]["bbox"]
         boxes = [region["bbox"] for region in verdict["regions"] if region["reason"] == code]
         assert any(b[0] < r1 and r0 < b[2] and b[1] < c1 and c0 < b[3] for b in boxes)
+
+
+# --------------------------------------------------------------------------- issue 10: honest manifests and outputs
+
+
+def _one_sentence(error: str) -> str:
+    lines = [line for line in error.splitlines() if line.strip() and not line.startswith("nii: no --calibration")]
+    assert len(lines) == 1, error
+    assert "Traceback" not in error
+    return lines[0]
+
+
+def test_a_misspelled_mass_field_is_an_error_not_a_silent_clear(small_scan, tmp_path, capsys):
+    manifest = tmp_path / "typo.json"
+    manifest.write_text(json.dumps({**MANIFEST, "items": [{"hs_code": "610910", "gross_mas_kg": 2000}]}))
+    out = tmp_path / "o"
+    assert main(["inspect", str(small_scan.path), "--manifest", str(manifest), "--out", str(out)]) == EXIT_ERROR
+    line = _one_sentence(capsys.readouterr().err)
+    assert "unknown field `gross_mas_kg`; did you mean `gross_mass_kg`?" in line and "typo.json" in line
+    assert not (out / "verdict.json").exists()
+
+
+def test_other_unknown_fields_reach_the_verdict_warnings(small_scan, tmp_path):
+    manifest = tmp_path / "extra.json"
+    manifest.write_text(json.dumps({**MANIFEST, "shipper": "ACME"}))
+    out = tmp_path / "o"
+    assert main(["inspect", str(small_scan.path), "--manifest", str(manifest), "--out", str(out)]) in (EXIT_CLEAR, EXIT_INSPECT)
+    warnings = json.loads((out / "verdict.json").read_text())["warnings"]
+    assert any("`shipper`" in warning for warning in warnings)
+
+
+def test_a_device_as_manifest_exits_2_at_once(small_scan, tmp_path, capsys):
+    import time
+
+    started = time.perf_counter()
+    assert main(["inspect", str(small_scan.path), "--manifest", "/dev/zero", "--out", str(tmp_path / "o")]) == EXIT_ERROR
+    assert time.perf_counter() - started < 30
+    assert "/dev/zero" in _one_sentence(capsys.readouterr().err)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        json.dumps(MANIFEST).replace("2000", "9" * 400),                                   # OverflowError before
+        json.dumps({**MANIFEST, "items": [{"hs_code": "610910", "gross_mass_kg": 1e308}] * 2}),  # ZeroDivisionError
+        "[" * 100_000 + "]" * 100_000,                                                     # RecursionError
+    ],
+)
+def test_absurd_manifests_exit_2_with_one_sentence(small_scan, tmp_path, capsys, text):
+    manifest = tmp_path / "absurd.json"
+    manifest.write_text(text)
+    assert main(["inspect", str(small_scan.path), "--manifest", str(manifest), "--out", str(tmp_path / "o")]) == EXIT_ERROR
+    assert "absurd.json" in _one_sentence(capsys.readouterr().err)
+
+
+def test_an_unwritable_out_is_refused_before_any_work(small_scan, manifest_path, tmp_path, capsys, monkeypatch):
+    import nii.inspection.report as report
+
+    def never(*args, **kwargs):
+        raise AssertionError("the scan was analysed before --out was checked")
+
+    monkeypatch.setattr(report, "analyse_scan", never)
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    for out in (blocker, blocker / "sub"):
+        assert main(["inspect", str(small_scan.path), "--manifest", str(manifest_path), "--out", str(out)]) == EXIT_ERROR
+        line = _one_sentence(capsys.readouterr().err)
+        assert str(out) in line and ".tmp" not in line

@@ -160,3 +160,167 @@ def test_expected_fractions_weigh_items_by_mass():
     assert abs(sum(shares.values()) - 1) < 1e-9
     assert shares["organic"] == pytest.approx(0.75 * 0.9 + 0.25 * 0.05)
     assert shares["metal"] == pytest.approx(0.25 * 0.85)
+
+
+# --------------------------------------------------------------------------- stated tolerance (issue 10)
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({**GOOD, "items": [{"hs_code": "030389", "gross_mas_kg": 18000}]},
+         "items[0]: unknown field `gross_mas_kg`; did you mean `gross_mass_kg`?"),
+        ({**{k: v for k, v in GOOD.items() if k != "tare_mass_kg"}, "tare_mass": 2250},
+         "unknown field `tare_mass`; did you mean `tare_mass_kg`?"),
+        ({**{k: v for k, v in GOOD.items() if k != "declared_empty"}, "declared_empyt": True},
+         "did you mean `declared_empty`?"),
+        ({**GOOD, "items": [{"hs_code": "030389", "GrossMassKg": 18000}]}, "did you mean `gross_mass_kg`?"),
+        ({**GOOD, "items": [{"hs_code": "030389", "gross_weight_kg": 18000}]}, "did you mean `gross_mass_kg`?"),
+        ({**GOOD, "items": [{"hscode": "030389", "gross_mass_kg": 18000}]}, "did you mean `hs_code`?"),
+        ({**GOOD, "gross_mass_kg": 18000}, "`gross_mass_kg` belongs in each of items[]"),
+        ({**GOOD, "items": [{**GOOD["items"][0], "tare_mass_kg": 2200}]}, "`tare_mass_kg` belongs in the manifest's top level"),
+    ],
+)
+def test_a_misspelled_or_misplaced_field_is_an_error(tmp_path, data, message):
+    path = write(tmp_path, data)
+    with pytest.raises(ManifestError) as error:
+        load_manifest(path)
+    assert message in str(error.value) and str(error.value).startswith(str(path))
+
+
+def test_other_unknown_fields_are_kept_and_listed_in_the_warnings():
+    data = {**GOOD, "shipper": "ACME", "items": [{**GOOD["items"][0], "origin": "NO"}]}
+    manifest = load_manifest(data)
+    assert manifest.extra_fields == {"shipper": "ACME"}
+    assert manifest.items[0].extra_fields == {"origin": "NO"}
+    assert manifest.declared_gross_mass_kg == 18000
+    (warning,) = manifest.warnings
+    assert "`shipper`" in warning and "`items[0].origin`" in warning and "not checked" in warning
+    # Near a field that is there too: nothing would be dropped, so it is kept.
+    beside = load_manifest({**GOOD, "items": [{**GOOD["items"][0], "hs_description": "fish"}]})
+    assert beside.items[0].extra_fields == {"hs_description": "fish"}
+
+
+def test_a_missing_gross_mass_is_recorded_and_warned():
+    manifest = load_manifest({**GOOD, "items": [GOOD["items"][0], {"hs_code": "610910", "packages": 3}]})
+    assert manifest.declared_gross_mass_kg is None  # a partial sum is not the declared mass
+    assert any("items[1]" in w and "gross_mass_kg" in w and "not checked" in w for w in manifest.warnings)
+    alone = load_manifest({**GOOD, "items": [{"hs_code": "610910"}]})
+    assert alone.declared_gross_mass_kg is None and alone.warnings
+    empty = load_manifest({**GOOD, "declared_empty": True, "items": []})
+    assert empty.declared_gross_mass_kg is None and empty.warnings == ()
+
+
+@pytest.mark.parametrize(
+    ("text", "field"),
+    [
+        (json.dumps(GOOD).replace("18000", "9" * 400), "items[0].gross_mass_kg"),   # OverflowError before
+        (json.dumps({**GOOD, "items": [{"hs_code": "030389", "gross_mass_kg": 1e308}] * 2}), "gross_mass_kg"),
+        (json.dumps(GOOD).replace("18000", "NaN"), "items[0].gross_mass_kg"),
+        (json.dumps(GOOD).replace("18000", "-Infinity"), "items[0].gross_mass_kg"),
+        (json.dumps(GOOD).replace("18000", "1e400"), "items[0].gross_mass_kg"),
+        (json.dumps(GOOD).replace("18000", "60001"), "items[0].gross_mass_kg"),
+        (json.dumps({**GOOD, "items": [{"hs_code": "030389", "gross_mass_kg": 40000}] * 2}), "gross_mass_kg"),
+        (json.dumps({**GOOD, "tare_mass_kg": 999}), "tare_mass_kg"),
+        (json.dumps({**GOOD, "tare_mass_kg": 10001}), "tare_mass_kg"),
+        (json.dumps({**GOOD, "tare_mass_kg": 0}), "tare_mass_kg"),
+        (json.dumps(GOOD).replace("1200", "9" * 400), "items[0].packages"),
+        (json.dumps(GOOD).replace("1200", "-1"), "items[0].packages"),
+        (json.dumps({**GOOD, "container_id": 10 ** 40}), "container_id"),
+        (json.dumps({**GOOD, "note": 1}).replace("1}", "NaN}"), "note"),
+        (json.dumps({**GOOD, "note": [1]}).replace("[1]", "[" + "7" * 5000 + "]"), "note[0]"),
+    ],
+)
+def test_numbers_are_checked_for_type_and_range(tmp_path, text, field):
+    path = write(tmp_path, text)
+    with pytest.raises(ManifestError) as error:
+        load_manifest(path)
+    message = str(error.value)
+    assert message.startswith(f"{path}: ") and field in message and "\n" not in message
+
+
+def test_huge_numbers_from_python_do_not_overflow():
+    with pytest.raises(ManifestError, match="gross_mass_kg"):
+        load_manifest({**GOOD, "items": [{"hs_code": "030389", "gross_mass_kg": 10 ** 400}]})
+    with pytest.raises(ManifestError, match="tare_mass_kg"):
+        load_manifest({**GOOD, "tare_mass_kg": -(10 ** 400)})
+
+
+@pytest.mark.parametrize("opening", ["[", '{"a":'])
+def test_deep_nesting_is_refused_before_parsing(tmp_path, opening):
+    closing = "]" if opening == "[" else "}"
+    path = write(tmp_path, opening * 100_000 + "1" + closing * 100_000)
+    with pytest.raises(ManifestError, match="nests arrays and objects 100000 deep"):
+        load_manifest(path)
+    # Brackets inside strings are text, not nesting.
+    assert load_manifest(write(tmp_path, {**GOOD, "items": [{**GOOD["items"][0], "description": "[" * 500}]}))
+
+
+def test_a_device_is_refused_unread():
+    import time
+
+    started = time.perf_counter()
+    with pytest.raises(ManifestError, match="/dev/zero: .*device"):
+        load_manifest("/dev/zero")
+    assert time.perf_counter() - started < 1.0
+
+
+def test_a_fifo_is_refused_without_waiting_for_a_writer(tmp_path):
+    import os
+    import threading
+
+    fifo = tmp_path / "m.json"
+    os.mkfifo(fifo)
+    outcome: list[BaseException] = []
+
+    def read():
+        try:
+            load_manifest(fifo)
+        except ManifestError as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=read, daemon=True)
+    thread.start()
+    thread.join(5)
+    if thread.is_alive():  # unblock the reader before failing
+        with open(fifo, "w"):
+            pass
+        pytest.fail("load_manifest blocked on a FIFO")
+    assert outcome and "FIFO" in str(outcome[0]) and str(fifo) in str(outcome[0])
+
+
+def test_a_file_over_the_size_limit_is_refused(tmp_path):
+    from nii.inspection.manifest import MAX_MANIFEST_BYTES
+
+    path = write(tmp_path, json.dumps(GOOD) + " " * MAX_MANIFEST_BYTES)
+    with pytest.raises(ManifestError, match="more than the 1,048,576 bytes"):
+        load_manifest(path)
+
+
+def test_a_utf8_byte_order_mark_is_accepted(tmp_path):
+    path = tmp_path / "bom.json"
+    path.write_bytes(b"\xef\xbb\xbf" + json.dumps(GOOD).encode("utf-8"))
+    assert load_manifest(path).container_id == "MSCU1234567"
+
+
+def test_iso_nominal_length():
+    from nii.inspection.manifest import iso_nominal_length_mm
+
+    assert load_manifest(GOOD).nominal_length_mm == pytest.approx(6058)
+    assert load_manifest({**GOOD, "iso_type": "42G1", "tare_mass_kg": 3750}).nominal_length_mm == pytest.approx(12192)
+    assert iso_nominal_length_mm("L5G1") == pytest.approx(45 * 304.8)  # not in the catalogue: ISO 6346 code
+    assert iso_nominal_length_mm("A5G1") != iso_nominal_length_mm("A5G1")  # unknown: NaN
+
+
+def test_iso_length_mismatch():
+    from nii.inspection.manifest import iso_length_mismatch
+
+    forty = load_manifest({**GOOD, "iso_type": "42G1", "tare_mass_kg": 3750})
+    assert iso_length_mismatch(forty, 6100) == "the manifest says 40 ft (42G1) but the scanned container is 6.1 m long"
+    assert iso_length_mismatch(forty, 12150) is None
+    assert iso_length_mismatch(forty, 11200) is None  # within 10 %
+    twenty = load_manifest(GOOD)
+    assert iso_length_mismatch(twenty, 12190) == "the manifest says 20 ft (22G1) but the scanned container is 12.2 m long"
+    assert iso_length_mismatch(twenty, 6000) is None
+    for unknown in (None, float("nan"), 0.0, -5.0, float("inf"), "long"):
+        assert iso_length_mismatch(twenty, unknown) is None

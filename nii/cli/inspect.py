@@ -92,8 +92,9 @@ def _check_outputs(out_dir: Path, inputs: list[Path]) -> None:
     for name in (VERDICT_FILE, EVIDENCE_FILE):
         if (out_dir / name).resolve() in resolved:
             raise NiiError(f"{out_dir / name}: the output would overwrite an input; choose another --out")
-    if out_dir.exists() and not out_dir.is_dir():
-        raise NiiError(f"{out_dir}: --out must be a folder, and this is a file")
+    from nii.inspection.batch import check_writable_folder
+
+    check_writable_folder(out_dir)  # before any work: a folder we can write in, or can create
 
 
 def _run_batch(args: argparse.Namespace) -> int:

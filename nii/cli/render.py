@@ -51,6 +51,24 @@ def _verdict(path: str | None) -> dict | None:
     return data
 
 
+def _check_verdict_is_of(verdict: dict, path: str, scan) -> None:
+    """Refuse a verdict computed from another scan: its scan_id, or its input sha256 when it records one, differ."""
+    import sys
+
+    from nii.errors import NiiError
+
+    scan_id = scan.header.scan_id
+    provenance = verdict.get("provenance")
+    recorded = provenance.get("input_sha256") if isinstance(provenance, dict) else None
+    if verdict.get("scan_id") != scan_id:
+        raise NiiError(f"{path}: the verdict is of scan {verdict.get('scan_id')!r}, not of {scan_id!r} being rendered; give this scan's verdict.json")
+    if recorded and recorded != scan.sha256:
+        raise NiiError(f"{path}: the verdict was computed from a file with sha256 {recorded}, not from the scan being "
+                       f"rendered ({scan.sha256}); give the verdict.json computed from this very file")
+    if not recorded:
+        print(f"nii render: warning: {path} records no input sha256; only its scan_id was checked", file=sys.stderr)
+
+
 def run(args: argparse.Namespace) -> int:
     """Render ``args.scan`` to ``args.output``; return the exit status."""
     from pathlib import Path
@@ -69,6 +87,8 @@ def run(args: argparse.Namespace) -> int:
         raise NiiError(f"--max-width must be at least 16 columns, got {args.max_width}")
     verdict = _verdict(args.verdict)
     scan = load_scan(args.scan)
+    if verdict is not None:
+        _check_verdict_is_of(verdict, args.verdict, scan)
     image = correct(scan, backend=args.backend, device=args.device)
     if args.grey:
         rgb = render_grey(image)

@@ -7,18 +7,34 @@ missing manifest...) is reported with its error and skipped; the others go on. A
 end ``OUT/batch_summary.json`` lists every scan: verdict, score, reason codes, time
 and error.
 
-Resuming: a scan whose ``verdict.json`` exists and records the sha256 of the very
-same input file (``provenance.input_sha256``) is not inspected again (and, with
-``dicos=True``, only if its ``tdr.dcs`` exists too); its recorded verdict is reported.
+Resuming: each scan's folder gets ``batch_record.json`` after its outputs, holding the
+*resume key* and the sha256 of every output written. The key covers everything the
+verdict depends on: the scan's sha256, the manifest's sha256, the calibration (the
+file's sha256, a calibration object's identifier, or ``physics``), the learned models
+(names and the digest of their files), the inspection options (backend), the software
+versions and the digest of the seeds files the checks read (:data:`CHECK_SEED_FILES`).
+A scan is served from its folder (``resumed``) only when the key matches and every
+recorded output is there with the recorded digest (and, with ``dicos=True``, the DICOS
+files are among them); otherwise it is inspected again, after its previous recorded
+outputs are removed. A hand-edited ``verdict.json`` is therefore recomputed, not served.
+
+Outputs stay inside the output folder: each scan's folder name is its stem made safe
+(:func:`safe_folder_name`: no path separator, leading dot, control character...). Two
+scans whose names map to one folder, a scan folder that is a symbolic link or a file,
+and an output folder that cannot be written are refused (:class:`nii.errors.OutputError`)
+before any scan is inspected.
 
 Parallel work goes through any :class:`concurrent.futures.Executor`: a
-``ProcessPoolExecutor`` by default (``workers``), a ``ThreadPoolExecutor`` for tests,
-or a Dask cluster's executor (``nii inspect --dask-scheduler ADDRESS``, the optional
-``dask`` extra).
+``ProcessPoolExecutor`` by default (``workers``; its processes ignore Ctrl-C, which the
+main process handles by stopping them), a ``ThreadPoolExecutor`` for tests, or a Dask
+cluster's executor (``nii inspect --dask-scheduler ADDRESS``, the optional ``dask``
+extra).
 
-Exit status of :func:`run_batch_cli` (the batch form of ``nii inspect``): **2** if
-any scan could not be inspected, else **1** if any scan needs inspecting, else **0**
-(the single-scan statuses, worst first).
+Exit status of :func:`run_batch_cli` (the batch form of ``nii inspect``), documented in
+``docs/exit-codes.md``: **0** if every scan is clear, **1** if any scan needs
+inspecting and none failed, **2** if any scan could not be inspected (whatever the
+others gave: the batch is incomplete; each scan's own outcome is in
+``batch_summary.json``) or the batch was refused before any work; **130** on Ctrl-C.
 """
 
 from __future__ import annotations
@@ -26,9 +42,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
+import signal
+import stat
 import sys
+import tempfile
 import time
 import traceback
+import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
@@ -38,13 +59,19 @@ from glob import glob
 from pathlib import Path
 from typing import Any, Protocol
 
-from nii.errors import MissingExtraError, NiiError
+from nii import __version__
+from nii.errors import MissingExtraError, NiiError, OutputError
 from nii.io_utils import atomic_write_text
 
 __all__ = [
     "SUMMARY_FILE_NAME",
     "VERDICT_FILE_NAME",
     "EVIDENCE_FILE_NAME",
+    "RECORD_FILE_NAME",
+    "CHECK_SEED_FILES",
+    "safe_folder_name",
+    "check_writable_folder",
+    "batch_key_parts",
     "InspectOne",
     "ScanResult",
     "BatchSummary",
@@ -58,8 +85,18 @@ __all__ = [
 SUMMARY_FILE_NAME = "batch_summary.json"
 VERDICT_FILE_NAME = "verdict.json"
 EVIDENCE_FILE_NAME = "evidence.png"
+#: Written in each scan's folder after its outputs: resume key and output digests.
+RECORD_FILE_NAME = "batch_record.json"
+#: The seeds files whose content the checks (and the physics calibration) read: their
+#: digest is part of the resume key.
+CHECK_SEED_FILES = ("hs_expectations.toml", "containers.toml", "materials.toml", "physics.toml", "calibration.toml")
+_RECORD_FORMAT = "nii-batch-record/1"
 _SCAN_SUFFIXES = (".nxr",)
 _HASH_CHUNK_BYTES = 1 << 20
+#: Longest scan folder name (characters); longer stems are cut and given a digest.
+_MAX_FOLDER_NAME = 120
+_UNSAFE_CHARACTERS = re.compile(r'[\x00-\x1f\x7f<>:"/\\|?*]')
+_WINDOWS_RESERVED = re.compile(r"^(con|prn|aux|nul|com[0-9]|lpt[0-9])(\..*)?$", re.IGNORECASE)
 
 
 class InspectOne(Protocol):
@@ -121,9 +158,16 @@ class ScanResult:
     scan_id: str | None = None
     resumed: bool = False
 
+    @property
+    def outcome(self) -> str:
+        """``clear``, ``inspect`` or ``error``: this scan's own outcome."""
+        if self.error is not None or self.verdict is None:
+            return "error"
+        return self.verdict
+
     def to_dict(self) -> dict[str, Any]:
-        """Return the result as a JSON-ready mapping."""
-        return asdict(self)
+        """Return the result as a JSON-ready mapping (with its ``outcome``)."""
+        return {"outcome": self.outcome, **asdict(self)}
 
 
 @dataclass(frozen=True)
@@ -166,7 +210,12 @@ class BatchSummary:
 
     @property
     def exit_code(self) -> int:
-        """2 if any scan failed, else 1 if any needs inspecting, else 0."""
+        """2 if any scan failed (whatever the others gave), else 1 if any needs inspecting, else 0.
+
+        A batch with errors and ``inspect`` verdicts exits 2: it is incomplete, and each
+        scan's own outcome is in ``batch_summary.json`` (``results[].outcome``). See
+        ``docs/exit-codes.md``.
+        """
         if self.n_error:
             return 2
         if self.n_inspect:
@@ -292,6 +341,88 @@ def find_manifest(scan: Path, manifests_dir: str | os.PathLike | None = None) ->
     )
 
 
+def safe_folder_name(stem: str) -> str:
+    """A scan's output folder name: its stem, made safe to join to the output folder.
+
+    Path separators, control characters and the characters Windows refuses become
+    ``_``; leading dots and spaces (``...nxr`` would name the parent folder) and
+    trailing dots and spaces are removed; a Windows device name (``NUL``) or the
+    summary file's name gets a ``_`` after it; a name that is empty after this, or
+    longer than 120 characters, is replaced or cut and given the first 8 hex digits
+    of the stem's sha256, so two different stems do not meet by accident.
+
+    Parameters
+    ----------
+    stem : str
+        The scan file name without its suffix.
+
+    Returns
+    -------
+    str
+        A single path component: never ``""``, ``"."`` or ``".."``, without separators.
+    """
+    text = unicodedata.normalize("NFC", stem)
+    text = "".join("_" if unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp") else char for char in text)
+    text = _UNSAFE_CHARACTERS.sub("_", text).lstrip(". ").rstrip(". ")
+    tag = hashlib.sha256(stem.encode("utf-8", "surrogateescape")).hexdigest()[:8]
+    if not text:
+        return f"scan-{tag}"
+    if len(text) > _MAX_FOLDER_NAME:
+        text = f"{text[:_MAX_FOLDER_NAME - 9].rstrip('. ')}-{tag}"
+    if _WINDOWS_RESERVED.match(text) or text.casefold() in (SUMMARY_FILE_NAME, RECORD_FILE_NAME):
+        text += "_"
+    return text
+
+
+def check_writable_folder(folder: str | os.PathLike, option: str = "--out") -> Path:
+    """Check, before any work, that ``folder`` is or can be made a folder we can write in.
+
+    Nothing is left behind: a missing folder is not created (its nearest existing
+    parent is checked instead).
+
+    Parameters
+    ----------
+    folder : path-like
+        The output folder.
+    option : str
+        How the user named it, for messages.
+
+    Returns
+    -------
+    pathlib.Path
+        ``folder`` as a path.
+
+    Raises
+    ------
+    nii.errors.OutputError
+        One sentence naming the folder: it is a file, its parent is a file, or a file
+        cannot be created there.
+    """
+    target = Path(folder)
+    existing = target
+    while not existing.exists() and not existing.is_symlink() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.exists():
+        raise OutputError(f"{target}: the {option} folder cannot be created (its parent {existing} does not resolve); choose another {option}")
+    if not existing.is_dir():
+        if existing == target:
+            raise OutputError(f"{target}: {option} must be a folder, and this is a file; choose another {option}")
+        raise OutputError(f"{target}: the {option} folder cannot be created because {existing} is a file; choose another {option}")
+    try:
+        if existing == target:
+            handle, name = tempfile.mkstemp(prefix=".nii-write-check-", dir=existing)
+            os.close(handle)
+            os.unlink(name)
+        else:
+            os.rmdir(tempfile.mkdtemp(prefix=".nii-write-check-", dir=existing))
+    except OSError as exc:
+        where = "written in" if existing == target else f"created (cannot write in {existing})"
+        raise OutputError(
+            f"{target}: the {option} folder cannot be {where}: {exc.strerror or exc}; choose a folder you can write to"
+        ) from exc
+    return target
+
+
 def _sha256_of_file(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as stream:
@@ -371,13 +502,164 @@ def inspect_scan_to_dir(
     return outcome.verdict.to_dict()
 
 
-def _resumable(out_dir: Path, input_sha256: str, dicos: bool) -> Mapping[str, Any] | None:
-    verdict_path = out_dir / VERDICT_FILE_NAME
-    if not verdict_path.is_file():
-        return None
+# --------------------------------------------------------------------------- resuming
+
+
+def _digest_or_absent(path: Path) -> str:
     try:
-        recorded = json.loads(verdict_path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return _sha256_of_file(path)
+    except OSError:
+        return "absent"
+
+
+def _calibration_key(calibration: Any) -> str | None:
+    """What the calibration contributes to the resume key; ``None``: cannot be told (no resume)."""
+    if calibration is None:
+        return "physics"
+    if isinstance(calibration, (str, os.PathLike)):
+        return f"file sha256 {_digest_or_absent(Path(calibration))}"
+    identifier = getattr(calibration, "identifier", None)
+    return f"object {identifier}" if isinstance(identifier, str) and identifier else None
+
+
+def _folder_digest(folder: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(folder.iterdir()):
+        if path.is_file():
+            digest.update(path.name.encode("utf-8", "surrogateescape") + b"\0")
+            digest.update(_sha256_of_file(path).encode() + b"\0")
+    return digest.hexdigest()
+
+
+def _model_key(model: Any) -> str:
+    """A learned detector's identity: the digest of its zoo folder (config and weights), or its plug-in's version."""
+    if not isinstance(model, str):
+        name = f"{getattr(model, '__module__', '?')}.{getattr(model, '__qualname__', type(model).__qualname__)}"
+        return f"callable {name} {getattr(model, 'version', 'unversioned')}"
+    from nii.resources import models_dir
+
+    folder = models_dir() / model
+    if "/" not in model and "\\" not in model and (folder / "config.json").is_file():
+        try:
+            return f"zoo sha256 {_folder_digest(folder)}"
+        except OSError:
+            return "zoo unreadable"
+    try:
+        from importlib import metadata
+
+        for entry in metadata.entry_points(group="nii.detectors"):
+            if entry.name == model:
+                dist = getattr(entry, "dist", None)
+                return f"entry point {entry.value} {getattr(dist, 'name', '?')} {getattr(dist, 'version', '?')}"
+    except Exception:  # noqa: BLE001 - broken metadata only makes the key less specific
+        pass
+    return "registered"
+
+
+def _software_versions() -> dict[str, str]:
+    versions = {"nii": __version__}
+    try:
+        import scanner_io
+
+        versions["scanner_io"] = str(getattr(scanner_io, "__version__", "unknown"))
+    except ImportError:  # pragma: no cover - scanner_io is a hard dependency
+        pass
+    return versions
+
+
+def batch_key_parts(calibration: Any, options: Mapping[str, Any] | None, inspect_one: Any = None) -> dict[str, Any] | None:
+    """The parts of the resume key shared by every scan of a batch; ``None`` disables resuming.
+
+    Returns
+    -------
+    dict or None
+        ``calibration``, ``models`` (name to digest), ``options`` (the rest, e.g.
+        ``backend``), ``software`` and ``check_parameters`` (seeds file to sha256).
+    """
+    from nii.resources import seed_path
+
+    calibration_key = _calibration_key(calibration)
+    if calibration_key is None:
+        return None
+    options = dict(options or {})
+    models = options.pop("models", ()) or ()
+    if isinstance(models, (str, bytes)):
+        models = (models,)
+    inspector = None
+    if inspect_one is not None:
+        inspector = f"{getattr(inspect_one, '__module__', '?')}.{getattr(inspect_one, '__qualname__', '?')}"
+    return {
+        "calibration": calibration_key,
+        "models": [[str(getattr(model, "__qualname__", model)), _model_key(model)] for model in models],
+        "options": json.loads(json.dumps(options, sort_keys=True, default=str)),
+        "software": _software_versions(),
+        "check_parameters": {name: _digest_or_absent(seed_path(name)) for name in CHECK_SEED_FILES},
+        "inspect_one": inspector,
+    }
+
+
+def _resume_key(parts: Mapping[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def _read_record(out_dir: Path) -> dict[str, Any] | None:
+    path = out_dir / RECORD_FILE_NAME
+    try:
+        if path.is_symlink() or not path.is_file() or path.stat().st_size > _HASH_CHUNK_BYTES:
+            return None
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
+        return None
+    if not isinstance(record, dict) or record.get("format") != _RECORD_FORMAT:
+        return None
+    outputs = record.get("outputs")
+    if not isinstance(outputs, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in outputs.items()):
+        return None
+    return record
+
+
+def _output_names(dicos: bool) -> tuple[str, ...]:
+    if not dicos:
+        return (VERDICT_FILE_NAME, EVIDENCE_FILE_NAME)
+    from nii.inspection.dicos_export import DX_FILE_NAMES, TDR_FILE_NAME
+
+    return (VERDICT_FILE_NAME, EVIDENCE_FILE_NAME, *DX_FILE_NAMES, TDR_FILE_NAME)
+
+
+def _recorded_output(out_dir: Path, name: str) -> Path | None:
+    """``out_dir/name`` if it is a plain recorded output name and a regular file (no link followed)."""
+    if name not in _output_names(True):
+        return None
+    path = out_dir / name
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return None
+    return path if stat.S_ISREG(info.st_mode) else None
+
+
+def _resumable(out_dir: Path, key: str | None, input_sha256: str, dicos: bool) -> Mapping[str, Any] | None:
+    """The recorded verdict, when the record's key is ``key`` and every recorded output verifies."""
+    if key is None:
+        return None
+    record = _read_record(out_dir)
+    if record is None or record.get("key") != key:
+        return None
+    outputs = record["outputs"]
+    required = [VERDICT_FILE_NAME]
+    if dicos:
+        from nii.inspection.dicos_export import TDR_FILE_NAME
+
+        required.append(TDR_FILE_NAME)
+    if any(name not in outputs for name in required):
+        return None
+    for name, digest in outputs.items():
+        path = _recorded_output(out_dir, name)
+        if path is None or _digest_or_absent(path) != digest:
+            return None
+    try:
+        recorded = json.loads((out_dir / VERDICT_FILE_NAME).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
         return None
     if not isinstance(recorded, dict):
         return None
@@ -386,12 +668,35 @@ def _resumable(out_dir: Path, input_sha256: str, dicos: bool) -> Mapping[str, An
         return None
     if recorded.get("verdict") not in ("clear", "inspect"):
         return None
-    if dicos:
-        from nii.inspection.dicos_export import TDR_FILE_NAME
-
-        if not (out_dir / TDR_FILE_NAME).is_file():
-            return None
     return recorded
+
+
+def _forget_previous(out_dir: Path) -> None:
+    """Before recomputing: remove the previous record and the outputs it lists (they describe other inputs)."""
+    record = _read_record(out_dir)
+    for name in (record or {}).get("outputs", {}):
+        path = _recorded_output(out_dir, name)
+        if path is not None:
+            path.unlink(missing_ok=True)
+    record_path = out_dir / RECORD_FILE_NAME
+    if record_path.is_symlink() or record_path.is_file():
+        record_path.unlink(missing_ok=True)
+
+
+def _write_record(out_dir: Path, key: str | None, parts: Mapping[str, Any], dicos: bool) -> None:
+    outputs = {}
+    for name in _output_names(dicos):
+        path = _recorded_output(out_dir, name)
+        if path is not None:
+            outputs[name] = _sha256_of_file(path)
+    record = {
+        "format": _RECORD_FORMAT,
+        "key": key,
+        "inputs": dict(parts),
+        "outputs": outputs,
+        "written_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    atomic_write_text(out_dir / RECORD_FILE_NAME, json.dumps(record, indent=2, sort_keys=True) + "\n")
 
 
 def _result_from_verdict(
@@ -420,23 +725,41 @@ def _process_scan(
     inspect_one: InspectOne | None,
     debug: bool = False,
     options: Mapping[str, Any] | None = None,
+    batch_parts: Mapping[str, Any] | None = None,
 ) -> ScanResult:
-    """Run one scan of a batch; never raises for a bad input (the error is returned)."""
+    """Run one scan of a batch; never raises for a bad input (the error is returned).
+
+    ``batch_parts`` (see :func:`batch_key_parts`) is what every scan's resume key
+    shares; ``None`` computes it here, and a batch whose calibration cannot be keyed is
+    never resumed.
+    """
     start = time.perf_counter()
     try:
         if not scan.is_file():
+            if scan.exists():
+                raise NiiError(f"{scan}: not a regular file (a folder, FIFO or device is not a scan).")
             raise FileNotFoundError(2, "no such scan file", str(scan))
+        if out_dir.is_symlink():
+            raise OutputError(f"{out_dir}: the scan's output folder is a symbolic link; refusing to write through it.")
         manifest = find_manifest(scan, manifests_dir)
+        parts = dict(batch_parts) if batch_parts is not None else batch_key_parts(calibration, options, inspect_one)
+        scan_sha256 = _sha256_of_file(scan)
+        key = None
+        if parts is not None:
+            parts.update(scan_sha256=scan_sha256, manifest_sha256=_digest_or_absent(manifest))
+            key = _resume_key(parts)
         if resume:
-            recorded = _resumable(out_dir, _sha256_of_file(scan), dicos)
+            recorded = _resumable(out_dir, key, scan_sha256, dicos)
             if recorded is not None:
                 return _result_from_verdict(scan, out_dir, recorded, 0.0, resumed=True)
+        _forget_previous(out_dir)
         run = inspect_one if inspect_one is not None else inspect_scan_to_dir
         verdict = run(scan, manifest, out_dir, calibration=calibration, dicos=dicos, **dict(options or {}))
         if hasattr(verdict, "to_dict"):
             verdict = verdict.to_dict()
         if not isinstance(verdict, Mapping) or verdict.get("verdict") not in ("clear", "inspect"):
             raise NiiError(f"{scan}: the inspection returned no clear/inspect verdict.")
+        _write_record(out_dir, key, parts or {}, dicos)
         return _result_from_verdict(scan, out_dir, verdict, time.perf_counter() - start, resumed=False)
     except Exception as exc:  # one bad scan must not stop the batch
         message = _one_line(exc)
@@ -450,21 +773,58 @@ def _process_scan(
 # --------------------------------------------------------------------------- the batch
 
 
-def _output_dirs(scans: Sequence[Path], out_dir: Path) -> tuple[list[Path], dict[int, str]]:
-    """One folder per scan stem; scans whose stem repeats are errors (outputs would collide)."""
-    first_of_stem: dict[str, Path] = {}
-    collisions: dict[int, str] = {}
+def _output_dirs(scans: Sequence[Path], out_dir: Path) -> list[Path]:
+    """One folder per scan, named by :func:`safe_folder_name`, checked before any work.
+
+    Raises
+    ------
+    nii.errors.OutputError
+        When two scans map to one folder name (compared without case: a folder named
+        ``A`` and one named ``a`` are one on many file systems), or a scan's folder
+        exists as a symbolic link or a file.
+    """
+    first_of_name: dict[str, Path] = {}
     folders = []
-    for index, scan in enumerate(scans):
-        folders.append(out_dir / scan.stem)
-        if scan.stem in first_of_stem:
-            collisions[index] = (
-                f"{scan}: another scan of this batch ({first_of_stem[scan.stem]}) has the same name "
-                f"'{scan.stem}', so their outputs would collide; rename one or run them apart."
+    for scan in scans:
+        name = safe_folder_name(scan.stem)
+        key = name.casefold()
+        if key in first_of_name:
+            raise OutputError(
+                f"{scan}: another scan of this batch ({first_of_name[key]}) has its outputs in the same folder "
+                f"{out_dir / name}, so they would collide; rename one or run them in separate batches."
             )
-        else:
-            first_of_stem[scan.stem] = scan
-    return folders, collisions
+        first_of_name[key] = scan
+        folder = out_dir / name
+        if folder.is_symlink():
+            raise OutputError(
+                f"{folder}: the output folder of {scan} is a symbolic link; refusing to write through it "
+                "(remove the link or choose another --out)."
+            )
+        if folder.exists() and not folder.is_dir():
+            raise OutputError(f"{folder}: the output folder of {scan} exists as a file; remove it or choose another --out.")
+        folders.append(folder)
+    return folders
+
+
+def _ignore_sigint() -> None:  # pragma: no cover - runs in the worker processes
+    """Worker initialiser: Ctrl-C is the main process's to handle (no traceback per worker)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _stop_pool(pool: ProcessPoolExecutor) -> None:
+    """Stop a process pool now: cancel what has not started and end the workers."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        try:
+            process.terminate()
+        except (OSError, ValueError, AttributeError):
+            pass
+    for process in processes:
+        try:
+            process.join(timeout=5)
+        except (OSError, ValueError, AttributeError, AssertionError):
+            pass
 
 
 def run_batch(
@@ -500,7 +860,9 @@ def run_batch(
     workers : int, optional
         Processes of the default pool (default: the CPU count).
     resume : bool
-        Skip scans whose ``verdict.json`` records the same input sha256.
+        Serve a scan from its folder when its resume key (scan, manifest,
+        calibration, models, options, software, check parameters) is the recorded one
+        and its recorded outputs verify; else inspect it again.
     calibration : Calibration or path-like, optional
         Passed to each inspection (must be picklable for a process pool).
     dicos : bool
@@ -521,31 +883,38 @@ def run_batch(
     BatchSummary
         Results in the order of ``scans``; also written to
         ``out_dir/batch_summary.json``.
+
+    Raises
+    ------
+    nii.errors.OutputError
+        Before any scan is inspected: ``out_dir`` cannot be written, two scans map to
+        one output folder, or a scan's folder is a symbolic link or a file.
+    KeyboardInterrupt
+        On Ctrl-C (or a worker's KeyboardInterrupt), after stopping the default pool's
+        workers; the scans finished so far keep their outputs, and no summary is written.
     """
     scan_paths = [Path(scan) for scan in scans]
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = check_writable_folder(out_dir)
     manifests = None if manifests_dir is None else Path(manifests_dir)
-    folders, collisions = _output_dirs(scan_paths, out)
-    results: dict[int, ScanResult] = {
-        index: ScanResult(scan=str(scan_paths[index]), out_dir=str(folders[index]), error=message)
-        for index, message in collisions.items()
-    }
-    pending = [index for index in range(len(scan_paths)) if index not in collisions]
+    folders = _output_dirs(scan_paths, out)
+    out.mkdir(parents=True, exist_ok=True)
+    results: dict[int, ScanResult] = {}
+    pending = list(range(len(scan_paths)))
+    parts = batch_key_parts(calibration, options, inspect_one)
     arguments = {
         index: (
-            scan_paths[index], manifests, folders[index], calibration, dicos, resume, inspect_one, debug, options
+            scan_paths[index], manifests, folders[index], calibration, dicos, resume, inspect_one, debug, options, parts
         )
         for index in pending
     }
     started = time.perf_counter()
     bar = _progress_bar(len(scan_paths), enabled=progress)
-    bar.update(len(collisions))
     try:
         own_pool = None
         if executor is None and len(pending) > 1 and (workers is None or workers > 1):
-            own_pool = ProcessPoolExecutor(max_workers=workers or os.cpu_count() or 1)
+            own_pool = ProcessPoolExecutor(max_workers=workers or os.cpu_count() or 1, initializer=_ignore_sigint)
             executor = own_pool
+        interrupted = False
         try:
             if executor is None:
                 for index in pending:
@@ -559,8 +928,15 @@ def run_batch(
                     index = futures[future]
                     results[index] = _collect(future, scan_paths[index], folders[index])
                     _advance(bar, results[index])
-        finally:
+        except KeyboardInterrupt:
+            interrupted = True
+            for pending_future in locals().get("futures", {}):
+                pending_future.cancel()
             if own_pool is not None:
+                _stop_pool(own_pool)
+            raise
+        finally:
+            if own_pool is not None and not interrupted:
                 own_pool.shutdown(wait=True, cancel_futures=True)
     finally:
         bar.close()
@@ -655,8 +1031,9 @@ def run_batch_cli(args: Any) -> int:
     Returns
     -------
     int
-        2 if any scan could not be inspected, else 1 if any needs inspecting, else 0.
-        The table of results is printed on stdout, the progress bar on stderr.
+        2 if any scan could not be inspected (whatever the others gave), else 1 if any
+        needs inspecting, else 0 (``docs/exit-codes.md``). The table of results is
+        printed on stdout, the progress bar on stderr.
     """
     raw = getattr(args, "scan", None)
     if raw is None:
@@ -669,6 +1046,10 @@ def run_batch_cli(args: Any) -> int:
     workers = getattr(args, "workers", None)
     if workers is not None and int(workers) < 1:
         raise NiiError(f"--workers must be at least 1, got {workers}.")
+    manifests = getattr(args, "manifests", None)
+    if manifests is not None and not Path(manifests).is_dir():
+        raise NiiError(f"{manifests}: --manifests must be a folder of manifests, and it is not one.")
+    check_writable_folder(out_dir)
     address = getattr(args, "dask_scheduler", None)
     client = None
     executor = None
@@ -677,7 +1058,7 @@ def run_batch_cli(args: Any) -> int:
     try:
         summary = run_batch(
             scans,
-            getattr(args, "manifests", None),
+            manifests,
             out_dir,
             executor=executor,
             workers=None if workers is None else int(workers),
