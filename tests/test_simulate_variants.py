@@ -146,3 +146,18 @@ def test_cli_simulates_wedges_on_a_variant(tmp_path):
     header = read_nxr(out / "wedge-lead.nxr").header.raw
     assert header["source"]["energies_mev"] == [9.0, 6.0] and header["detector"]["channels"] == 32
     assert [p["thickness_mm"] for p in header["phantom"]] == [5.0, 10.0, 20.0, 40.0, 80.0]
+
+
+@pytest.mark.parametrize("name", ["peer-384-63", "peer-384-96"])
+def test_every_scan_of_a_suite_set_builds(name):
+    from nii.simulate.suite import build_scene
+
+    for suite_name in ("wedges", "discrimination"):
+        suite = load_suite(suite_name, variant=name)
+        for scan in suite.scans:
+            scene = build_scene(scan.kind, scan.params, scan.seed)
+            assert scene.phantom and scene.length_mm > 0
+    # the thickest light block (250 g/cm² of polyethylene, 2.66 m) is in air, wider than a container
+    thick = [s for s in load_suite("discrimination", variant=name).scans
+             if s.params["material_name"] == "polyethylene" and s.params["areal_density_g_cm2"] == 250.0]
+    assert len(thick) == 1

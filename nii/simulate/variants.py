@@ -162,7 +162,7 @@ def _draw(index: int, pair: str, split: str, rng: np.random.Generator,
     read = _uniform(rng, _range(ranges, "electronic_noise_adu"))
     jitter = _uniform(rng, _range(ranges, "dose_jitter"))
     name = f"{split}-{index:02d}"
-    filtration = tuple((m, t) for m, t in (("W", tungsten), ("copper", copper)) if t > 0.0)
+    filtration = tuple((m, t) for m, t in (("copper", copper), ("tungsten", tungsten)) if t > 0.0)
     config = base.replace(
         scanner_id=f"nii-sim-{name}", energies_mev=energies,
         photons_air=(round(high, -3), round(high * ratio, -3)), filtration=filtration,
