@@ -721,11 +721,14 @@ def physical_problem(model: ScannerModel, steps: list[dict[str, Any]], accuracy:
     (Z labels permuted) or scaled (areal density × 10) does not.
     """
     settings = _model_seeds()
+    floor = 30.0 * max(abs(model.high.scatter), abs(model.low.scatter), 1e-7)
     for step in steps:
         name = f"step {step['name']} {float(step['areal_density_g_cm2']):g} g/cm2"
         if not (step["noise_high"] > 0 and step["noise_low"] > 0 and step["sigma_high"] > 0 and step["sigma_low"] > 0):
             return f"{name} has a non-positive noise"
-        if step["attenuation_high"] > 0.02 and not step["attenuation_low"] > step["attenuation_high"]:
+        # (where the primary beam, not the scatter floor, makes the signal)
+        if (step["attenuation_high"] > 0.02 and math.exp(-step["attenuation_low"]) > floor
+                and not step["attenuation_low"] > step["attenuation_high"]):
             return f"{name} has alpha_L <= alpha_H (high and low energy swapped?)"
     seeds = _calibration_seeds()
     from nii.physics import material as catalogue_material
@@ -1159,8 +1162,8 @@ def calibrate(
             f"the wedge scans gave usable steps of {len({s['name'] for s in usable})} material(s); "
             "at least two of different Z are needed"
         )
-    for step in usable:
-        if step["attenuation_high"] > 0.02 and not step["attenuation_low"] > step["attenuation_high"]:
+    for step in usable:  # (thick steps may read the scatter floor at both energies)
+        if 0.02 < step["attenuation_high"] < 5.0 and not step["attenuation_low"] > step["attenuation_high"]:
             raise CalibrationError(f"wedge step {step['name']} {step['areal_density_g_cm2']:g} g/cm2 has alpha_L <= "
                                    "alpha_H: the scans' energies are swapped or the data damaged; calibration refused")
     nominal = ScannerModel.nominal(identity[1])

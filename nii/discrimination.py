@@ -577,7 +577,8 @@ def _estimate_regions(backend: ArrayBackend, estimator: Any, image: Any, owner: 
 
     The variance of a region's mean is the noise model of the scan's references
     (``var_T = constant + shot·T + multiplicative·T²`` per pixel, per row) at the mean,
-    over the region's pixel count.
+    or the spread of the region's own pixels where that is larger, over the region's
+    pixel count.
     """
     owner, core = owner
     count = int(owner.max()) + 1
@@ -589,8 +590,11 @@ def _estimate_regions(backend: ArrayBackend, estimator: Any, image: Any, owner: 
         if pad_rows or pad_columns:
             values = backend.pad_edge(values, pad_rows, pad_columns)
         binned = backend.to_numpy(_bin_mean(backend, values, factor)).astype(np.float64)
+        binned_square = backend.to_numpy(_bin_mean(backend, values * values, factor)).astype(np.float64)
         with np.errstate(divide="ignore", invalid="ignore"):
             mean = np.bincount(labels, weights=binned.reshape(-1), minlength=count) * factor**2 / pixels
+            mean_square = np.bincount(labels, weights=binned_square.reshape(-1), minlength=count) * factor**2 / pixels
+            spread = np.maximum(mean_square - mean**2, 0.0) * pixels / np.maximum(pixels - 1, 1)
         if noise is not None:
             rows = binned.shape[0]
             per_row = []
@@ -611,8 +615,9 @@ def _estimate_regions(backend: ArrayBackend, estimator: Any, image: Any, owner: 
             with np.errstate(divide="ignore", invalid="ignore"):
                 pixel_variance = np.bincount(labels, weights=binned_s2.reshape(-1), minlength=count) / np.maximum(
                     pixels / factor**2, 1)
+        # the noise model, or the pixels' own spread where larger (scatter noise, texture)
         means.append(mean[1:])
-        variances.append(np.maximum(pixel_variance[1:], 1e-30) / pixels[1:])
+        variances.append(np.maximum(np.maximum(pixel_variance, spread)[1:], 1e-30) / pixels[1:])
     estimates = estimator.estimate(means[0], means[1], variances[0], variances[1],
                                    confidence_sigmas=confidence_sigmas, impenetrable_snr=impenetrable_snr,
                                    reading=reading)

@@ -23,8 +23,9 @@ Its minimum over the Z ladder (refined by a parabola) is the estimate; the set
 ``χ²(Z) ≤ χ²_min + 1`` is the one-standard-deviation interval (Fisher information of
 the region), and the classes with ``χ²(Z) ≤ χ²_min + k²`` are the classes consistent
 with the data: a real degeneracy (Lalor & Danagoulian, arXiv 2301.05783) stays visible
-as more than one class, and a region whose data allow three classes or more tells
-nothing of its material: impenetrable, by its precision, not by a per-pixel floor.
+as more than one class, and a region whose data allow three classes or more at a poor
+signal-to-noise ratio, or whose mean at one energy is within noise of the scatter floor,
+tells nothing of its material: impenetrable, by its precision, not by a per-pixel floor.
 """
 
 from __future__ import annotations
@@ -62,9 +63,11 @@ class RegionEstimates:
     consistent_classes : numpy.ndarray of uint8
         Bit ``c`` set for each class c (1–4) that has a Z with ``Δχ² ≤ k²``.
     snr : numpy.ndarray
-        Signal-to-noise ratio of the less well measured mean transmission.
+        Signal-to-noise ratio of the less well measured mean transmission, above the
+        scatter floor of the model.
     impenetrable : numpy.ndarray of bool
-        Neither energy measured any signal, or the data allow three classes or more
+        An energy measured no primary signal (its mean within two standard deviations of
+        the scatter floor: the ratio cannot be read), or the data allow three classes or more
         while a mean transmission is measured to less than ``impenetrable_snr`` (the
         precision is lost to photon noise; thin regions whose classes the physics cannot
         tell apart are ambiguous instead).
@@ -109,6 +112,7 @@ class RegionEstimator:
 
     def __init__(self, model: Any, *, accuracy: float = 0.0, z_step: float = 0.25) -> None:
         self.accuracy = float(accuracy)
+        self.scatter = [float(getattr(e, "scatter", 0.0)) for e in model.energies]
         self.z = np.arange(1.0, 92.0 + 1e-9, float(z_step))
         self.z_class = np.asarray(class_of_zeff(self.z), np.uint8)
         areal = np.geomspace(_AREAL_MIN, _AREAL_MAX, _AREAL_NODES)
@@ -165,7 +169,7 @@ class RegionEstimator:
             dark[part] = result["dark"]
         bits = consistent.astype(np.uint16)
         count = sum(((bits >> c) & 1) for c in range(1, 5))
-        snr = np.minimum(*(x / np.sqrt(np.maximum(v, 1e-30)) for x, v in zip(t, var, strict=True)))
+        snr = np.minimum(*((x - s) / np.sqrt(np.maximum(v, 1e-30)) for x, v, s in zip(t, var, self.scatter, strict=True)))
         impenetrable = dark | ((count >= 3) & (snr < float(impenetrable_snr)))
         return RegionEstimates(
             areal_density_g_cm2=out["areal"], zeff=out["z"], zeff_low=out["lo"], zeff_high=out["hi"],
@@ -176,10 +180,11 @@ class RegionEstimator:
     def _estimate_chunk(self, t: list[np.ndarray], var: list[np.ndarray], k: float,
                         reading: str) -> dict[str, np.ndarray]:
         lam, weight = [], []
-        dark = np.ones(t[0].size, bool)
+        dark = np.zeros(t[0].size, bool)
         for e in range(2):
             sigma = np.sqrt(np.maximum(var[e], 1e-30))
-            dark &= t[e] < 2.0 * sigma
+            # no primary signal: the mean is the scatter floor within noise
+            dark |= (t[e] - self.scatter[e]) < 2.0 * sigma
             # a mean within noise of zero is an upper bound: read it at one sigma (its
             # weight then says how little it constrains)
             level = np.clip(np.maximum(t[e], sigma), 1e-300, 1.0)

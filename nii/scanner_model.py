@@ -61,10 +61,11 @@ _GROUPS = tuple(PROCESS_GROUPS)
 #: Physical bounds of the fitted parameters: a fit that needs a value outside them is
 #: refused (the scanner is not what the wedges' labels say, or the data are damaged).
 #: filtration: tungsten-equivalent g/cm² added to (negative: removed from) the nominal
-#: spectrum's 5 mm of copper (~0.35 g/cm² W-equivalent at 1 MeV) and target; the
-#: scales: multipliers of each process's cross section.
+#: spectrum's filtration (5 mm Cu + 5 mm W = 9.7 g/cm² W after the target, nii.physics):
+#: at most all of it removed, at most 15 g/cm² (8 mm of W) added; the scales: multipliers
+#: of each process's cross section; scatter: per unit of removed air signal.
 FIT_BOUNDS: dict[str, tuple[float, float]] = {
-    "filtration_g_cm2": (-0.5, 12.0),
+    "filtration_g_cm2": (-9.5, 15.0),
     "photo": (0.0, 4.0),
     "compton": (0.85, 1.15),
     "pair": (0.5, 1.6),
