@@ -10,6 +10,10 @@ goods' bulk density, since goods rarely fill the width) must not exceed twice th
 chapters' plausible bulk density; where the cargo is impenetrable its areal density is a
 lower bound, so that test still runs when more than ``max_unreadable_share`` of the
 cargo mass is impenetrable and the class shares are no longer compared.
+
+Nothing is compared on a partial container: when the scan does not cover its
+container with usable samples (:mod:`nii.inspection.coverage`), the shares of the part
+read are reported but not compared, and a warning says so.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import numpy as np
 from nii.classes import CLASS_CODES
 from nii.inspection.checks._cargo import cargo_mask, material_fractions
 from nii.inspection.checks._context import CheckInput, CheckResult, components
+from nii.inspection.coverage import coverage_of
 from nii.inspection.expectations import expected_fractions
 from nii.inspection.verdict import Reason
 
@@ -80,6 +85,10 @@ def check_material_mix(inp: CheckInput) -> CheckResult:
     observed = material_fractions(inp, mask)
     result.estimates["material_fractions"] = observed
     if inp.manifest.declared_empty or not inp.manifest.items:
+        return result
+    coverage = coverage_of(inp)
+    if coverage is not None and not coverage.complete:
+        result.warnings.append(f"material mix not compared: {coverage.shortfall()}")
         return result
     expected = expected_fractions(inp.manifest.items, inp.table)
     if expected is None:
