@@ -20,14 +20,16 @@ What is measured, from the scan alone (:func:`measure_coverage`):
   the side walls cover the whole height, cargo rarely does. The longest run of such
   columns is the container's extent. No constant container length is assumed.
 * **Its ends.** An end was seen when the extent's edge lies inside the image, with
-  columns beyond it that are not full-height (air, a chassis), and its end frame
+  a measured column beyond it that is not full-height (air, a chassis: not saturated,
+  not a gap in the pulses), and its end frame
   (corner posts and end wall, or doors, seen edge-on: within ``end_frame_mm`` of the
   edge) attenuates more than the side walls alone by more than the noise. Both ends
   seen: the measured length is the container's length. One or none: the declared ISO
   type's external length is the expected length, and the messages say so.
 * **What was read.** Columns inside a gap between consecutive high-energy pulses wider
-  than ``max_gap_mm`` (and two pulse spacings) were interpolated, not read; the read
-  fraction is the read length over the container's (measured or declared) length.
+  than ``max_gap_mm`` (and two pulse spacings) were interpolated, not read, and columns
+  with mostly saturated samples were not measured; the read fraction is the measured
+  length over the container's (measured or declared) length.
 * **Usable samples.** The share of the container's samples that are finite and not
   saturated, and the share of object pulses the reader lost (dropped or failing their
   CRC inside the scan's pulse range), which the pipeline passes in.
@@ -86,6 +88,8 @@ class ContainerEnd:
         Strongest median ``α_H`` over the container's rows within ``end_frame_mm`` of the edge.
     beyond_columns : int
         Image columns beyond the edge.
+    beyond_measured : bool
+        Whether the column just beyond the edge was measured (not saturated, not a gap).
     """
 
     seen: bool
@@ -93,6 +97,7 @@ class ContainerEnd:
     position_mm: float = math.nan
     frame_alpha: float = math.nan
     beyond_columns: int = 0
+    beyond_measured: bool = False
 
 
 @dataclass(frozen=True)
@@ -121,7 +126,8 @@ class Coverage:
     read_fraction : float
         ``read_mm / expected_length_mm``, at most 1 (NaN when the expected length is unknown).
     unread_spans : tuple of (int, int)
-        Column runs of the container interpolated over a gap in the pulses, not read.
+        Column runs of the container not measured: interpolated over a gap in the pulses,
+        or with mostly saturated samples.
     usable_share : float
         Share of the container's samples (the whole image's when none was found) that are
         finite and not saturated.
@@ -327,13 +333,13 @@ def lost_pulse_share(pulse_index: np.ndarray, dropped_pulses: Any) -> float:
 
 
 def _end(
-    column: int, beyond: int, frame: np.ndarray, wall: float, noise: float, x_mm: float,
+    column: int, beyond: int, measured_beyond: bool, frame: np.ndarray, wall: float, noise: float, x_mm: float,
 ) -> ContainerEnd:
-    """One end: seen when columns lie beyond it and its frame stands out from the walls."""
+    """One end: seen when the column beyond it was measured and its frame stands out from the walls."""
     frame_alpha = float(np.max(frame)) if frame.size else math.nan
     strong = math.isfinite(frame_alpha) and frame_alpha > wall + noise
-    return ContainerEnd(seen=beyond > 0 and strong, column=column, position_mm=x_mm,
-                        frame_alpha=frame_alpha, beyond_columns=beyond)
+    return ContainerEnd(seen=beyond > 0 and measured_beyond and strong, column=column, position_mm=x_mm,
+                        frame_alpha=frame_alpha, beyond_columns=beyond, beyond_measured=measured_beyond)
 
 
 def measure_coverage(
@@ -434,25 +440,35 @@ def measure_coverage(
     r0, r1 = row_run
     band = significant[r0:r1]
     full = band.mean(axis=0) >= values["full_height_share"]
+    # Columns the scan measured over the container's rows: usable samples, not a gap in
+    # the pulses. An unmeasured stretch (saturated, lost) between two full-height parts
+    # is part of the container, not its end.
+    unread = unread_columns(position, pulse_position_mm, values["max_gap_mm"])
+    measured = (usable[r0:r1].mean(axis=0) >= 0.5) & ~unread
     gap = int(math.ceil(values["max_gap_mm"] / pitch)) if pitch > 0 else 0
-    col_run = _longest_run(full, gap)
-    if col_run is None or col_run[1] - col_run[0] < 2:
+    col_run = _longest_run(full | ~measured, gap)
+    if col_run is not None and full[col_run[0]:col_run[1]].any():
+        inside = np.flatnonzero(full[col_run[0]:col_run[1]])
+        col_run = (col_run[0] + int(inside[0]), col_run[0] + int(inside[-1]) + 1)
+    if col_run is None or col_run[1] - col_run[0] < 2 or not full[col_run[0]:col_run[1]].any():
         return outcome(False)
     c0, c1 = col_run
 
     # The end frames: the strongest column median within end_frame_mm of each edge,
-    # against the side walls alone (a low rank of the column medians of the extent).
+    # against the side walls alone (a low rank of the measured column medians).
     medians = np.median(np.where(usable[r0:r1, c0:c1], alpha[r0:r1, c0:c1], 0.0), axis=0)
-    wall = float(np.percentile(medians, 5.0, method="lower"))
+    inner = medians[measured[c0:c1]]
+    wall = float(np.percentile(inner if inner.size else medians, 5.0, method="lower"))
     # The median of n noisy pixels scatters by ~1.25 σ / √n; the frame must stand z of that above.
     noise = z_pixel * 1.25 * float(np.median(sigma[r0:r1, c0:c1][finite[r0:r1, c0:c1]])) / math.sqrt(r1 - r0)
     zone = max(1, int(math.ceil(values["end_frame_mm"] / pitch))) if pitch > 0 else 1
-    front = _end(c0, c0, medians[:zone], wall, noise, float(position[c0]))
-    rear = _end(c1 - 1, columns - c1, medians[-zone:], wall, noise, float(position[c1 - 1]) + pitch)
+    # Beyond an end the beam measured something other than the container (air, a chassis).
+    front = _end(c0, c0, c0 > 0 and bool(measured[c0 - 1]), medians[:zone], wall, noise, float(position[c0]))
+    rear = _end(c1 - 1, columns - c1, c1 < columns and bool(measured[c1]), medians[-zone:], wall, noise,
+                float(position[c1 - 1]) + pitch)
 
-    unread = unread_columns(position, pulse_position_mm, values["max_gap_mm"])
-    spans = [(c0 + a, c0 + b) for a, b in _runs(unread[c0:c1])]
-    read_mm = float(np.count_nonzero(~unread[c0:c1])) * pitch
+    spans = [(c0 + a, c0 + b) for a, b in _runs(~measured[c0:c1])]
+    read_mm = float(np.count_nonzero(measured[c0:c1])) * pitch
     if front.seen and rear.seen:
         length = rear.position_mm - front.position_mm
         return outcome(True, (r0, r1), (c0, c1), front, rear, length, length, "measured", read_mm,
@@ -552,9 +568,13 @@ def _end_messages(inp: Any, coverage: Coverage) -> tuple[list[str], list[Any]]:
         if end.seen:
             continue
         if end.beyond_columns > 0:
-            # The edge is inside the image, with no end frame at it.
-            messages.append(f"the container's {name} edge at x = {end.position_mm:,.0f} mm shows no end frame "
-                            "(corner posts, end wall or doors)")
+            # The edge is inside the image: unmeasured beyond it, or with no end frame at it.
+            if not end.beyond_measured:
+                messages.append(f"the scan did not measure beyond the container's {name} edge at "
+                                f"x = {end.position_mm:,.0f} mm (saturated samples or lost pulses)")
+            else:
+                messages.append(f"the container's {name} edge at x = {end.position_mm:,.0f} mm shows no end frame "
+                                "(corner posts, end wall or doors)")
             column = end.column if end.column is not None else 0
             regions.append(_region(inp, coverage.rows, (column, column + 1), 0.9))
             continue
@@ -621,7 +641,8 @@ def check_coverage(inp: Any, coverage: Coverage) -> Any:
             spans = coverage.unread_spans
             gap_mm = sum(b - a for a, b in spans) * coverage.column_pitch_mm
             count = f"{len(spans)} gaps" if len(spans) > 1 else "a gap"
-            parts.append(f"{_metres(gap_mm)} of it lie in {count} between pulses (interpolated, not read)")
+            parts.append(f"{_metres(gap_mm)} of it lie in {count} the scan did not measure "
+                         "(lost pulses, interpolated, or saturated samples)")
             # The widest gaps as regions: a scan that lost most of its pulses has hundreds.
             widest = sorted(spans, key=lambda span: span[1] - span[0], reverse=True)[:_MAX_GAP_REGIONS]
             regions.extend(_region(inp, coverage.rows, span, 0.8) for span in sorted(widest))

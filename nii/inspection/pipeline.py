@@ -68,7 +68,7 @@ def _calibration(calibration: Any, scan: Any) -> Any:
     if calibration is None:
         chosen = calibration_module.calibration_from_physics(scan.header)
     elif isinstance(calibration, (str, os.PathLike)):
-        chosen = calibration_module.load_calibration(calibration)
+        chosen = calibration_module.load_calibration(os.fspath(calibration))
     else:
         chosen = calibration
     check = getattr(chosen, "check_compatible", None)
@@ -109,7 +109,8 @@ def _run_models(models: Sequence[Any], image: Any, material_map: Any, inp: Check
             ))
         for region in alarms:
             material = region.material or "none"
-            result.regions.append(inp.region(tuple(region.bbox), material, float(region.score), region.reason))
+            row0, col0, row1, col1 = (int(v) for v in region.bbox)
+            result.regions.append(inp.region((row0, col0, row1, col1), material, float(region.score), region.reason))
     return result, provenance
 
 
