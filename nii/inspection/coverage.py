@@ -19,13 +19,15 @@ What is measured, from the scan alone (:func:`measure_coverage`):
   columns those holding material over at least ``full_height_share`` of those rows:
   the side walls cover the whole height, cargo rarely does. The longest run of such
   columns is the container's extent. No constant container length is assumed.
-* **Its ends.** An end was seen when the extent's edge lies inside the image, with
-  a measured column beyond it that is not full-height (air, a chassis: not saturated,
-  not a gap in the pulses), and its end frame
-  (corner posts and end wall, or doors, seen edge-on: within ``end_frame_mm`` of the
-  edge) attenuates more than the side walls alone by more than the noise. Both ends
-  seen: the measured length is the container's length. One or none: the declared ISO
-  type's external length is the expected length, and the messages say so.
+* **Its ends.** An end was seen when the extent's edge lies inside the image, with a
+  measured column beyond it that is not full-height (air, a chassis: not saturated, not
+  a gap in the pulses), and its end frame (corner posts and end wall, or doors, seen
+  edge-on: within ``end_frame_mm`` of the edge) attenuates more than the side walls
+  alone by more than the noise. Both ends seen: the measured length is the container's
+  length. One or none: the declared ISO type's external length is the expected length,
+  and the messages say so. A scan must therefore start and stop in the beam's air, as
+  the simulator's margins do: a scanner that switches the beam on exactly at the
+  container's face would have its end read as missing.
 * **What was read.** Columns inside a gap between consecutive high-energy pulses wider
   than ``max_gap_mm`` (and two pulse spacings) were interpolated, not read, and columns
   with mostly saturated samples were not measured; the read fraction is the measured
