@@ -379,3 +379,24 @@ def test_air_alone_rarely_looks_occupied():
         occupied += coverage.in_beam
     assert occupied == 0
     assert math.isclose(coverage.thresholds["false_alarm_rate"], float(settings["false_alarm_rate"]))
+
+
+def test_a_40ft_manifest_on_a_20ft_scan_is_warned_about():
+    from _inspection_synthetic import IN_ROW0, IN_ROW1, cargo_kg
+
+    from nii.classes import ORGANIC
+
+    rows, cols = (IN_ROW0 + 20, IN_ROW1 - 1), (FRONT + 3, REAR - 3)
+    goods = [{"hs_code": "610910", "gross_mass_kg": 0.95 * cargo_kg(40.0, rows[1] - rows[0], cols[1] - cols[0])}]
+
+    def scene():
+        return Scene(seed=5).add(rows[0], cols[0], rows[1], cols[1], 40.0, ORGANIC).build()
+
+    verdict = verdict_from_maps(*scene(), manifest(items=goods, iso_type="42G1"), provenance=PROVENANCE)
+    assert verdict.coverage.complete and CODE not in verdict.reason_codes
+    assert any(w.startswith("the container measures 6.") and "42G1 is 12.2 m long" in w for w in verdict.warnings)
+    # The cargo space is the measured box's, not the declared 40 ft one's.
+    assert "MASS_MISMATCH" not in verdict.reason_codes, verdict.summary()
+    verdict = verdict_from_maps(*scene(), manifest(items=goods), provenance=PROVENANCE)
+    assert not any("the container measures" in w for w in verdict.warnings)
+    assert verdict.verdict == "clear", verdict.summary()

@@ -70,7 +70,7 @@ CACHE_KEY = "coverage"
 #: Settings read from ``[checks.coverage]``.
 SETTINGS = (
     "false_alarm_rate", "pixel_false_alarm", "full_height_share", "end_frame_mm", "max_gap_mm",
-    "min_read_fraction", "max_lost_share", "min_usable_share",
+    "min_read_fraction", "max_lost_share", "min_usable_share", "length_tolerance_mm",
 )
 
 
@@ -145,6 +145,8 @@ class Coverage:
         Conveyance positions (mm) of the image's first column and past its last.
     declared_iso_type : str
         The manifest's ISO type (for messages).
+    declared_length_mm : float
+        Its external length (mm; NaN when unknown).
     thresholds : dict
         The settings and the derived test values (``z_pixel``, ``min_pixels``).
     """
@@ -168,7 +170,20 @@ class Coverage:
     image_columns: int
     image_x_mm: tuple[float, float]
     declared_iso_type: str = ""
+    declared_length_mm: float = math.nan
     thresholds: Mapping[str, float] = field(default_factory=dict)
+
+    @property
+    def length_mismatch(self) -> bool:
+        """Both ends seen, and the measured length departs from the declared ISO type's.
+
+        By more than ``length_tolerance_mm`` plus two columns (the edges' resolution).
+        """
+        declared = self.declared_length_mm
+        if self.length_source != "measured" or not (math.isfinite(declared) and declared > 0):
+            return False
+        tolerance = self.thresholds.get("length_tolerance_mm", math.inf) + 2.0 * self.column_pitch_mm
+        return abs(self.length_mm - declared) > tolerance
 
     @property
     def usable_fraction(self) -> float:
@@ -372,7 +387,8 @@ def measure_coverage(
     settings : mapping
         ``[checks.coverage]``: ``false_alarm_rate`` (per scan), ``pixel_false_alarm``,
         ``full_height_share``, ``end_frame_mm`` (mm), ``max_gap_mm`` (mm),
-        ``min_read_fraction``, ``max_lost_share``, ``min_usable_share``.
+        ``min_read_fraction``, ``max_lost_share``, ``min_usable_share``,
+        ``length_tolerance_mm`` (mm).
     saturated : numpy.ndarray of bool, optional
         Saturated pixels.
     pulse_position_mm : numpy.ndarray, optional
@@ -429,7 +445,7 @@ def measure_coverage(
             read_mm=float(read_mm), read_fraction=float(fraction), unread_spans=tuple(spans),
             usable_share=share, saturated_share=saturated_share, lost_share=lost, column_pitch_mm=pitch,
             image_columns=columns, image_x_mm=(x_start, x_stop), declared_iso_type=declared_iso_type,
-            thresholds=thresholds,
+            declared_length_mm=float(declared_length_mm), thresholds=thresholds,
         )
 
     if not holds.any():
@@ -610,7 +626,8 @@ def check_coverage(inp: Any, coverage: Coverage) -> Any:
     Returns
     -------
     CheckResult
-        At most one ``SCAN_INCOMPLETE`` reason, its message saying what is missing.
+        At most one ``SCAN_INCOMPLETE`` reason, its message saying what is missing; a
+        warning when the measured length is not the declared ISO type's.
         Regions: for an end not scanned, the image's edge column over the container's
         rows, its ``bbox_mm`` spanning the part beyond the image that the container's
         length says is missing; the gaps in the pulses; the whole image when no
@@ -619,6 +636,11 @@ def check_coverage(inp: Any, coverage: Coverage) -> Any:
     from nii.inspection.checks._context import CheckResult
 
     result = CheckResult()
+    if coverage.length_mismatch:
+        result.warnings.append(
+            f"the container measures {_metres(coverage.length_mm)} between its end frames; the declared "
+            f"{coverage.declared_iso_type or 'type'} is {_metres(coverage.declared_length_mm)} long"
+        )
     if coverage.complete:
         return result
     columns = coverage.image_columns

@@ -174,7 +174,7 @@ def verdict_from_maps(
     reasons: list[Reason] = list(covered.reasons)
     regions: list[Region] = list(covered.regions)
     estimates: dict[str, Any] = {}
-    notes = list(warnings)
+    notes = list(warnings) + list(covered.warnings)
     near = 0.0
     if not inp.structure.found and coverage.in_beam:
         notes.append("no container found in the image: structure-based checks ran on the whole image")

@@ -86,7 +86,12 @@ def cargo_mass_estimate(inp: CheckInput) -> MassEstimate:
     internal = inp.manifest.container.structure.get("internal_mm")
     if isinstance(internal, (list, tuple)) and len(internal) == 3 and residual.shape[1]:
         # Cargo stands inside the internal length only: the rest of the end bands is structure.
-        missing_mm = float(internal[0]) - residual.shape[1] * inp.column_pitch_mm
+        internal_mm = float(internal[0])
+        coverage = coverage_of(inp)
+        if coverage is not None and coverage.length_mismatch:
+            # Not the declared type's box: the measured one, with the declared type's ends.
+            internal_mm = coverage.length_mm - (coverage.declared_length_mm - internal_mm)
+        missing_mm = internal_mm - residual.shape[1] * inp.column_pitch_mm
         front = rear = max(missing_mm, 0.0) / 2.0 / inp.column_pitch_mm
     # The floor band is whole rows from the container's bottom edge: its top row reaches
     # above the floor's top by ``rows × row height − floor_band_mm``, where goods stand on
