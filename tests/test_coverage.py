@@ -400,3 +400,10 @@ def test_a_40ft_manifest_on_a_20ft_scan_is_warned_about():
     verdict = verdict_from_maps(*scene(), manifest(items=goods), provenance=PROVENANCE)
     assert not any("the container measures" in w for w in verdict.warnings)
     assert verdict.verdict == "clear", verdict.summary()
+
+
+def test_without_a_noise_map_the_noise_is_measured_from_the_image():
+    image, material_map = Scene(seed=6).build()
+    image.sigma_high = np.zeros_like(image.sigma_high)   # a source that gives no usable noise
+    verdict = verdict_from_maps(image, material_map, manifest(), provenance=PROVENANCE)
+    assert verdict.coverage.complete and verdict.coverage.cols == (FRONT, REAR)

@@ -519,6 +519,10 @@ def measure_input_coverage(image: Any, inp: Any, *, pulse_position_mm: np.ndarra
     """
     alpha = np.asarray(image.attenuation_high)
     sigma = getattr(image, "sigma_high", None)
+    if sigma is not None:
+        sigma = np.asarray(sigma)
+        if sigma.shape != alpha.shape or not (np.isfinite(sigma) & (sigma > 0)).any():
+            sigma = None
     if sigma is None:
         # Per-row noise from pixel-to-pixel differences along x.
         finite = np.nan_to_num(alpha.astype(np.float32), nan=0.0, posinf=0.0, neginf=0.0)
