@@ -8,7 +8,9 @@ from __future__ import annotations
 
 __all__ = ["REASON_CODES"]
 
-#: Stable reason codes of ``spec/inspection-contract.md``.
+#: Stable reason codes of ``spec/inspection-contract.md``, and ``SCAN_INCOMPLETE``: the
+#: scan does not cover its container (an end or a span not read), or its samples are
+#: mostly lost or saturated, or nothing is in the beam (``docs/reason-codes.md``).
 REASON_CODES = (
     "DECLARED_EMPTY_NOT_EMPTY",
     "MASS_MISMATCH",
@@ -17,4 +19,5 @@ REASON_CODES = (
     "CONCEALMENT_ANOMALY",
     "STRUCTURE_ANOMALY",
     "UNREADABLE_REGION",
+    "SCAN_INCOMPLETE",
 )

@@ -108,3 +108,51 @@ def test_goods_on_the_boards_count_down_to_the_floor():
     result = check_mass(check_input(scene, manifest(items=[{"hs_code": "610910", "gross_mass_kg": 1000.0}])))
     expected = cargo_kg(40.0, rows[1] - rows[0] + (6 - 170.0 / 30.0), COLS[1] - COLS[0]) * cotton_factor()
     assert result.estimates["cargo_mass_kg"] == pytest.approx(expected, rel=0.003)
+
+
+def _covered_input(scene, the_manifest, columns=None):
+    """The checks' input with the scan's coverage measured, as the pipeline gives it."""
+    from nii.inspection.checks import build_check_input
+    from nii.inspection.coverage import measure_input_coverage
+
+    image, material_map = scene.build()
+    if columns is not None:
+        for holder in (image, material_map):
+            for name, value in list(vars(holder).items()):
+                if hasattr(value, "ndim") and value.ndim == 2:
+                    setattr(holder, name, value[:, columns[0]:columns[1]].copy())
+                elif name == "position_mm":
+                    setattr(holder, name, value[columns[0]:columns[1]].copy())
+    inp = build_check_input(image, material_map, the_manifest, load_expectations())
+    measure_input_coverage(image, inp)
+    return inp
+
+
+def test_mass_is_not_compared_on_a_partial_container():
+    # A third of the box read, the whole load declared: no MASS_MISMATCH from the part seen.
+    declared = manifest(items=[{"hs_code": "610910", "gross_mass_kg": true_mass()}])
+    inp = _covered_input(loaded(seed=8), declared, columns=(0, FRONT + (REAR - FRONT) // 3))
+    result = check_mass(inp)
+    assert result.reasons == []
+    assert result.estimates["cargo_mass_kg"] is None
+    assert any(w.startswith("cargo mass not compared: only") and "of the container was read" in w
+               for w in result.warnings)
+
+
+def test_mass_is_compared_on_a_whole_container():
+    declared = manifest(items=[{"hs_code": "610910", "gross_mass_kg": 0.5 * true_mass()}])
+    result = check_mass(_covered_input(loaded(seed=9), declared))
+    assert [reason.code for reason in result.reasons] == ["MASS_MISMATCH"]
+    assert not any("not compared" in w for w in result.warnings)
+
+
+def test_a_missing_gross_mass_says_mass_not_checked():
+    result = check_mass(check_input(loaded(seed=10), manifest(items=[{"hs_code": "610910"}])))
+    assert result.reasons == []
+    assert any(w.startswith("cargo mass not checked") and "gross mass" in w for w in result.warnings)
+
+
+def test_no_container_found_says_mass_not_checked():
+    result = check_mass(check_input(Scene(seed=11, container=False), manifest()))
+    assert result.reasons == []
+    assert any(w.startswith("cargo mass not checked") and "no container" in w for w in result.warnings)

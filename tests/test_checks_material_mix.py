@@ -77,3 +77,24 @@ def test_impenetrable_load_declared_as_dense_goods_is_not_raised():
     image, material_map = scene_of(METAL, 200.0).build(impenetrable_above=150.0)
     inp = build_check_input(image, material_map, manifest(items=items("720851", 200.0)), load_expectations())
     assert check_material_mix(inp).reasons == []
+
+
+def test_material_mix_is_not_compared_on_a_partial_container():
+    from nii.inspection import load_expectations
+    from nii.inspection.checks import build_check_input
+    from nii.inspection.coverage import measure_input_coverage
+
+    image, material_map = scene_of(ORGANIC, seed=3).build()
+    keep = slice(0, FRONT + (REAR - FRONT) // 2)
+    for holder in (image, material_map):
+        for name, value in list(vars(holder).items()):
+            if hasattr(value, "ndim") and value.ndim == 2:
+                setattr(holder, name, value[:, keep].copy())
+            elif name == "position_mm":
+                setattr(holder, name, value[keep].copy())
+    inp = build_check_input(image, material_map, manifest(items=items("720851")), load_expectations())
+    measure_input_coverage(image, inp)
+    result = check_material_mix(inp)
+    assert result.reasons == []
+    assert any(w.startswith("material mix not compared") for w in result.warnings)
+    assert result.estimates["material_fractions"]["organic"] > 0.9

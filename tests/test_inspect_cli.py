@@ -28,8 +28,10 @@ def test_single_scan_writes_verdict_and_evidence(small_scan, manifest_path, tmp_
     assert (out / "evidence.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert verdict["verdict"] == ("inspect" if status == EXIT_INSPECT else "clear")
     assert verdict["scan_id"] == small_scan.header["scan_id"]
-    line = capsys.readouterr().out.strip()
-    assert len(line.splitlines()) == 1 and verdict["verdict"].upper() in line
+    # One summary line, then the verdict's warnings, one per line.
+    first, *notes = capsys.readouterr().out.strip().splitlines()
+    assert verdict["verdict"].upper() in first and str(out) in first
+    assert [note.removeprefix("  warning: ") for note in notes] == verdict["warnings"]
     # The library gives the same result as the command line.
     library = inspect(small_scan.path, manifest_path).to_dict()
     # (the physics calibration's identifier hashes its creation time, to the second)

@@ -103,3 +103,30 @@ def test_learned_detector_alarm_becomes_a_reason():
     assert verdict.verdict == "inspect"
     assert "detector" in verdict.to_dict()["provenance"]["models"]
     assert any("learned detector" in reason.message for reason in verdict.reasons)
+
+
+def test_summary_prints_the_warnings_under_its_line():
+    verdict = Verdict("S-1", (Reason("SCAN_INCOMPLETE", "high", "the scan ends 5.2 m before the container's rear end", 0.9),),
+                      (), None, {}, {}, warnings=("cargo mass not compared: only 14 % of the container was read",
+                                                  "an HS code\nspanning lines"))
+    first, *notes = verdict.summary().splitlines()
+    assert first == "S-1: INSPECT (score 0.90; SCAN_INCOMPLETE; cargo ≈ n/a)"
+    assert notes == ["  warning: cargo mass not compared: only 14 % of the container was read",
+                     "  warning: an HS code spanning lines"]
+    assert Verdict("S-2", (), (), 10.0, {}, {}).summary() == "S-2: CLEAR (score 0.00; no reason; cargo ≈ 10 kg)"
+
+
+def test_a_partial_container_is_never_clear():
+    # The scan stops a third of the way into the box: SCAN_INCOMPLETE, no mass compared.
+    image, material_map = loaded(seed=6).build()
+    keep = slice(0, FRONT + (REAR - FRONT) // 3)
+    for holder in (image, material_map):
+        for name, value in list(vars(holder).items()):
+            if isinstance(value, np.ndarray) and value.ndim == 2:
+                setattr(holder, name, value[:, keep].copy())
+            elif name == "position_mm":
+                setattr(holder, name, value[keep].copy())
+    verdict = verdict_from_maps(image, material_map, declared(), provenance=PROVENANCE)
+    assert verdict.verdict == "inspect" and verdict.reason_codes[0] == "SCAN_INCOMPLETE"
+    assert "MASS_MISMATCH" not in verdict.reason_codes and verdict.cargo_mass_kg is None
+    assert "ends" in verdict.reasons[0].message and "rear end" in verdict.reasons[0].message

@@ -139,7 +139,9 @@ def run(args: argparse.Namespace) -> int:
 
         export_dicos(outcome.image, outcome.verdict, out_dir, started=started, finished=finished)
     verdict = outcome.verdict
-    say(args, f"{verdict.summary()} -> {os.fspath(out_dir)}")
+    # The summary's first line names the outputs; its warnings follow, one per line.
+    first, *warnings = verdict.summary().split("\n")
+    say(args, "\n".join([f"{first} -> {os.fspath(out_dir)}", *warnings]))
     if args.json:
         print_json(verdict.to_dict())
     return EXIT_INSPECT if verdict.verdict == "inspect" else EXIT_CLEAR

@@ -79,7 +79,11 @@ THREAT_CATEGORY_OF_REASON = {
     "MATERIAL_MISMATCH": "ANOMALY",
     "STRUCTURE_ANOMALY": "ANOMALY",
     "UNREADABLE_REGION": "ANOMALY",
+    "SCAN_INCOMPLETE": "ANOMALY",
 }
+#: Reasons whose regions the scan could not assess: the beam could not read them
+#: (``UNREADABLE_REGION``) or the scan did not cover them (``SCAN_INCOMPLETE``).
+_UNASSESSED = ("UNREADABLE_REGION", "SCAN_INCOMPLETE")
 _FLAG_OF_SEVERITY = {"high": "HIGH_THREAT", "medium": "THREAT", "low": "THREAT"}
 
 
@@ -98,8 +102,8 @@ def assessment_flag(reason_code: str, severity: str | None) -> str:
     -------
     str
         ``UNKNOWN`` for ``UNREADABLE_REGION`` (the beam could not see: nothing can be
-        assessed), ``NO_THREAT`` for a reason not raised, ``HIGH_THREAT`` for a high
-        severity, ``THREAT`` otherwise.
+        assessed) and ``SCAN_INCOMPLETE`` (the scan did not read it), ``NO_THREAT`` for
+        a reason not raised, ``HIGH_THREAT`` for a high severity, ``THREAT`` otherwise.
 
     Examples
     --------
@@ -108,7 +112,7 @@ def assessment_flag(reason_code: str, severity: str | None) -> str:
     >>> assessment_flag("UNREADABLE_REGION", "medium")
     'UNKNOWN'
     """
-    if reason_code == "UNREADABLE_REGION":
+    if reason_code in _UNASSESSED:
         return "UNKNOWN"
     if severity is None:
         return "NO_THREAT"

@@ -22,6 +22,7 @@ from nii import __version__
 from nii.errors import AnalysisError, NiiError
 from nii.inspection.checks import CHECKS, CheckResult, build_check_input
 from nii.inspection.checks._context import CheckInput
+from nii.inspection.coverage import check_coverage, lost_pulse_share, measure_input_coverage
 from nii.inspection.expectations import ExpectationTable, load_expectations
 from nii.inspection.manifest import Manifest, load_manifest
 from nii.inspection.verdict import Reason, Region, Verdict
@@ -119,7 +120,8 @@ def _run_models(models: Sequence[Any], image: Any, material_map: Any, inp: Check
             ))
         for region in alarms:
             material = region.material or "none"
-            result.regions.append(inp.region(tuple(region.bbox), material, float(region.score), region.reason))  # type: ignore[arg-type]
+            row0, col0, row1, col1 = (int(v) for v in region.bbox)
+            result.regions.append(inp.region((row0, col0, row1, col1), material, float(region.score), region.reason))
     return result, provenance
 
 
@@ -134,6 +136,8 @@ def verdict_from_maps(
     warnings: Sequence[str] = (),
     timings_s: dict[str, float] | None = None,
     calibration: Any = None,
+    pulse_position_mm: np.ndarray | None = None,
+    lost_share: float = 0.0,
 ) -> Verdict:
     """Run every check on an analysed image and its material map.
 
@@ -157,22 +161,33 @@ def verdict_from_maps(
     calibration : Calibration, optional
         The calibration the map was computed with; the high-Z check decomposes an
         object from the cargo around it on its material curves.
+    pulse_position_mm : numpy.ndarray, optional
+        Conveyance positions (mm) of the high-energy object pulses: columns in a gap
+        between them were interpolated, not read (:mod:`nii.inspection.coverage`).
+    lost_share : float
+        Share of the object pulses the reader lost (dropped, CRC failures).
 
     Returns
     -------
     Verdict
+        ``SCAN_INCOMPLETE`` first when the scan does not cover its container with
+        usable samples; the mass and material mix are then not compared.
     """
     table = table if table is not None else load_expectations()
     timings = timings_s if timings_s is not None else {}
     started = time.perf_counter()
     inp = build_check_input(image, material_map, manifest, table, calibration=calibration)
     timings["prepare"] = time.perf_counter() - started
-    reasons: list[Reason] = []
-    regions: list[Region] = []
+    started = time.perf_counter()
+    coverage = measure_input_coverage(image, inp, pulse_position_mm=pulse_position_mm, lost_share=lost_share)
+    timings["coverage"] = time.perf_counter() - started
+    covered = check_coverage(inp, coverage)
+    reasons: list[Reason] = list(covered.reasons)
+    regions: list[Region] = list(covered.regions)
     estimates: dict[str, Any] = {}
-    notes = list(warnings)
+    notes = list(warnings) + list(covered.warnings)
     near = 0.0
-    if not inp.structure.found:
+    if not inp.structure.found and coverage.in_beam:
         notes.append("no container found in the image: structure-based checks ran on the whole image")
     for name, check in CHECKS:
         started = time.perf_counter()
@@ -206,7 +221,29 @@ def verdict_from_maps(
         },
         near_miss=near,
         warnings=tuple(dict.fromkeys(notes)),
+        coverage=coverage,
     )
+
+
+def _pulse_reading(scan: Any) -> tuple[np.ndarray | None, float]:
+    """Positions (mm) of the high-energy object pulses and the share of object pulses lost."""
+    frames = list(getattr(scan, "frames", None) or [])
+    if not frames:
+        return None, 0.0
+    from nii.correction import fill_positions
+
+    high = frames[0]
+    header = getattr(scan, "header", None)
+    speed = getattr(header, "nominal_speed_mps", None)
+    try:
+        positions = fill_positions(high.position_mm, high.position_valid, high.time_s,
+                                   None if speed is None else float(speed) * 1000.0)
+    except (NiiError, ValueError, TypeError):
+        positions = None
+    pulse_index = np.concatenate([np.asarray(frame.pulse_index, np.int64).ravel() for frame in frames])
+    report = getattr(scan, "report", None)
+    lost = lost_pulse_share(pulse_index, getattr(report, "dropped_pulses", None) or ())
+    return positions, lost
 
 
 def _scan_warnings(scan: Any) -> list[str]:
@@ -230,6 +267,11 @@ def _check_image(image: Any) -> None:
     if finite.mean() < 0.5:
         raise AnalysisError(
             f"scan {getattr(image, 'scan_id', '?')}: {100 * (1 - finite.mean()):.0f} % of the attenuation image is not finite; the scan cannot be analysed"
+        )
+    saturated = getattr(image, "saturated", None)
+    if saturated is not None and np.asarray(saturated).shape == alpha.shape and not (finite & ~np.asarray(saturated, bool)).any():
+        raise AnalysisError(
+            f"scan {getattr(image, 'scan_id', '?')}: every object sample is saturated; the scan holds no measurement"
         )
 
 
@@ -280,10 +322,11 @@ def run_inspection(
         "calibration": str(identifier if identifier is not None else type(chosen).__name__),
     }
     check_timings: dict[str, float] = {}
+    pulse_position_mm, lost_share = _pulse_reading(scan)
     verdict = verdict_from_maps(
         image, material_map, manifest, provenance=provenance, table=table, models=models,
         warnings=list(manifest.warnings) + _scan_warnings(scan), timings_s=check_timings,
-        calibration=chosen,
+        calibration=chosen, pulse_position_mm=pulse_position_mm, lost_share=lost_share,
     )
     timings.update({f"check.{name}": seconds for name, seconds in check_timings.items()})
     return InspectionResult(verdict=verdict, image=image, material_map=material_map, manifest=manifest, timings_s=timings)

@@ -20,6 +20,8 @@ __all__ = [
 ]
 
 SEVERITIES = ("low", "medium", "high")
+#: Prefix of each warning line under :meth:`Verdict.summary`'s first line.
+WARNING_PREFIX = "  warning: "
 
 
 @dataclass(frozen=True)
@@ -132,6 +134,9 @@ class Verdict:
         score of a clear scan say how close it came.
     warnings : sequence of str
         Non-fatal problems (unknown HS codes, dropped pulses...).
+    coverage : Coverage or None
+        How much of its container the scan read (:mod:`nii.inspection.coverage`); not
+        part of the JSON (its findings are in ``reasons`` and ``warnings``).
     """
 
     scan_id: str
@@ -142,6 +147,7 @@ class Verdict:
     provenance: Mapping[str, Any]
     near_miss: float = 0.0
     warnings: Sequence[str] = field(default_factory=tuple)
+    coverage: Any = field(default=None, compare=False, repr=False)
 
     @property
     def verdict(self) -> str:
@@ -188,8 +194,20 @@ class Verdict:
         return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False, allow_nan=False) + "\n"
 
     def summary(self) -> str:
-        """One line for a terminal: verdict, score, reason codes, mass estimate."""
+        """For a terminal: one line (verdict, score, reason codes, mass estimate), then the warnings.
+
+        Each warning follows on a line of its own, prefixed ``  warning: ``, so that
+        the officer reads what was not checked or not read next to the verdict.
+
+        Examples
+        --------
+        >>> print(Verdict("S1", (), (), None, {}, {}, warnings=("cargo mass not checked: no gross mass",)).summary())
+        S1: CLEAR (score 0.00; no reason; cargo ≈ n/a)
+          warning: cargo mass not checked: no gross mass
+        """
         mass = self.cargo_mass_kg
         mass_text = "n/a" if mass is None or not math.isfinite(mass) else f"{mass:,.0f} kg"
         codes = ", ".join(dict.fromkeys(self.reason_codes)) if self.reasons else "no reason"
-        return f"{self.scan_id}: {self.verdict.upper()} (score {self.score:.2f}; {codes}; cargo ≈ {mass_text})"
+        line = f"{self.scan_id}: {self.verdict.upper()} (score {self.score:.2f}; {codes}; cargo ≈ {mass_text})"
+        notes = [" ".join(str(warning).split()) for warning in self.warnings]
+        return "\n".join([line, *(f"{WARNING_PREFIX}{note}" for note in notes if note)])

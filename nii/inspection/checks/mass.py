@@ -13,6 +13,12 @@ structure profile's. The tolerance is the larger of ``tolerance_sigma`` standard
 uncertainties and ``min_relative_tolerance`` of the declared mass. Where the beam could
 not read part of the cargo the estimate is a lower bound: a shortfall is then not
 raised, and the message says so for an excess.
+
+Nothing is compared on a partial container: when the scan does not cover its
+container with usable samples (:mod:`nii.inspection.coverage`), the estimate (which
+fills the cargo space's ends from the nearest columns) is not the cargo's mass. It is
+then left out of the estimates, and a warning says why the mass was not compared. A mass that cannot be checked for another reason
+(no gross mass declared, no container found) gets a warning too.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from nii.inspection.checks._mass_estimate import (
     estimate_cargo_mass,
     organic_mass_factor,
 )
+from nii.inspection.coverage import coverage_of
 from nii.inspection.verdict import Reason
 
 __all__ = ["CODE", "check_mass", "cargo_mass_estimate"]
@@ -79,7 +86,12 @@ def cargo_mass_estimate(inp: CheckInput) -> MassEstimate:
     internal = inp.manifest.container.structure.get("internal_mm")
     if isinstance(internal, (list, tuple)) and len(internal) == 3 and residual.shape[1]:
         # Cargo stands inside the internal length only: the rest of the end bands is structure.
-        missing_mm = float(internal[0]) - residual.shape[1] * inp.column_pitch_mm
+        internal_mm = float(internal[0])
+        coverage = coverage_of(inp)
+        if coverage is not None and coverage.length_mismatch:
+            # Not the declared type's box: the measured one, with the declared type's ends.
+            internal_mm = coverage.length_mm - (coverage.declared_length_mm - internal_mm)
+        missing_mm = internal_mm - residual.shape[1] * inp.column_pitch_mm
         front = rear = max(missing_mm, 0.0) / 2.0 / inp.column_pitch_mm
     # The floor band is whole rows from the container's bottom edge: its top row reaches
     # above the floor's top by ``rows × row height − floor_band_mm``, where goods stand on
@@ -114,7 +126,8 @@ def check_mass(inp: CheckInput) -> CheckResult:
     Returns
     -------
     CheckResult
-        ``estimates["cargo_mass_kg"]`` (kg) and ``estimates["cargo_mass_sigma_kg"]`` (kg) always.
+        ``estimates["cargo_mass_kg"]`` (kg) and ``estimates["cargo_mass_sigma_kg"]`` (kg),
+        None when the scan does not cover its container.
     """
     result = CheckResult()
     estimate = cargo_mass_estimate(inp)
@@ -122,7 +135,22 @@ def check_mass(inp: CheckInput) -> CheckResult:
     result.estimates["cargo_mass_kg"] = mass
     result.estimates["cargo_mass_sigma_kg"] = sigma
     declared = inp.manifest.declared_gross_mass_kg
-    if inp.manifest.declared_empty or declared is None or not inp.structure.found:
+    coverage = coverage_of(inp)
+    if coverage is not None and not coverage.complete:
+        # The estimate fills the cargo space's ends from the nearest columns: on a part
+        # of the container it is no estimate of the cargo at all. It is left out.
+        result.estimates["cargo_mass_kg"] = None
+        result.estimates["cargo_mass_sigma_kg"] = None
+        if not inp.manifest.declared_empty:
+            result.warnings.append(f"cargo mass not compared: {coverage.shortfall()}")
+        return result
+    if inp.manifest.declared_empty:
+        return result
+    if declared is None:
+        result.warnings.append("cargo mass not checked: the manifest declares no gross mass for its goods")
+        return result
+    if not inp.structure.found:
+        result.warnings.append("cargo mass not checked: no container was found in the image")
         return result
     # A declaration of almost nothing is judged against a floor, not against itself:
     # a relative tolerance of a few kilograms would raise on dunnage.

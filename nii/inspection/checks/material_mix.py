@@ -10,17 +10,23 @@ goods' bulk density, since goods rarely fill the width) must not exceed twice th
 chapters' plausible bulk density; where the cargo is impenetrable its areal density is a
 lower bound, so that test still runs when more than ``max_unreadable_share`` of the
 cargo mass is impenetrable and the class shares are no longer compared.
+
+Nothing is compared on a partial container: when the scan does not cover its
+container with usable samples (:mod:`nii.inspection.coverage`), the shares of the part
+read are reported but not compared, and a warning says so.
 """
 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
 from nii.classes import CLASS_CODES
 from nii.inspection.checks._cargo import cargo_mask, material_fractions
 from nii.inspection.checks._context import CheckInput, CheckResult, components
+from nii.inspection.coverage import coverage_of
 from nii.inspection.expectations import expected_fractions
 from nii.inspection.verdict import Reason
 
@@ -46,19 +52,30 @@ def _declared_text(inp: CheckInput) -> str:
     return ", ".join(dict.fromkeys(titles))
 
 
-def _weighted(inp: CheckInput, attribute: str) -> float | tuple[float, float] | None:
-    values, weights = [], []
+def _declared_expectations(inp: CheckInput) -> list[tuple[Any, float]]:
+    """The declared items' HS expectations with their weights (declared mass, kg; 1 when none)."""
+    found = []
     for item in inp.manifest.items:
         expectation = inp.table.get(item.hs_code)
-        if expectation is None:
-            continue
-        values.append(getattr(expectation, attribute))
-        weights.append(item.gross_mass_kg or 1.0)
-    if not values:
+        if expectation is not None:
+            found.append((expectation, float(item.gross_mass_kg or 1.0)))
+    return found
+
+
+def _weighted_tolerance(inp: CheckInput) -> float | None:
+    """The declared chapters' mix tolerance, weighted by declared mass (dimensionless)."""
+    found = _declared_expectations(inp)
+    if not found:
         return None
-    if attribute == "density_kg_m3":
-        return (min(v[0] for v in values), max(v[1] for v in values))
-    return float(np.average(values, weights=weights))
+    return float(np.average([e.tolerance for e, _ in found], weights=[w for _, w in found]))
+
+
+def _density_range(inp: CheckInput) -> tuple[float, float] | None:
+    """The widest plausible bulk density range of the declared chapters (kg/m³)."""
+    found = _declared_expectations(inp)
+    if not found:
+        return None
+    return (min(float(e.density_kg_m3[0]) for e, _ in found), max(float(e.density_kg_m3[1]) for e, _ in found))
 
 
 def check_material_mix(inp: CheckInput) -> CheckResult:
@@ -81,6 +98,10 @@ def check_material_mix(inp: CheckInput) -> CheckResult:
     result.estimates["material_fractions"] = observed
     if inp.manifest.declared_empty or not inp.manifest.items:
         return result
+    coverage = coverage_of(inp)
+    if coverage is not None and not coverage.complete:
+        result.warnings.append(f"material mix not compared: {coverage.shortfall()}")
+        return result
     expected = expected_fractions(inp.manifest.items, inp.table)
     if expected is None:
         return result
@@ -91,7 +112,9 @@ def check_material_mix(inp: CheckInput) -> CheckResult:
     unreadable_share = observed.get("impenetrable", 0.0)
     readable = {name: observed.get(name, 0.0) for name in _COMPARED}
     total = sum(readable.values())
-    tolerance = float(_weighted(inp, "tolerance"))  # type: ignore[arg-type]
+    tolerance = _weighted_tolerance(inp)
+    if tolerance is None:
+        return result
     declared = _declared_text(inp)
     # Mostly impenetrable cargo: the class shares of the few readable pixels say little
     # (and the map reads thick dense goods' edges as metal or high-Z); the density test,
@@ -106,7 +129,7 @@ def check_material_mix(inp: CheckInput) -> CheckResult:
         )
 
     # Apparent density: a lower bound on the goods' bulk density.
-    density_range = _weighted(inp, "density_kg_m3")
+    density_range = _density_range(inp)
     width_mm = float(inp.manifest.container.width_mm) - _WALL_ALLOWANCE_MM
     density_ratio = 0.0
     apparent = math.nan
@@ -131,7 +154,7 @@ def check_material_mix(inp: CheckInput) -> CheckResult:
             f"declared {declared} should look like {_describe(expected)}; the image shows "
             f"{_describe(readable)} (difference {distance:.0%}, tolerance {tolerance:.0%})"
         )
-    if density_ratio > 1.0:
+    if density_ratio > 1.0 and density_range is not None:
         messages.append(
             f"the cargo is at least {apparent:,.0f} kg/m³ dense where {declared} stow at "
             f"{density_range[0]:,.0f}-{density_range[1]:,.0f} kg/m³"  # type: ignore[index]
@@ -142,7 +165,7 @@ def check_material_mix(inp: CheckInput) -> CheckResult:
 
     # Region: the largest connected piece of the most over-represented class.
     excess = {name: readable[name] - expected.get(name, 0.0) for name in _COMPARED}
-    worst = max(excess, key=excess.__getitem__)
+    worst = max(excess, key=lambda name: excess[name])
     worst_mask = mask & (inp.classes == CLASS_CODES[worst])
     pieces = components(worst_mask, min_pixels=4)
     if pieces:
