@@ -158,3 +158,15 @@ def test_inspection_result_save_and_render_evidence(small_scan, tmp_path):
     (tmp_path / "a-file").write_text("not a folder", encoding="utf-8")
     with pytest.raises(nii.NiiError, match="a-file"):
         result.save(tmp_path / "a-file")
+
+
+def test_every_reason_code_is_documented():
+    """docs/reason-codes.md has a ``## CODE`` section for every code of nii.reasons."""
+    from pathlib import Path
+
+    from nii.reasons import REASON_CODES
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "reason-codes.md").read_text(encoding="utf-8")
+    headings = {line[3:].strip() for line in text.splitlines() if line.startswith("## ")}
+    missing = [code for code in REASON_CODES if code not in headings]
+    assert not missing, f"docs/reason-codes.md has no section for {missing}"
