@@ -34,6 +34,7 @@ SUBCOMMANDS = (
     "discriminate",
     "render",
     "inspect",
+    "review",
     "bench",
 )
 
