@@ -248,7 +248,9 @@ def render_pseudocolour(image: Any, material_map: Any) -> np.ndarray:
 
 
 def _bbox_of(region: Any) -> tuple[int, int, int, int]:
-    bbox = region.get("bbox") if isinstance(region, Mapping) else getattr(region, "bbox", region)
+    bbox: Any = region.get("bbox") if isinstance(region, Mapping) else getattr(region, "bbox", region)
+    if bbox is None or len(bbox) != 4:
+        raise ValueError(f"a region needs a 4-number bbox [row0, col0, row1, col1], got {bbox!r}")
     row0, col0, row1, col1 = (int(v) for v in bbox)
     return row0, col0, row1, col1
 
@@ -310,7 +312,7 @@ def merge_regions(regions: Iterable[Any], *, overlap: float = _SAME_OBJECT_OVERL
                     break
             if merged:
                 break
-    objects = []
+    objects: list[dict[str, Any]] = []
     for group, box in sorted(zip(groups, union, strict=True), key=lambda pair: min(pair[0])):
         members = sorted(group)
         scores = [float(_field(items[m], "score", 0.0) or 0.0) for m in members]

@@ -24,7 +24,14 @@ from pathlib import Path
 
 import _review_synthetic as synthetic
 import pytest
-from _browser import chromium_missing, console_errors, set_viewport, start_chromium, stop_chromium, wait_for
+from _browser import (
+    chromium_missing,
+    console_errors,
+    set_viewport,
+    start_chromium,
+    stop_chromium,
+    wait_for,
+)
 
 _MISSING = chromium_missing()
 pytestmark = pytest.mark.skipif(_MISSING is not None, reason=f"headless Chromium unavailable: {_MISSING}")

@@ -253,9 +253,9 @@ def _side_panel(verdict: Mapping[str, Any], objects: Sequence[Mapping[str, Any]]
     # provenance
     provenance = verdict.get("provenance") or {}
     parts.append('<section id="provenance"><h2>Provenance</h2><table>')
-    for key in ("input_sha256", "calibration", "software"):
-        value = str(provenance.get(key, ""))
-        parts.append(f'<tr><th>{_e(key)}</th><td class="mono" title="{_e(value)}">{_e(value)}</td></tr>')
+    for field_name in ("input_sha256", "calibration", "software"):
+        value = str(provenance.get(field_name, ""))
+        parts.append(f'<tr><th>{_e(field_name)}</th><td class="mono" title="{_e(value)}">{_e(value)}</td></tr>')
     parts.append('</table><p class="links"><a href="verdict.json">verdict.json</a> · <a href="evidence.png">evidence.png</a></p></section>')
     # shortcuts
     parts.append('<section id="shortcuts"><h2>Keyboard</h2><table>')

@@ -96,7 +96,7 @@ class ScanEntry:
 
     @property
     def score(self) -> float | None:
-        value = (self.verdict or {}).get("score")
+        value: Any = (self.verdict or {}).get("score")
         try:
             number = float(value)
         except (TypeError, ValueError):
