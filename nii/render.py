@@ -699,7 +699,8 @@ def compose_evidence(image: Any, material_map: Any, verdict: Mapping[str, Any] |
         rgb = _grey(shown_alpha, limits)
     else:
         rgb = _colourise(_resample_classes(classes[r0:r1, c0:c1], width, height), shown_alpha, limits)
-    size = legend_font_px(max(width, _MIN_PICTURE_WIDTH_PX))
+    strip_width = max(width, min(_MIN_PICTURE_WIDTH_PX, int(max_width)))
+    size = legend_font_px(strip_width)
     sx, sy = width / cols, height / rows
     boxes = [((o["bbox"][1] - c0) * sx, (o["bbox"][0] - r0) * sy,
               (o["bbox"][3] - c0) * sx - 1, (o["bbox"][2] - r0) * sy - 1) for o in objects]
@@ -746,7 +747,7 @@ def compose_evidence(image: Any, material_map: Any, verdict: Mapping[str, Any] |
     if word:
         title = f"score {float(verdict.get('score', 0.0)):.2f} · {title}"
     warnings = [str(w) for w in verdict.get("warnings") or []]
-    strip = legend(max(width, _MIN_PICTURE_WIDTH_PX), reasons=lines, title=title, notes=notes,
+    strip = legend(strip_width, reasons=lines, title=title, notes=notes,
                    warnings=warnings, verdict=str(word) if word else None, font_px=size)
     text = ([str(word).upper()] if word else []) + [title] + [f"⚠ {w}" for w in warnings] + list(CLASS_NAMES.values())
     text += lines + notes + [str(o["number"]) for o in objects]

@@ -170,6 +170,7 @@ def test_legend_text_is_12_px_high_when_fitted_to_1600_px(columns):
     total_width = evidence.rgb.shape[1]
     fitted = REFERENCE_WIDTH_PX / total_width  # the scale of the image fitted to 1,600 px wide
     assert evidence.font_px == legend_font_px(max(evidence.picture_size[0], 640))
+    assert evidence.rgb.shape[1] == max(evidence.picture_size[0], 640)
     assert _cap_height(evidence.font_px) * min(fitted, 1.0) >= MIN_TEXT_PX
     assert _cap_height(evidence.font_px) * fitted >= MIN_TEXT_PX
     assert evidence.picture_size[1] / evidence.picture_size[0] == pytest.approx(
@@ -182,3 +183,13 @@ def test_grey_evidence_needs_no_material_map():
     width, height = evidence.picture_size
     picture = evidence.rgb[:height, :width]
     assert (picture[..., 0] == picture[..., 1]).mean() > 0.9  # grey, but for the red boxes
+
+
+def test_render_command_keeps_the_aspect_with_max_width(small_scan, tmp_path):
+    from nii.cli import main
+
+    for extra in ([], ["--grey"]):
+        out = tmp_path / f"r{len(extra)}.png"
+        assert main(["render", str(small_scan.path), "--max-width", "300", "-o", str(out), *extra]) == 0
+        with Image.open(out) as picture:
+            assert picture.size[0] == 300

@@ -193,17 +193,6 @@ def _side_panel(verdict: Mapping[str, Any], objects: Sequence[Mapping[str, Any]]
     else:
         parts.append('<p class="none">No box.</p>')
     parts.append("</section>")
-    # layers
-    parts.append('<section id="layers"><h2>Layer</h2><div class="layer-buttons">')
-    for key, name in enumerate(layer_names, start=1):
-        layer = layers[name]
-        parts.append(f'<button type="button" class="layer" data-layer="{_e(name)}" title="{_e(layer["description"])} (key {key})">'
-                     f'<kbd>{key}</kbd> {_e(layer["label"])}</button>')
-    parts.append('</div><div id="layer-description"></div>'
-                 '<label>window <input id="wl-window" type="range" min="0" max="1000" value="500"></label>'
-                 '<label>level <input id="wl-level" type="range" min="0" max="1000" value="500"></label>'
-                 '<div id="wl-readout"></div><button type="button" id="wl-reset">reset (R)</button>'
-                 '<div id="colour-key"></div></section>')
     # decision (filled by the review station)
     parts.append('<section id="decision" hidden><h2>Decision</h2><form id="decision-form">'
                  '<label>officer <input id="officer" name="officer" required autocomplete="username"></label>'
@@ -216,6 +205,17 @@ def _side_panel(verdict: Mapping[str, Any], objects: Sequence[Mapping[str, Any]]
                  '<button type="submit" id="decide">record the decision</button>'
                  '<div id="decision-status" role="status"></div></form>'
                  '<h3>Recorded</h3><ol id="history"></ol><div id="queue-nav"></div></section>')
+    # layers
+    parts.append('<section id="layers"><h2>Layer</h2><div class="layer-buttons">')
+    for key, name in enumerate(layer_names, start=1):
+        layer = layers[name]
+        parts.append(f'<button type="button" class="layer" data-layer="{_e(name)}" title="{_e(layer["description"])} (key {key})">'
+                     f'<kbd>{key}</kbd> {_e(layer["label"])}</button>')
+    parts.append('</div><div id="layer-description"></div>'
+                 '<label>window <input id="wl-window" type="range" min="0" max="1000" value="500"></label>'
+                 '<label>level <input id="wl-level" type="range" min="0" max="1000" value="500"></label>'
+                 '<div id="wl-readout"></div><button type="button" id="wl-reset">reset (R)</button>'
+                 '<div id="colour-key"></div></section>')
     # estimates
     estimates = verdict.get("estimates") or {}
     fractions = estimates.get("material_fractions") or {}

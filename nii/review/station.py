@@ -382,8 +382,12 @@ def build_app(out_dir: str | os.PathLike, *, store: DecisionStore, token: str | 
     async def export_json(request: Request) -> Response:
         return Response(store.export_json(), media_type="application/json")
 
+    async def no_icon(request: Request) -> Response:
+        return Response(status_code=204)
+
     routes = [
         Route("/", queue_page),
+        Route("/favicon.ico", no_icon),
         Route("/api/scans", queue_json),
         Route("/api/scans/{key}/decisions", decisions_of, methods=["GET", "POST"]),
         Route("/api/decisions.csv", export_csv),
