@@ -311,6 +311,7 @@ def build_app(out_dir: str | os.PathLike, *, store: DecisionStore, token: str | 
             "next_url": _scan_url(keys[index + 1]) if index + 1 < len(keys) else None,
             "officer": officer,
             "decisions": list(DECISIONS),
+            "verdict_sha256": entry.verdict_sha256,
         }
         if not entry.has_page:
             return HTMLResponse(

@@ -53,8 +53,9 @@ def _sqlalchemy() -> Any:
 
 
 def default_url(out_dir: str | os.PathLike) -> str:
-    """The SQLite URL of ``OUT_DIR/decisions.sqlite``."""
-    return f"sqlite:///{Path(out_dir).resolve() / DB_FILE}"
+    """The SQLite URL of ``OUT_DIR/decisions.sqlite`` (any characters in the path quoted)."""
+    url = _sqlalchemy().engine.URL.create("sqlite", database=str(Path(out_dir).resolve() / DB_FILE))
+    return url.render_as_string(hide_password=False)
 
 
 _SQLITE_TRIGGERS = (

@@ -541,6 +541,13 @@
   function setupStation() {
     var panel = document.getElementById("decision");
     panel.hidden = false;
+    if (station.verdict_sha256 && station.verdict_sha256 !== meta.verdict_sha256) {
+      var stale = document.createElement("p");
+      stale.className = "stale";
+      stale.textContent = "This page was written for another verdict.json than the one in the folder now: " +
+        "the decision is recorded against the verdict in the folder.";
+      panel.insertBefore(stale, panel.firstChild.nextSibling);
+    }
     var officer = document.getElementById("officer");
     officer.value = localStorage.getItem("nii-officer") || station.officer || "";
     drawToggle.addEventListener("click", toggleDrawing);
@@ -551,7 +558,7 @@
       var form = e.target, choice = form.querySelector("input[name=decision]:checked");
       var body = {
         officer: officer.value.trim(), decision: choice ? choice.value : "", note: document.getElementById("note").value,
-        boxes: state.drawn, verdict_sha256: meta.verdict_sha256
+        boxes: state.drawn, verdict_sha256: station.verdict_sha256 || meta.verdict_sha256
       };
       localStorage.setItem("nii-officer", body.officer);
       status.className = ""; status.textContent = "recording…";
@@ -580,7 +587,7 @@
         var li = document.createElement("li");
         li.textContent = d.decided_at + " · " + d.officer + " · " + d.decision.replace("_", " ") +
           (d.note ? " · " + d.note : "") + (d.boxes && d.boxes.length ? " · " + d.boxes.length + " box(es)" : "") +
-          (d.verdict_sha256 !== meta.verdict_sha256 ? " (another verdict)" : "");
+          (d.verdict_sha256 !== (station.verdict_sha256 || meta.verdict_sha256) ? " (another verdict)" : "");
         list.appendChild(li);
       });
     });
