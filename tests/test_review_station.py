@@ -90,6 +90,12 @@ def test_serving_beyond_the_host_needs_a_token(tmp_path, capsys, monkeypatch):
     assert main(["review", str(tmp_path), "--host", "0.0.0.0"]) == 2
     assert "token" in capsys.readouterr().err
     assert main(["review", str(tmp_path / "missing")]) == 2
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        capsys.readouterr()
+        assert main(["review", str(tmp_path), "--port", str(busy.getsockname()[1])]) == 2
+        assert "another --port" in capsys.readouterr().err
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):

@@ -455,6 +455,15 @@ def serve(out_dir: str | os.PathLike, *, host: str = "127.0.0.1", port: int = 87
         import uvicorn
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise MissingExtraError("the review station needs uvicorn: install it with  pip install 'nii[review]'") from exc
+    import socket
+
+    try:  # uvicorn exits with status 1 on a busy port: say it in one sentence, exit 2
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, int(port)))
+    except OSError as exc:
+        raise NiiError(f"cannot serve the review station on {host}:{port} ({exc.strerror or exc}); choose another --port") from exc
     store = DecisionStore.for_output(out_dir, db_url)
     try:
         app = build_app(out_dir, store=store, token=token, officer=officer, port=port)
