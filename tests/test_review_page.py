@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from nii.review.page import ASSETS_DIR, REVIEW_FILE, STATION_MARKER, verdict_digest, write_review
-from nii.review.tiles import TILE_COLUMNS, departure_g_cm2, encode_tiles, quantise
+from nii.review.tiles import TILE_COLUMNS, departure_g_cm2, encode_tiles, noise_step, quantise
 
 
 def _meta(page: str) -> dict:
@@ -91,6 +91,19 @@ def test_tiles_cut_long_images_and_mark_missing_values():
     assert len(tiles) == 2
     second = _decode(tiles[1], np.uint16).reshape(3, -1)
     np.testing.assert_array_equal(second, wide[:, TILE_COLUMNS:])
+
+
+def test_attenuation_is_rounded_below_its_noise():
+    rng = np.random.default_rng(1)
+    values = rng.uniform(0.0, 6.5535, (50, 50))
+    sigma = np.full(values.shape, 0.004)
+    step = noise_step(sigma)
+    assert step == pytest.approx(0.002)
+    codes = quantise(values, 0.0, 6.5534, step=step)
+    assert ((codes - 1) % 20 == 0).all()  # 20 code steps of 1e-4 in each step of 0.002
+    decoded = (codes.astype(np.float64) - 1) * 6.5534 / 65534
+    assert np.abs(decoded - values).max() <= 0.5 * step + 1e-4
+    assert noise_step(None) is None and noise_step(np.zeros(3)) is None
 
 
 def test_departure_is_about_zero_in_uniform_cargo_and_shows_the_block():
