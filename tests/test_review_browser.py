@@ -319,6 +319,7 @@ def test_station_records_a_decision_that_survives_a_restart(browser, inspected, 
         browser.find_element("id", "decide").click()
         wait_for(browser, "document.getElementById('decision-status').textContent.indexOf('recorded (') === 0")
         assert console_errors(browser) == []
+        scan_url = browser.current_url
     finally:
         station.stop()
     station.start()  # a new process on the same database
@@ -335,6 +336,12 @@ def test_station_records_a_decision_that_survives_a_restart(browser, inspected, 
         assert decision["verdict_sha256"] == verdict_digest((inspected / "verdict.json").read_bytes())
         status, csv_text = station.get("/api/decisions.csv", token=station.token)
         assert status == 200 and "A. Officer" in csv_text
+        # the page shows it too, with its box on the image
+        browser.get(scan_url)
+        wait_for(browser, "window.niiReview && window.niiReview.ready")
+        wait_for(browser, "document.querySelectorAll('#history li').length === 1")
+        assert "physical inspection" in browser.find_element("id", "history").text
+        assert browser.execute_script("return niiReview.state.recorded;") == drawn
     finally:
         station.stop()
     database = sqlite3.connect(inspected / "decisions.sqlite")

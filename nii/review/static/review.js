@@ -289,6 +289,12 @@
       ctx.strokeStyle = "#e61414"; ctx.lineWidth = 1; ctx.strokeRect(b[0], y, w, 18);
       ctx.fillStyle = "#e61414"; ctx.fillText(label, b[0] + 4, y + 2);
     });
+    ctx.setLineDash([2, 3]);
+    ctx.strokeStyle = "#80deea"; ctx.lineWidth = 1.5;
+    (state.recorded || []).forEach(function (box) {  // boxes of the decisions already recorded
+      var b = screenBox(box, 4);
+      ctx.strokeRect(b[0], b[1], b[2] - b[0], b[3] - b[1]);
+    });
     ctx.setLineDash([6, 4]);
     ctx.strokeStyle = "#00e5ff"; ctx.lineWidth = 2;
     state.drawn.concat(state.draft ? [state.draft] : []).forEach(function (box) {
@@ -583,6 +589,9 @@
     fetch(station.history_url, { credentials: "same-origin" }).then(function (r) { return r.json(); }).then(function (items) {
       var list = document.getElementById("history");
       list.innerHTML = "";
+      state.recorded = [];
+      items.forEach(function (d) { (d.boxes || []).forEach(function (b) { state.recorded.push(b); }); });
+      requestDraw();
       items.forEach(function (d) {
         var li = document.createElement("li");
         li.textContent = d.decided_at + " · " + d.officer + " · " + d.decision.replace("_", " ") +
