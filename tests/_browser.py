@@ -48,7 +48,7 @@ def start_chromium(width: int = 1600, height: int = 900) -> Any:
         options.add_argument(flag)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.nii_profile = profile
+    driver.nii_profile = profile  # type: ignore[attr-defined]
     set_viewport(driver, width, height)
     return driver
 

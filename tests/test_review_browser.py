@@ -133,6 +133,7 @@ def test_inspect_writes_a_page_that_loads_from_disk(browser, inspected):
 
 
 def test_page_shows_verdict_reasons_and_every_box(browser, synthetic_page):
+    console_errors(browser)
     _open(browser, synthetic_page.as_uri())
     assert console_errors(browser) == []
     header = browser.find_element("id", "verdict")
@@ -321,6 +322,7 @@ def test_station_records_a_decision_that_survives_a_restart(browser, inspected, 
         assert console_errors(browser) == []
         scan_url = browser.current_url
     finally:
+        browser.get("about:blank")  # the page's background loads end before the station does
         station.stop()
     station.start()  # a new process on the same database
     try:
@@ -343,6 +345,7 @@ def test_station_records_a_decision_that_survives_a_restart(browser, inspected, 
         assert "physical inspection" in browser.find_element("id", "history").text
         assert browser.execute_script("return niiReview.state.recorded;") == drawn
     finally:
+        browser.get("about:blank")
         station.stop()
     database = sqlite3.connect(inspected / "decisions.sqlite")
     try:
@@ -366,6 +369,7 @@ def screenshot_page(tmp_path_factory):
 
 def test_screenshot_of_the_page_at_1600_by_900(browser, screenshot_page):
     set_viewport(browser, 1600, 900)
+    console_errors(browser)  # forget what earlier pages logged
     _open(browser, screenshot_page.as_uri())
     assert console_errors(browser) == []
     reasons = browser.find_elements("css selector", "li.reason[data-objects]:not([data-objects=''])")
