@@ -48,6 +48,7 @@ SUBCOMMANDS = (
     "discriminate",
     "render",
     "inspect",
+    "review",
     "bench",
     "export",
 )

@@ -26,7 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--verdict", metavar="V.json", help="verdict whose regions are boxed")
     parser.add_argument("--grey", action="store_true", help="grey levels of the high-energy attenuation")
     parser.add_argument("-o", "--output", required=True, metavar="IMAGE.png", help="PNG to write")
-    parser.add_argument("--max-width", type=int, default=4096, help="decimate longer images (columns)")
+    parser.add_argument("--max-width", type=int, default=4096, help="widest picture (px); the true aspect ratio is kept")
     add_backend_arguments(parser)
     parser.set_defaults(func=run)
 
@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     from nii.correction import correct
     from nii.errors import NiiError
     from nii.io_utils import atomic_write_bytes
-    from nii.render import compose, draw_boxes, evidence_png, legend, render_grey, save_png
+    from nii.render import evidence_png
     from scanner_io import load_scan
 
     output = Path(args.output)
@@ -90,22 +90,14 @@ def run(args: argparse.Namespace) -> int:
     if verdict is not None:
         _check_verdict_is_of(verdict, args.verdict, scan)
     image = correct(scan, backend=args.backend, device=args.device)
-    if args.grey:
-        rgb = render_grey(image)
-        step = max(1, -(-rgb.shape[1] // args.max_width))
-        rgb = rgb[:, ::step]
-        if verdict:
-            rgb = draw_boxes(rgb, verdict["regions"], column_step=step)
-        save_png(output, compose(rgb, legend(rgb.shape[1], title=scan.header.scan_id)) if verdict else rgb)
-    else:
+    material_map = None
+    if not args.grey:
         from nii.discrimination import discriminate
 
         calibration = load_calibration_for(scan, args.calibration)
         material_map = discriminate(image, calibration, backend=args.backend, device=args.device)
-        if verdict is None:
-            verdict_for_picture = {"scan_id": scan.header.scan_id, "regions": []}
-        else:
-            verdict_for_picture = verdict
-        atomic_write_bytes(output, evidence_png(image, material_map, verdict_for_picture, max_width=args.max_width))
+    verdict_for_picture = verdict if verdict is not None else {"scan_id": scan.header.scan_id, "regions": []}
+    atomic_write_bytes(output, evidence_png(image, material_map, verdict_for_picture,
+                                            max_width=args.max_width, grey=args.grey))
     print(f"wrote {output}")
     return 0

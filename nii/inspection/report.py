@@ -113,6 +113,9 @@ def write_outputs(outcome: InspectionResult, out_dir: str | os.PathLike) -> tupl
     folder = Path(out_dir)
     folder.mkdir(parents=True, exist_ok=True)
     evidence = atomic_write_bytes(folder / EVIDENCE_FILE, evidence_png(outcome.image, outcome.material_map, outcome.verdict))
+    from nii.review.page import write_review_page
+
+    write_review_page(outcome, folder)  # review.html before verdict.json: resuming looks for the latter
     verdict = atomic_write_text(folder / VERDICT_FILE, outcome.verdict.to_json())
     return verdict, evidence
 
