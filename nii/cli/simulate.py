@@ -9,6 +9,7 @@ A suite (``seeds/suites/*.toml``, or a bare suite name), the calibration wedge s
 
     nii simulate --suite seeds/suites/smoke.toml --out DIR --workers 2
     nii simulate --wedges --out DIR
+    nii simulate --wedges --scanner-variant peer-384-63 --out DIR   # another gantry
 
 Each scan writes ``SCAN.nxr``, ``SCAN.truth.json``, ``SCAN.truth.npz`` and, for
 scenarios, ``SCAN.manifest.json``; a suite also writes ``DIR/suite.json``. Without
@@ -58,6 +59,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     scanner = parser.add_argument_group("scanner overrides (small scans)")
     scanner.add_argument("--channels", type=int, help="detector channels (the pitch grows to keep the height)")
     scanner.add_argument("--pulses", type=int, help="total pulses per scan (references included)")
+    scanner.add_argument("--scanner-variant", metavar="NAME",
+                         help="simulate on a scanner variant of seeds/scanner_variants.toml "
+                         "(tune-00…, test-00…, peer-384-63, …) instead of the default scanner")
     parser.add_argument("--workers", type=int, default=1, help="processes for a suite (default 1)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
@@ -83,7 +87,7 @@ def _run_suite(args: argparse.Namespace) -> int:
 
     from nii.simulate.suite import load_suite, run_suite
 
-    suite = load_suite(args.suite or WEDGE_SUITE)
+    suite = load_suite(args.suite or WEDGE_SUITE, variant=getattr(args, "scanner_variant", None))
     suite = suite.with_scanner(channels=args.channels, pulses=args.pulses)
     out_dir = Path(args.out_dir or DEFAULT_OUT)
     entries = run_suite(suite, out_dir, workers=args.workers, overwrite=args.overwrite,
@@ -106,7 +110,12 @@ def _run_scene(args: argparse.Namespace) -> int:
         raise SimulationError("give either -o FILE or --out DIR, not both")
     if args.seed < 0:
         raise SimulationError(f"--seed must be a non-negative integer, got {args.seed}")
-    config = ScannerConfig().scaled(channels=args.channels, pulses=args.pulses)
+    base = ScannerConfig()
+    if getattr(args, "scanner_variant", None):
+        from nii.simulate.variants import scanner_variant
+
+        base = scanner_variant(args.scanner_variant).config
+    config = base.scaled(channels=args.channels, pulses=args.pulses)
     described = "-".join(["sim", str(args.container), str(args.cargo), str(args.threat), f"s{args.seed}"])
     if args.output:
         nxr = Path(args.output)

@@ -10,7 +10,7 @@ import numpy as np
 from nii.physics._cross_sections import MaterialLike, mass_attenuation
 from nii.physics._detector import Detector
 from nii.physics._errors import PhysicsError
-from nii.physics._spectra import linac_spectrum
+from nii.physics._spectra import linac_spectrum, shared_target_thickness_mm
 
 __all__ = [
     "EffectiveBeam",
@@ -79,7 +79,11 @@ def effective_beams(
         Detector crystal (default ``Detector()``: CdWO4, 30 mm).
     **spectrum_options
         Passed to :func:`linac_spectrum` (``target``, ``target_thickness_mm``,
-        ``filtration``, ``n_bins``, ``min_energy_mev``, ``angular``).
+        ``filtration``, ``n_bins``, ``min_energy_mev``, ``angular``). Without a
+        ``target_thickness_mm`` (or with ``None``) every energy shares one target as
+        thick as the highest energy needs (:func:`shared_target_thickness_mm`): an
+        interlaced linac has one target, and its low-energy photons are filtered by the
+        part of it that their electrons do not reach.
 
     Returns
     -------
@@ -95,9 +99,12 @@ def effective_beams(
     endpoints = [float(e) for e in energies_mev]
     if not endpoints:
         raise PhysicsError("effective_beams needs at least one linac energy.")
+    options = dict(spectrum_options)
+    if options.get("target_thickness_mm") is None:
+        options["target_thickness_mm"] = shared_target_thickness_mm(options.get("target", "W"), endpoints)
     beams = []
     for endpoint in sorted(endpoints, reverse=True):
-        spectrum = linac_spectrum(endpoint, **spectrum_options)
+        spectrum = linac_spectrum(endpoint, **options)
         signal = spectrum.fluence * detector.response(spectrum.energy_mev)
         total = float(np.sum(signal))
         if not total > 0.0:

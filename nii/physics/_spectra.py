@@ -15,7 +15,7 @@ Model (stated approximations, each with its bound):
    uses the form integrated over photon angles (Koch & Motz 3BS(e)). Since multiple
    scattering turns the electrons away from the axis as they slow down, the real on-axis
    spectrum lies between the two: the forward form is the hard bound, the integrated
-   form the soft bound (mean energies 1.31 and 1.04 MeV at 6 MeV with the defaults).
+   form the soft bound (mean energies 1.66 and 1.45 MeV at 6 MeV with the defaults).
 3. Photons emitted at depth x reach the exit face through the remaining target
    thickness t − x (forward direction) and then every filter in turn (Beer–Lambert with
    the total μ/ρ); scattered photons are not added back.
@@ -26,8 +26,12 @@ The yield per incident electron and MeV is
 Y(k) = Σᵢ wᵢ N_A/Aᵢ ∫ dσᵢ/dk(T, k) exp(−μ(k)(t − x(T))) dT / S(T),
 the integral running over T from max(k, T_exit) to T₀. Fluence per bin is Y integrated
 over the bin (Gauss–Legendre), times the filter transmission. With the defaults (W
-target as thick as the electron range, 5 mm Cu, forward form) the mean photon energy is
-1.31 MeV at 6 MeV, 0.74 MeV at 3 MeV and 1.83 MeV at 9 MeV.
+target as thick as the electron range, 5 mm Cu and 5 mm W of head filtration, forward
+form) the mean photon energy is 1.66 MeV at 6 MeV, 1.03 MeV at 3 MeV and 2.20 MeV at
+9 MeV. An interlaced linac has one target for all its energies:
+:func:`nii.physics.effective_beams` gives every energy the target of the highest one
+(:func:`shared_target_thickness_mm`). The model and its check against a published 6 MV
+spectrum (Mohan, Chui & Lidofsky 1985) are in docs/spectrum.md.
 """
 
 from __future__ import annotations
@@ -54,13 +58,16 @@ __all__ = [
     "Spectrum",
     "linac_spectrum",
     "csda_range_g_cm2",
+    "shared_target_thickness_mm",
     "DEFAULT_FILTRATION",
     "DEFAULT_MIN_ENERGY_MEV",
 ]
 
 #: Default filtration after the target: 5 mm of copper (the target's copper backing and
-#: heat sink, which also filters the beam).
-DEFAULT_FILTRATION: tuple[tuple[str, float], ...] = (("copper", 5.0),)
+#: heat sink) and 5 mm of tungsten-equivalent head filtration (target holder,
+#: collimator insert and housing on the beam axis). See docs/spectrum.md: with the
+#: copper alone, lead reads lighter than iron at the low end of the wedges' range.
+DEFAULT_FILTRATION: tuple[tuple[str, float], ...] = (("copper", 5.0), ("tungsten", 5.0))
 #: Lowest photon energy of the spectrum grid, MeV.
 DEFAULT_MIN_ENERGY_MEV = 0.05
 _ELECTRON_CUTOFF_MEV = 0.01
@@ -154,6 +161,29 @@ def csda_range_g_cm2(target, endpoint_mev: float) -> float:
     _, items, density = _slab(target, "target")
     _, depth = _range_table(items, float(endpoint_mev), density)
     return float(depth[0])
+
+
+def shared_target_thickness_mm(target, endpoints_mev: Sequence[float]) -> float:
+    """Return the thickness of the one target an interlaced linac uses for all its energies, mm.
+
+    Parameters
+    ----------
+    target : Material or str
+        Target material, catalogue name or element symbol.
+    endpoints_mev : sequence of float
+        The linac's endpoint energies, MeV.
+
+    Returns
+    -------
+    float
+        The CSDA range of the highest-energy electrons in the target, mm (2.2 mm of W
+        at 6 MeV): a dual-energy linac has one target, as thick as its highest energy
+        needs; its lower energies stop in the front of it and their photons cross the
+        rest.
+    """
+    _, items, density = _slab(target, "target")
+    _, depth = _range_table(items, float(max(endpoints_mev)), density)
+    return float(depth[0]) * 10.0 / density
 
 
 @lru_cache(maxsize=64)

@@ -366,13 +366,16 @@ def scan_paths(nxr: str | os.PathLike, *, with_manifest: bool = True) -> list[Pa
 
 
 # ------------------------------------------------------------------- beams
-@lru_cache(maxsize=16)
+@lru_cache(maxsize=64)
 def _beam_moments_cached(endpoints: tuple[float, ...], detector_material: str,
-                         detector_depth_mm: float) -> tuple[BeamMoments, ...]:
+                         detector_depth_mm: float, target_material: str,
+                         target_thickness_mm: float | None,
+                         filtration: tuple[tuple[str, float], ...]) -> tuple[BeamMoments, ...]:
     from nii import physics
 
     detector = physics.Detector(material=detector_material, depth_mm=detector_depth_mm)
-    beams = physics.effective_beams(list(endpoints), detector=detector)
+    beams = physics.effective_beams(list(endpoints), detector=detector, target=target_material,
+                                    target_thickness_mm=target_thickness_mm, filtration=filtration)
     moments = []
     for endpoint, beam in zip(endpoints, beams, strict=True):
         moments.append(BeamMoments(float(endpoint), np.asarray(beam.energy_mev, dtype=np.float64),
@@ -386,7 +389,7 @@ def beam_moments(config: ScannerConfig) -> tuple[BeamMoments, ...]:
     Parameters
     ----------
     config : ScannerConfig
-        Energies (MeV) and detector (material, depth in mm).
+        Energies (MeV), source (target, filtration) and detector (material, depth in mm).
 
     Returns
     -------
@@ -395,7 +398,8 @@ def beam_moments(config: ScannerConfig) -> tuple[BeamMoments, ...]:
         detector response), from :func:`nii.physics.effective_beams`.
     """
     return _beam_moments_cached(tuple(config.energies_mev), config.detector_material,
-                                float(config.detector_depth_mm))
+                                float(config.detector_depth_mm), config.target_material,
+                                config.target_thickness_mm, tuple(config.filtration))
 
 
 def _material_objects(materials: Sequence[Any]) -> list[Any]:
@@ -455,8 +459,6 @@ def _header(scene: Any, config: ScannerConfig, acquisition: Acquisition, scan_id
             "first_channel": config.first_channel,
             "saturation": int(full_scale) if config.sample_dtype != "float32" else float(full_scale),
             "bad_channels": list(acquisition.channels.listed_bad),
-            "material": config.detector_material,
-            "depth_mm": config.detector_depth_mm,
         },
         "source": {
             "energies_mev": list(config.energies_mev),
@@ -473,7 +475,9 @@ def _header(scene: Any, config: ScannerConfig, acquisition: Acquisition, scan_id
                 "version": __version__,
                 "seed": int(seed),
                 "scene": _jsonable(dict(description)),
-                "scanner": config.to_dict(),
+                # not the spectrum nor the detector (HIDDEN_SETTINGS): a calibration
+                # must measure them from wedges
+                "scanner": config.header_dict(),
             }
         },
     }

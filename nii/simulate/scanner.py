@@ -20,12 +20,20 @@ dark level             1,000 ± 150 ADU        per-channel offset
 electronic noise       1.5 ADU                dynamic range ~ 3.5e4 : 1 at 16 bits
 dose jitter            2 % pulse to pulse     with a 1 % slow drift; monitor noise 0.1 %
 scatter                5e-5 of attenuated     bounded by :data:`MAX_SCATTER_FRACTION`
+spectrum               W target, filtration   :mod:`nii.physics` defaults (docs/spectrum.md)
+detector               30 mm CdWO4            the usual MeV cargo scintillator
 sub-rays per pixel     4 rows × 2 columns     1.05 × 1.6 mm spacing: every edge-on
                                               container sheet (≥ 1.6 mm) meets a sub-ray
 =====================  =====================  ==========================================
 
 Small scans for tests come from :meth:`ScannerConfig.scaled`, which keeps the height
 covered at the scan plane by enlarging the pitch when there are fewer channels.
+
+The spectrum and the detector (:data:`HIDDEN_SETTINGS`: target, filtration, crystal) are
+never written to an NXR header (:meth:`ScannerConfig.header_dict`): the NXR spec has no
+field for them, and a calibration has to measure the scanner's spectrum from its wedges,
+not read it. Scanner families other than the default come from
+:mod:`nii.simulate.variants`.
 """
 
 from __future__ import annotations
@@ -39,7 +47,7 @@ from typing import Any
 from nii.errors import SimulationError
 from nii.grid import row_height_mm
 
-__all__ = ["ScannerConfig", "MAX_SCATTER_FRACTION", "SAMPLE_DTYPES"]
+__all__ = ["ScannerConfig", "MAX_SCATTER_FRACTION", "SAMPLE_DTYPES", "HIDDEN_SETTINGS"]
 
 #: Upper bound of the forward-scatter fraction (scatter signal per unit of attenuated
 #: air signal). Collimated MeV line detectors see far less; above this the model
@@ -48,6 +56,17 @@ MAX_SCATTER_FRACTION = 0.01
 
 #: Sample types of the NXR format and their full scale.
 SAMPLE_DTYPES: dict[str, float] = {"uint16": 65535.0, "uint32": 4294967295.0, "float32": math.inf}
+
+#: Settings that describe the true spectrum and detector response: kept out of the
+#: NXR header (the spec has no field for them; the calibration must measure them).
+HIDDEN_SETTINGS = frozenset({"target_material", "target_thickness_mm", "filtration",
+                             "detector_material", "detector_depth_mm"})
+
+
+def _default_filtration() -> tuple[tuple[str, float], ...]:
+    from nii.physics._spectra import DEFAULT_FILTRATION
+
+    return tuple((str(m), float(t)) for m, t in DEFAULT_FILTRATION)
 
 
 @dataclass(frozen=True)
@@ -128,6 +147,14 @@ class ScannerConfig:
         Scintillator of the detector (a material of ``seeds/materials.toml``).
     detector_depth_mm : float
         Scintillator depth along the beam, mm.
+    target_material : str
+        Bremsstrahlung target of the linac (catalogue name or element symbol).
+    target_thickness_mm : float or None
+        Target thickness, mm; ``None`` is the physics default
+        (:func:`nii.physics.linac_spectrum`).
+    filtration : tuple of (str, float)
+        Filters after the target (material, thickness in mm), in beam order; the
+        default is the physics default (:data:`nii.physics._spectra.DEFAULT_FILTRATION`).
     subray_rows, subray_columns : int
         Point rays per pixel across the channels and along the conveyance whose
         *transmissions* are averaged into the pixel's (a detector pixel records the
@@ -178,6 +205,9 @@ class ScannerConfig:
     saturation: float | None = None
     detector_material: str = "CdWO4"
     detector_depth_mm: float = 30.0
+    target_material: str = "W"
+    target_thickness_mm: float | None = None
+    filtration: tuple[tuple[str, float], ...] = dataclasses.field(default_factory=_default_filtration)
     subray_rows: int = 4
     subray_columns: int = 2
     started_at: str = "2026-11-30T08:00:00Z"
@@ -185,6 +215,15 @@ class ScannerConfig:
     def __post_init__(self) -> None:
         object.__setattr__(self, "energies_mev", tuple(float(e) for e in self.energies_mev))
         object.__setattr__(self, "photons_air", tuple(float(p) for p in self.photons_air))
+        try:
+            filtration = tuple((str(m), float(t)) for m, t in self.filtration)
+        except (TypeError, ValueError) as exc:
+            raise SimulationError(
+                f"scanner configuration: filtration must be (material, thickness_mm) pairs, got "
+                f"{self.filtration!r}") from exc
+        object.__setattr__(self, "filtration", filtration)
+        if self.target_thickness_mm is not None:
+            object.__setattr__(self, "target_thickness_mm", float(self.target_thickness_mm))
         self.validate()
 
     # ------------------------------------------------------------------ checks
@@ -254,6 +293,13 @@ class ScannerConfig:
              f"{self.subray_rows!r} and {self.subray_columns!r}")
         need(self.full_scale_adu > self.dark_level_adu + 4 * self.dark_spread_adu,
              "the dark level must sit well below the ADC full scale")
+        need(all(math.isfinite(t) and 0.0 <= t <= 100.0 for _, t in self.filtration),
+             f"filter thicknesses must lie in 0..100 mm, got {list(self.filtration)}")
+        need(self.target_thickness_mm is None
+             or (math.isfinite(self.target_thickness_mm) and 0.0 < self.target_thickness_mm <= 20.0),
+             f"target_thickness_mm must lie in (0, 20] mm or be None, got {self.target_thickness_mm!r}")
+        need(isinstance(self.target_material, str) and bool(self.target_material),
+             "target_material must be a material name or element symbol")
 
     # ------------------------------------------------------------- derived
     @property
@@ -322,12 +368,23 @@ class ScannerConfig:
         return self.replace(**changes)
 
     # ---------------------------------------------------------- (de)serialise
+    @property
+    def spectrum_options(self) -> dict[str, Any]:
+        """Keyword arguments of :func:`nii.physics.linac_spectrum` for this scanner's source."""
+        return {"target": self.target_material, "target_thickness_mm": self.target_thickness_mm,
+                "filtration": self.filtration}
+
     def to_dict(self) -> dict[str, Any]:
-        """Return the settings as a JSON-ready dict (recorded in the NXR extensions)."""
+        """Return every setting as a JSON-ready dict (ground truth, suite index)."""
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         out["energies_mev"] = list(self.energies_mev)
         out["photons_air"] = list(self.photons_air)
+        out["filtration"] = [[m, t] for m, t in self.filtration]
         return out
+
+    def header_dict(self) -> dict[str, Any]:
+        """Return the settings an NXR header may carry (extensions): all but :data:`HIDDEN_SETTINGS`."""
+        return {k: v for k, v in self.to_dict().items() if k not in HIDDEN_SETTINGS}
 
     @classmethod
     def from_dict(cls, settings: Mapping[str, Any], base: ScannerConfig | None = None) -> ScannerConfig:
@@ -351,6 +408,13 @@ class ScannerConfig:
         unknown = set(settings) - known
         if unknown:
             raise SimulationError(f"scanner configuration: unknown setting(s) {sorted(unknown)}")
+        if "filtration" in settings:
+            value = settings["filtration"]
+            if not isinstance(value, (list, tuple)) or not all(
+                    isinstance(e, (list, tuple)) and len(e) == 2 for e in value):
+                raise SimulationError(
+                    "scanner configuration: filtration must be a list of [material, thickness_mm] pairs")
+            settings["filtration"] = tuple((str(m), t) for m, t in value)
         for name in ("energies_mev", "photons_air"):
             if name in settings:
                 value = settings[name]

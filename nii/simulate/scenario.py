@@ -559,7 +559,8 @@ def block_scene(
     thickness_mm : float
         Thickness along the beam, mm (> 0).
     behind_container : bool
-        Put the block inside an empty container (its walls in the beam path).
+        Put the block inside an empty container (its walls in the beam path); in air
+        the block may be up to twice the container's internal width thick.
     container : str
         Container type when ``behind_container``.
     block_height_mm, block_length_mm : float
@@ -582,7 +583,10 @@ def block_scene(
         objects, info = build_container(container, z_top_mm=_TOP_MARGIN_MM)
         ceiling, floor, x0, x1, y0, y1 = info.interior_mm
     else:
-        ceiling, floor, x0, x1, y0, y1 = _TOP_MARGIN_MM, _TOP_MARGIN_MM + height, 0.0, length, 0.0, kind.internal_mm[1]
+        # in air a block may be up to twice a container's width along the beam (250 g/cm²
+        # of polyethylene is 2.66 m): the source and the detector are metres away
+        ceiling, floor, x0, x1, y0, y1 = (_TOP_MARGIN_MM, _TOP_MARGIN_MM + height, 0.0, length, 0.0,
+                                          2.0 * kind.internal_mm[1])
     if thickness > y1 - y0 or block_height_mm > floor - ceiling or block_length_mm > x1 - x0:
         raise SimulationError(f"a {block_height_mm:g} × {block_length_mm:g} × {thickness:g} mm block does not fit in a {kind.name} container.")
     zc, xc, yc = (ceiling + floor) / 2, (x0 + x1) / 2, (y0 + y1) / 2

@@ -35,6 +35,13 @@ the scene builder of the kind: :func:`nii.simulate.scenario.build_scenario`
 ``areal_density_g_cm2`` (block) and ``areal_densities_g_cm2`` (wedge) may replace
 ``thickness_mm`` / ``thicknesses_mm``: thickness = areal density × 10 / density (mm).
 A scan may carry its own ``[scans.scanner]`` settings.
+
+With a scanner variant (:mod:`nii.simulate.variants`), ``load_suite(path, variant=v)``
+simulates the same scans on that scanner: the variant's configuration is the base, the
+suite's scanner settings apply only where they set the length of an acquisition
+(:data:`ACQUISITION_SETTINGS`: pulses, margins, references, sub-rays), and a variant
+with a suite set (the peer gantry's own wedges and test blocks) replaces the scans of
+the suites that set names.
 """
 
 from __future__ import annotations
@@ -61,9 +68,11 @@ except ModuleNotFoundError:  # pragma: no cover - Python 3.10
 
 __all__ = [
     "SCAN_KINDS",
+    "ACQUISITION_SETTINGS",
     "SuiteScan",
     "Suite",
     "load_suite",
+    "parse_suite",
     "derive_seed",
     "build_scene",
     "run_suite_scan",
@@ -76,6 +85,10 @@ SCAN_KINDS = ("scenario", "wedge", "block")
 MAX_SUITE_SCANS = 100_000
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,119}$")
 _RESERVED = {"id", "kind", "seed", "scanner"}
+#: Scanner settings a suite keeps when it is simulated on a scanner variant: how long an
+#: acquisition is, not what the scanner is (channels, pitch, energies, spectrum, noise).
+ACQUISITION_SETTINGS = frozenset({"pulses", "nominal_speed_mps", "margin_mm", "dark_pulses",
+                                  "air_pulses", "subray_rows", "subray_columns", "started_at"})
 
 
 def derive_seed(suite_seed: int, scan_id: str) -> int:
@@ -170,11 +183,14 @@ def _fail(source: str, text: str) -> CatalogueError:
     return CatalogueError(f"{source}: {text}")
 
 
-def _scanner(settings: Any, base: ScannerConfig, source: str, where: str) -> ScannerConfig:
+def _scanner(settings: Any, base: ScannerConfig, source: str, where: str,
+             keep: frozenset[str] | None = None) -> ScannerConfig:
     if settings is None:
         return base
     if not isinstance(settings, Mapping):
         raise _fail(source, f"{where}: 'scanner' must be a table of settings")
+    if keep is not None:
+        settings = {k: v for k, v in settings.items() if k in keep}
     try:
         return ScannerConfig.from_dict(settings, base=base)
     except SimulationError as exc:
@@ -182,7 +198,7 @@ def _scanner(settings: Any, base: ScannerConfig, source: str, where: str) -> Sca
 
 
 def _scan(entry: Mapping[str, Any], suite_seed: int, base: ScannerConfig, source: str,
-          where: str) -> SuiteScan:
+          where: str, keep: frozenset[str] | None = None) -> SuiteScan:
     scan_id = entry.get("id")
     if not isinstance(scan_id, str) or not _ID.match(scan_id):
         raise _fail(source, f"{where}: 'id' must be 1-120 letters, digits, '.', '_' or '-', got {scan_id!r}")
@@ -193,7 +209,7 @@ def _scan(entry: Mapping[str, Any], suite_seed: int, base: ScannerConfig, source
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
         raise _fail(source, f"scan {scan_id}: seed must be an integer in 0..2**63-1")
     params = {k: v for k, v in entry.items() if k not in _RESERVED}
-    scanner = _scanner(entry.get("scanner"), base, source, f"scan {scan_id}")
+    scanner = _scanner(entry.get("scanner"), base, source, f"scan {scan_id}", keep)
     return SuiteScan(scan_id, kind, params, seed, scanner)
 
 
@@ -236,7 +252,7 @@ def _expand(matrix: Mapping[str, Any], source: str, where: str) -> list[dict[str
     return entries
 
 
-def load_suite(path: str | os.PathLike) -> Suite:
+def load_suite(path: str | os.PathLike, *, variant: Any = None) -> Suite:
     """Read and check a suite file.
 
     Parameters
@@ -244,6 +260,11 @@ def load_suite(path: str | os.PathLike) -> Suite:
     path : path-like
         A TOML suite (``seeds/suites/smoke.toml``); a bare name such as ``smoke`` is
         looked up in the seeds folder's ``suites/``.
+    variant : ScannerVariant or str, optional
+        Simulate the suite on this scanner variant (:mod:`nii.simulate.variants`, or its
+        name): its configuration replaces the suite's scanner except for the
+        :data:`ACQUISITION_SETTINGS`, its suite set (if any) replaces the scans of a
+        suite it names, and the suite's name and seed take the variant's name.
 
     Returns
     -------
@@ -266,12 +287,52 @@ def load_suite(path: str | os.PathLike) -> Suite:
         raise _fail(source, "no such suite file") from exc
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise _fail(source, f"not a readable TOML suite ({exc})") from exc
-    name = data.get("name", path.stem)
+    if variant is None:
+        return parse_suite(data, source, path=path)
+    from nii.simulate.variants import ScannerVariant, scanner_variant
+
+    if not isinstance(variant, ScannerVariant):
+        variant = scanner_variant(str(variant))
+    name = str(data.get("name", path.stem))
+    replacement = variant.suite_scans(name)
+    if replacement is not None:
+        data = {k: v for k, v in data.items() if k not in ("scans", "matrix", "description")}
+        data.update(replacement)
+    data["name"] = f"{name}-{variant.name}"
+    data["seed"] = derive_seed(int(data.get("seed", 0)) if isinstance(data.get("seed", 0), int) else 0,
+                               variant.name)
+    data["description"] = (f"{data.get('description', '')} On scanner variant {variant.name} "
+                           f"({variant.describe()}).").strip()
+    return parse_suite(data, source, path=path, base=variant.config, keep=ACQUISITION_SETTINGS)
+
+
+def parse_suite(data: Mapping[str, Any], source: str, *, path: Path | None = None,
+                base: ScannerConfig | None = None, keep: frozenset[str] | None = None) -> Suite:
+    """Check a suite given as a parsed TOML table (see :func:`load_suite`).
+
+    Parameters
+    ----------
+    data : mapping
+        The suite's top-level table.
+    source : str
+        Where it came from, for messages.
+    path : pathlib.Path, optional
+        Its file.
+    base : ScannerConfig, optional
+        Scanner the suite's settings change (default: the defaults).
+    keep : frozenset of str, optional
+        Only these scanner settings of the suite apply (all when omitted).
+
+    Returns
+    -------
+    Suite
+    """
+    name = data.get("name", path.stem if path else "suite")
     description = data.get("description", "")
     seed = data.get("seed", 0)
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
         raise _fail(source, "'seed' must be an integer in 0..2**63-1")
-    base = _scanner(data.get("scanner"), ScannerConfig(), source, "[scanner]")
+    base = _scanner(data.get("scanner"), base or ScannerConfig(), source, "[scanner]", keep)
     unknown = set(data) - {"name", "description", "seed", "scanner", "scans", "matrix", "source"}
     if unknown:
         raise _fail(source, f"unknown top-level key(s) {sorted(unknown)}")
@@ -291,7 +352,7 @@ def load_suite(path: str | os.PathLike) -> Suite:
     scans = []
     seen: set[str] = set()
     for entry, where in entries:
-        scan = _scan(entry, seed, base, source, where)
+        scan = _scan(entry, seed, base, source, where, keep)
         if scan.scan_id in seen:
             raise _fail(source, f"scan id {scan.scan_id!r} appears twice")
         seen.add(scan.scan_id)
