@@ -17,7 +17,7 @@ declared gross mass.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -442,6 +442,7 @@ def build_cargo(
     *,
     load_fraction: float | None = None,
     max_mass_kg: float | None = None,
+    density_cv: float | None = None,
 ) -> CargoLoad:
     """Load a commodity onto a floor region.
 
@@ -458,6 +459,9 @@ def build_cargo(
         Fraction (0–1] of the floor positions used; default drawn from the catalogue range.
     max_mass_kg : float, optional
         Stop adding units before the load exceeds this mass (the payload limit), kg.
+    density_cv : float, optional
+        Relative standard deviation of the density from unit to unit (0–0.3), in
+        place of the commodity's: the cargo texture a benchmark randomises.
 
     Returns
     -------
@@ -470,6 +474,10 @@ def build_cargo(
     """
     if isinstance(item, str):
         item = commodity(item)
+    if density_cv is not None:
+        if not (isinstance(density_cv, (int, float)) and 0.0 <= float(density_cv) <= 0.3):
+            raise SimulationError(f"density_cv must be in [0, 0.3], got {density_cv!r}.")
+        item = replace(item, density_cv=float(density_cv))
     ceiling, floor, x0, x1, y0, y1 = (float(v) for v in region_mm)
     if not (floor > ceiling and x1 > x0 and y1 > y0):
         raise SimulationError(f"cargo region {region_mm} mm is empty.")

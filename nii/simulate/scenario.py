@@ -258,6 +258,7 @@ def build_scenario(
     chassis: bool = False,
     container_make: str = "reference",
     load_fraction: float | None = None,
+    cargo_density_cv: float | None = None,
     declared_chapter: str | None = None,
     declaration_error: float = 0.03,
     mass_tolerance: float = 0.10,
@@ -291,6 +292,9 @@ def build_scenario(
         corrugation, panel gauge, floor and cross-member spacing.
     load_fraction : float, optional
         Fraction of the floor positions loaded (default: drawn from the catalogue).
+    cargo_density_cv : float, optional
+        Unit-to-unit relative spread of the goods' density (0–0.3) in place of the
+        commodity's (the cargo texture).
     declared_chapter : str, optional
         Goods declared by the ``material_mismatch`` variant.
     declaration_error : float
@@ -362,7 +366,8 @@ def build_scenario(
     load: CargoLoad | None = None
     cargo: list[SceneObject] = []
     if goods is not None:
-        load = build_cargo(goods, region, rng_cargo, load_fraction=load_fraction, max_mass_kg=payload * 0.95)  # type: ignore[arg-type]
+        load = build_cargo(goods, region, rng_cargo, load_fraction=load_fraction, max_mass_kg=payload * 0.95,
+                           density_cv=cargo_density_cv)  # type: ignore[arg-type]
         cargo = load.objects
     regions: list[dict[str, Any]] = []
     threat_objects: list[SceneObject] = []
@@ -440,6 +445,7 @@ def build_scenario(
         "variant": variant,
         "chassis": bool(chassis),
         "container_make": container_make if info else None,
+        "cargo_density_cv": cargo_density_cv,
         "bulk_density_kg_m3": round(load.bulk_density_kg_m3, 1) if load else None,
         "load_fraction": round(load.load_fraction, 4) if load else None,
         "declared_mass_kg": declared_mass,

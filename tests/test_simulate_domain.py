@@ -1,7 +1,8 @@
-"""Container makes of the simulator (``[makes]`` of ``seeds/containers.toml``)."""
+"""Domain randomisation of the simulator: container makes ([makes] of seeds/containers.toml) and cargo texture."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from nii.errors import SimulationError
@@ -32,3 +33,17 @@ def test_makes_change_the_walls_and_the_cross_members():
 def test_unknown_make_is_refused_in_one_sentence():
     with pytest.raises(SimulationError, match="unknown container make 'acme'"):
         build_container("20ft", make="acme")
+
+
+def test_cargo_texture_spread_is_a_scenario_setting():
+    from nii.simulate import build_scenario
+
+    def unit_weights(cv):
+        scenario = build_scenario("20ft", "61", None, seed=4, cargo_density_cv=cv)
+        cargo = [o for o in scenario.scene.objects if o.role == "cargo" and not o.metadata.get("packaging")]
+        return np.array([p.weight for o in cargo for p in o.primitives])
+
+    assert np.std(unit_weights(0.0)) == 0.0
+    assert 0.2 < np.std(unit_weights(0.3)) < 0.4
+    with pytest.raises(SimulationError, match="density_cv"):
+        build_scenario("20ft", "61", None, seed=4, cargo_density_cv=0.9)
