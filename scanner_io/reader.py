@@ -112,14 +112,14 @@ def _open(path: Path, source: str):
         raise
 
 
-def _read_mapped(path: str | os.PathLike) -> tuple[NxrFile, object]:
+def _read_mapped(path: str | os.PathLike) -> tuple[NxrFile, bytes | mmap.mmap]:
     """Read a whole NXR file; return it and the buffer holding the file bytes."""
     file_path = Path(path)
     source = os.fspath(path)
     with _open(file_path, source) as stream:
         size = os.fstat(stream.fileno()).st_size
         header, data_start = read_header(stream, size, source)
-        buffer: object = b""
+        buffer: bytes | mmap.mmap = b""
         if size > 0:
             try:
                 buffer = mmap.mmap(stream.fileno(), size, access=mmap.ACCESS_READ)
