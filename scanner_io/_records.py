@@ -784,7 +784,9 @@ class StreamRecovery(_Recovery):
         direct: list[int] = []  # positions yielded as they came, flushed in order
         energies = records["energy_index"].tolist()
         crcs = records["crc"].tolist()
-        for position, (pulse, offset) in enumerate(zip(pulses.tolist(), offsets.tolist())):
+        for position, (pulse, offset) in enumerate(
+            zip(pulses.tolist(), offsets.tolist(), strict=True)
+        ):
             if energies[position] >= self.n_energies:
                 self.bad_energy += 1
                 continue
