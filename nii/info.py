@@ -3,7 +3,8 @@
 :func:`scan_summary` reads a file with :func:`scanner_io.read_nxr` and returns a
 JSON-friendly dictionary: identification, pulses per energy (object, dark, air),
 duration, conveyance speed and its variation, and what the reader lost (dropped
-pulses, CRC failures, truncation). :func:`format_summary` renders it as text.
+pulses, CRC failures, truncation, and the records its recovery policy dropped or set
+aside: copies, replayed, out-of-order and wild-index records, pulse-index jumps). :func:`format_summary` renders it as text.
 """
 
 from __future__ import annotations
@@ -67,14 +68,6 @@ def _speed_statistics(time_s: np.ndarray, position_mm: np.ndarray) -> dict[str, 
     }
 
 
-def _file_sha256(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def scan_summary(path: str | os.PathLike) -> dict[str, Any]:
     """Summarise an NXR file.
 
@@ -97,12 +90,15 @@ def scan_summary(path: str | os.PathLike) -> dict[str, Any]:
         pulses, or of all pulses when fewer than two object pulses have one; None
         when not measurable), ``dropped_pulses`` (count), ``dropped_pulse_indices``
         (list), ``crc_failures``, ``truncated_bytes``, ``resync_skipped_bytes``,
-        ``bad_energy_records``, ``out_of_order_records``.
+        ``bad_energy_records``, ``out_of_order_records``, ``duplicate_records``,
+        ``replayed_records``, ``wild_index_records``, ``pulse_jumps`` (list of
+        ``[before, after]`` pulse indices). ``sha256`` is of the bytes read.
 
     Raises
     ------
     scanner_io.NxrError
-        When the file is not a readable NXR file (one sentence naming it).
+        When the file is not a readable NXR file, or not a regular file (one sentence
+        naming it).
 
     Examples
     --------
@@ -110,9 +106,10 @@ def scan_summary(path: str | os.PathLike) -> dict[str, Any]:
     >>> summary["pulses"], summary["crc_failures"]  # doctest: +SKIP
     ([3936, 3936], 0)
     """
-    from scanner_io import FLAG_AIR, FLAG_DARK, FLAG_POSITION_VALID, read_nxr
+    from scanner_io import FLAG_AIR, FLAG_DARK, FLAG_POSITION_VALID
+    from scanner_io.reader import _read_mapped
 
-    nxr = read_nxr(path)
+    nxr, mapped = _read_mapped(path)  # the digest is of the very bytes read
     header, records, report = nxr.header, nxr.records, nxr.report
     n_energies = header.n_energies
     flags = records["flags"]
@@ -136,7 +133,7 @@ def scan_summary(path: str | os.PathLike) -> dict[str, Any]:
     return {
         "path": os.fspath(path),
         "file_bytes": nxr.file_size,
-        "sha256": _file_sha256(path),
+        "sha256": hashlib.sha256(mapped).hexdigest(),
         "scan_id": header.scan_id,
         "kind": header.kind,
         "scanner_id": header.scanner_id,
@@ -162,6 +159,10 @@ def scan_summary(path: str | os.PathLike) -> dict[str, Any]:
         "resync_skipped_bytes": report.resync_skipped_bytes,
         "bad_energy_records": report.bad_energy_records,
         "out_of_order_records": report.out_of_order_records,
+        "duplicate_records": report.duplicate_records,
+        "replayed_records": report.replayed_records,
+        "wild_index_records": report.wild_index_records,
+        "pulse_jumps": [list(jump) for jump in report.pulse_jumps],
     }
 
 
@@ -255,9 +256,18 @@ def format_summary(summary: dict[str, Any]) -> str:
         f"{summary['resync_skipped_bytes']} bytes skipped"
     )
     lines.append(integrity)
-    if summary["bad_energy_records"] or summary["out_of_order_records"]:
+    recovered = [
+        (summary["bad_energy_records"], "with a bad energy index"),
+        (summary.get("duplicate_records", 0), "exact copies"),
+        (summary.get("replayed_records", 0), "replaying a pulse index with other content"),
+        (summary["out_of_order_records"], "out of pulse order"),
+        (summary.get("wild_index_records", 0), "with a wild pulse index"),
+    ]
+    if any(count for count, _ in recovered):
         lines.append(
-            f"            dropped {summary['bad_energy_records']} records with a bad energy index, "
-            f"{summary['out_of_order_records']} out of pulse order"
+            "            records dropped or set aside: "
+            + ", ".join(f"{count} {what}" for count, what in recovered if count)
         )
+    for before, after in summary.get("pulse_jumps", []):
+        lines.append(f"            the pulse index jumps from {before} to {after} (kept: confirmed by the records after it)")
     return "\n".join(lines)

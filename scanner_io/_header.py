@@ -54,7 +54,11 @@ MAX_HEADER_BYTES = 1 << 20
 MAX_CHANNELS = 65536
 SUPPORTED_MAJOR_VERSION = 1
 #: NXR sample dtype names and their little-endian numpy dtypes.
-SAMPLE_DTYPES: dict[str, np.dtype] = {"uint16": np.dtype("<u2"), "uint32": np.dtype("<u4"), "float32": np.dtype("<f4")}
+SAMPLE_DTYPES: dict[str, np.dtype] = {
+    "uint16": np.dtype("<u2"),
+    "uint32": np.dtype("<u4"),
+    "float32": np.dtype("<f4"),
+}
 KINDS = ("object", "air", "dark", "calibration")
 #: Bytes of a record besides its samples: 28 bytes of fields and the 4-byte CRC.
 RECORD_OVERHEAD_BYTES = 32
@@ -251,6 +255,12 @@ class _Checker:
             raise self.fail(prefix + key, f"must be one of {', '.join(choices)}, got {value!r:.60}")
         return value
 
+    def required_string(self, section, key, choices=None) -> str:
+        value = self.string(section, "", key, required=True, choices=choices)
+        if value is None:  # pragma: no cover - string() raises for a missing field
+            raise self.fail(key, "is missing")
+        return value
+
     def positive(self, section, prefix, key, required=False) -> float | None:
         value = self.get(section, prefix, key, required)
         if value is None:
@@ -335,10 +345,10 @@ def validate_header(raw: Any, source: str = "<header>") -> NxrHeader:
     if raw["format"] != "nxr":
         raise check.fail("format", f'must be "nxr", got {raw["format"]!r:.60}')
     version = _major_version(raw["version"], check)
-    kind = check.string(raw, "", "kind", required=True, choices=KINDS)
-    scan_id = check.string(raw, "", "scan_id", required=True)
-    dtype_name = check.string(raw, "", "sample_dtype", required=True, choices=tuple(SAMPLE_DTYPES))
-    sample_dtype = SAMPLE_DTYPES[dtype_name]  # type: ignore[index]
+    kind = check.required_string(raw, "kind", choices=KINDS)
+    scan_id = check.required_string(raw, "scan_id")
+    dtype_name = check.required_string(raw, "sample_dtype", choices=tuple(SAMPLE_DTYPES))
+    sample_dtype = SAMPLE_DTYPES[dtype_name]
 
     detector = check.section("detector", required=True)
     channels = check.get(detector, "detector.", "channels", required=True)

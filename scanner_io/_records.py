@@ -95,7 +95,8 @@ MAX_DROPPED_PULSES = 1 << 20
 MAX_PULSE_GAP = 64
 #: Records that must continue a jump (each step no jump) before it is believed.
 CONFIRM_RECORDS = 8
-#: Unconfirmed runs a stream holds at once (each under CONFIRM_RECORDS records).
+#: Unconfirmed runs a stream holds at once (each under CONFIRM_RECORDS records); when
+#: one more comes, the shortest (the oldest of the shortest) is set aside.
 MAX_PENDING_RUNS = 4
 _RECOVERY_ROUNDS = 8  # longest-run searches after taking out unconfirmed parts
 _CRC_START = 4  # the CRC covers everything after the sync word ...
@@ -593,14 +594,28 @@ class _Recovery:
         self.out_of_order = 0
         self.wild = 0
         self.jumps: list[tuple[int, int]] = []
+        self._jump_array = np.empty((16, 2), dtype=np.int64)
+        self._jump_count = 0
         self.gaps = _PulseGaps()
 
     def _in_jump(self, pulse) -> np.ndarray:
+        """Whether each pulse index lies strictly inside an accepted jump."""
         pulse = np.asarray(pulse, dtype=np.int64)
-        inside = np.zeros(pulse.shape, dtype=bool)
-        for before, after in self.jumps:
-            inside |= (pulse > before) & (pulse < after)
-        return inside
+        if not self.jumps:
+            return np.zeros(pulse.shape, dtype=bool)
+        if self._jump_count != len(self.jumps):  # grow the array with the new jumps
+            new = np.array(self.jumps[self._jump_count :], dtype=np.int64).reshape(-1, 2)
+            count = self._jump_count + new.shape[0]
+            if count > self._jump_array.shape[0]:
+                grown = np.empty((max(count, 2 * self._jump_array.shape[0]), 2), dtype=np.int64)
+                grown[: self._jump_count] = self._jump_array[: self._jump_count]
+                self._jump_array = grown
+            self._jump_array[self._jump_count : count] = new
+            self._jump_count = count
+        jumps = self._jump_array[: self._jump_count]  # increasing, not overlapping
+        at = np.searchsorted(jumps[:, 0], pulse, side="left") - 1
+        after = jumps[np.maximum(at, 0), 1]
+        return (at >= 0) & (pulse < after)
 
 
 class FileRecovery(_Recovery):
@@ -766,9 +781,18 @@ class StreamRecovery(_Recovery):
                 self._yield(records, int(offsets[-1]), jump=False)
                 return records
         out: list[np.ndarray] = []
-        for position in range(records.size):
-            self._one(records[position : position + 1], int(pulses[position]),
-                      int(offsets[position]), out)
+        direct: list[int] = []  # positions yielded as they came, flushed in order
+        energies = records["energy_index"].tolist()
+        crcs = records["crc"].tolist()
+        for position, (pulse, offset) in enumerate(
+            zip(pulses.tolist(), offsets.tolist(), strict=True)
+        ):
+            if energies[position] >= self.n_energies:
+                self.bad_energy += 1
+                continue
+            self._one(records, position, pulse, offset, crcs[position], out, direct)
+        if direct:
+            out.append(records[direct])
         return np.concatenate(out) if out else records[:0]
 
     def finish(self) -> np.ndarray | None:
@@ -793,28 +817,39 @@ class StreamRecovery(_Recovery):
                 self.wild += 1
 
     def _continues(self, pulse: int, offset: int, before: int, before_offset: int) -> bool:
-        return bool(_step_ok(before, before_offset, pulse, offset, self.record_size))
+        """Scalar form of :func:`_step_ok`."""
+        size = self.record_size
+        slots = max(0, -(-(offset - before_offset - size) // size))
+        missing = pulse - before - 1
+        return missing >= 0 and missing - slots <= MAX_PULSE_GAP
 
-    def _one(self, row: np.ndarray, pulse: int, offset: int, out: list[np.ndarray]) -> None:
-        if int(row["energy_index"][0]) >= self.n_energies:
-            self.bad_energy += 1
-            return
-        crc = int(row["crc"][0])
+    def _one(
+        self,
+        records: np.ndarray,
+        position: int,
+        pulse: int,
+        offset: int,
+        crc: int,
+        out: list[np.ndarray],
+        direct: list[int],
+    ) -> None:
         for run in self.pending:
             if run.head > self.last_pulse and self._continues(
                 pulse, offset, run.tail, run.tail_offset
             ):
-                run.add(row.copy(), pulse, offset, crc)
+                run.add(records[position : position + 1].copy(), pulse, offset, crc)
                 if len(run) >= CONFIRM_RECORDS:
+                    if direct:
+                        out.append(records[direct])
+                        direct.clear()
                     self.pending.remove(run)
                     rows = np.concatenate(run.rows)
                     self._yield(rows, run.tail_offset, jump=self.started)
                     out.append(rows)
                 return
         if self.started and self._continues(pulse, offset, self.last_pulse, self.last_offset):
-            row = row.copy()
-            self._yield(row, offset, jump=False)
-            out.append(row)
+            self._yield_one(pulse, crc, offset)
+            direct.append(position)
             return
         if self.started and pulse <= self.last_pulse:
             self._behind(pulse, crc)
@@ -829,9 +864,11 @@ class StreamRecovery(_Recovery):
             if run.head < pulse < run.tail:
                 self.out_of_order += 1
                 return
-        self.pending.append(_PendingRun(row.copy(), pulse, offset, crc))
-        if len(self.pending) > MAX_PENDING_RUNS:
-            self._set_aside(self.pending.pop(0))
+        self.pending.append(_PendingRun(records[position : position + 1].copy(), pulse, offset, crc))
+        if len(self.pending) > MAX_PENDING_RUNS:  # the shortest goes, the oldest of those
+            shortest = min(self.pending, key=len)
+            self.pending.remove(shortest)
+            self._set_aside(shortest)
 
     def _behind(self, pulse: int, crc: int) -> None:
         """Classify a record at or below the last yielded pulse index (dropped)."""
@@ -846,6 +883,30 @@ class StreamRecovery(_Recovery):
             self.wild += 1
         else:
             self.out_of_order += 1
+
+    def _yield_one(self, pulse: int, crc: int, offset: int) -> None:
+        """Account for one record continuing the yielded run (the slow path's common case)."""
+        if pulse > self.last_pulse + 1:
+            self.gaps.add(np.array([self.last_pulse]), np.array([pulse]))
+        if self._count == self._pulses.size:
+            self._pulses = np.resize(self._pulses, 2 * self._count)
+            self._crcs = np.resize(self._crcs, 2 * self._count)
+        self._pulses[self._count] = pulse
+        self._crcs[self._count] = crc
+        self._count += 1
+        self.records += 1
+        self.last_pulse = pulse
+        self.last_offset = offset
+        if self.pending:
+            self._drop_overtaken()
+
+    def _drop_overtaken(self) -> None:
+        # a held run the yielded run has overtaken can never be yielded: a run passed
+        # by its head is no longer continued, one passed by its tail is counted now
+        stale = [run for run in self.pending if run.tail <= self.last_pulse]
+        for run in stale:
+            self.pending.remove(run)
+            self._set_aside(run)
 
     def _yield(self, rows: np.ndarray, last_offset: int, jump: bool) -> None:
         """Account for ``rows`` (the last at file offset ``last_offset``) as yielded."""
@@ -869,12 +930,7 @@ class StreamRecovery(_Recovery):
         self.started = True
         self.last_pulse = int(pulses[-1])
         self.last_offset = last_offset
-        # a held run the yielded run has overtaken can never be yielded: a run passed
-        # by its head is no longer continued, one passed by its tail is counted now
-        stale = [run for run in self.pending if run.tail <= self.last_pulse]
-        for run in stale:
-            self.pending.remove(run)
-            self._set_aside(run)
+        self._drop_overtaken()
 
 
 def build_report(scanner: RecordScanner, recovery: _Recovery) -> ReadReport:

@@ -112,7 +112,7 @@ def _open(path: Path, source: str):
         raise
 
 
-def _read_mapped(path: str | os.PathLike) -> tuple[NxrFile, object]:
+def _read_mapped(path: str | os.PathLike) -> tuple[NxrFile, bytes | mmap.mmap]:
     """Read a whole NXR file; return it and the buffer holding the file bytes."""
     file_path = Path(path)
     source = os.fspath(path)

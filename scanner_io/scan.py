@@ -10,6 +10,7 @@ per-channel references. Nothing here corrects the data: that is
 from __future__ import annotations
 
 import hashlib
+import mmap
 import os
 import threading
 from collections.abc import Sequence
@@ -113,9 +114,14 @@ class FileDigest:
         or an already computed hex digest.
     """
 
-    def __init__(self, data: object):
-        self._data = None if isinstance(data, str) else data
-        self._hex = data if isinstance(data, str) else None
+    def __init__(self, data: bytes | memoryview | mmap.mmap | str):
+        self._reset(data)
+
+    def _reset(self, data: bytes | memoryview | mmap.mmap | str) -> None:
+        self._data: bytes | memoryview | mmap.mmap | None = (
+            None if isinstance(data, str) else data
+        )
+        self._hex: str | None = data if isinstance(data, str) else None
         self._lock = threading.Lock()
 
     @property
@@ -133,7 +139,7 @@ class FileDigest:
         return {"hex": self.hexdigest}  # pickles as the digest, not the mapped bytes
 
     def __setstate__(self, state: dict) -> None:
-        self.__init__(state["hex"])  # type: ignore[misc]
+        self._reset(state["hex"])
 
     def __repr__(self) -> str:
         return f"FileDigest({self._hex or 'pending'})"

@@ -113,3 +113,42 @@ def test_library_raises_nxr_error(tmp_path):
     path.write_bytes(b"NXRSCAN1")
     with pytest.raises(NxrError):
         scan_summary(path)
+
+
+def test_recovered_records_are_reported(small_scan, capsys):
+    data = small_scan.path.read_bytes()
+    size = 32 + 32
+    start = len(data) - 96 * size
+    block = data[start + 60 * size : start + 64 * size]  # pulses 60..63 replayed after 10
+    damaged = data[: start + 11 * size] + block + data[start + 11 * size :]
+    small_scan.path.write_bytes(damaged)
+    assert main(["info", str(small_scan.path), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["records"] == 96 and summary["duplicate_records"] == 4
+    assert summary["dropped_pulses"] == 0 and summary["pulse_jumps"] == []
+    assert main(["info", str(small_scan.path)]) == 0
+    assert "records dropped or set aside: 4 exact copies" in capsys.readouterr().out
+
+
+def test_a_fifo_is_refused_with_one_line(tmp_path, capsys):
+    import os
+
+    if not hasattr(os, "mkfifo"):
+        pytest.skip("needs FIFOs")
+    import signal
+
+    fifo = tmp_path / "pipe.nxr"
+    os.mkfifo(fifo)
+
+    def hang(*_):  # a reader that opens the FIFO would wait for a writer forever
+        raise TimeoutError("nii info blocked on a FIFO")
+
+    previous = signal.signal(signal.SIGALRM, hang)
+    signal.alarm(10)
+    try:
+        assert main(["info", str(fifo)]) == 2
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    error = capsys.readouterr().err
+    assert "FIFO" in error and str(fifo) in error and len(error.strip().splitlines()) == 1

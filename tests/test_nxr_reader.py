@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import struct
 import threading
 import time
@@ -20,6 +21,7 @@ from scanner_io import (
     NxrWriter,
     iter_nxr,
     iter_nxr_chunks,
+    load_scan,
     read_nxr,
 )
 
@@ -273,3 +275,174 @@ def test_follow_on_a_bad_header_fails_at_once(tmp_path):
     path.write_bytes(b"NOTNXR!!" + b"\x00" * 40)
     with pytest.raises(NxrError, match="not an NXR file"):
         list(iter_nxr(path, follow=True, poll_s=0.01, idle_timeout_s=None))
+
+
+# --- recovery policy: replays, wild indices, duplicates (the old strict-order reader
+# dropped every record after the first one out of order, or rejected the file) -------
+
+RECOVERY_CHANNELS = 2
+
+
+def _genuine(count: int, first: int = 0) -> list[bytes]:
+    return [
+        spec_record(p, p % 2, FLAG_POSITION_VALID, 1.0, p / 400.0, p * 1.6, [p % 65536, 7], "H")
+        for p in range(first, first + count)
+    ]
+
+
+def _read_both(tmp_path, nxr_header, rows, read_bytes=None):
+    path = tmp_path / "recover.nxr"
+    path.write_bytes(spec_file(nxr_header(detector__channels=RECOVERY_CHANNELS), rows))
+    nxr = read_nxr(path)
+    stream = iter_nxr_chunks(path)
+    if read_bytes:
+        stream.read_bytes = read_bytes
+    chunks = list(stream)
+    streamed = np.concatenate(chunks) if chunks else nxr.records[:0]
+    return nxr, streamed, stream.report
+
+
+def _bytes(records) -> list[bytes]:
+    return [row.tobytes() for row in records]
+
+
+def test_replayed_block_from_ahead_keeps_every_genuine_record(tmp_path, nxr_header):
+    genuine = _genuine(500)
+    rows = genuine[:7] + genuine[400:404] + genuine[7:]  # 4 records replayed out of place
+    nxr, streamed, stream_report = _read_both(tmp_path, nxr_header, rows)
+    assert _bytes(nxr.records) == genuine
+    report = nxr.report
+    assert report.records == 500 and report.duplicate_records == 4
+    assert report.dropped_pulses == [] and report.set_aside_records == 0
+    # streaming holds the block (a jump of 392 pulses) until the run passes it
+    assert _bytes(streamed) == genuine and stream_report.to_dict() == report.to_dict()
+
+
+def test_replayed_block_with_new_content_is_set_aside(tmp_path, nxr_header):
+    genuine = _genuine(300)
+    replay = [spec_record(p, p % 2, 0, 2.0, 9.0, 0.0, [1, 1], "H") for p in range(40, 44)]
+    nxr, streamed, stream_report = _read_both(
+        tmp_path, nxr_header, genuine[:100] + replay + genuine[100:]
+    )
+    assert _bytes(nxr.records) == genuine == _bytes(streamed)
+    assert nxr.report.replayed_records == 4 and nxr.report.duplicate_records == 0
+    assert stream_report.to_dict() == nxr.report.to_dict()
+
+
+@pytest.mark.parametrize("where", ["start", "middle", "end"])
+@pytest.mark.parametrize("wild", [0xFFFF_FFFF, 3, 1_000_000])
+def test_one_wild_pulse_index_costs_only_itself(tmp_path, nxr_header, where, wild):
+    genuine = _genuine(400, first=100)
+    at = {"start": 0, "middle": 200, "end": 400}[where]
+    odd = spec_record(wild, 0, 0, 1.0, 0.0, 0.0, [5, 5], "H")
+    nxr, streamed, stream_report = _read_both(
+        tmp_path, nxr_header, genuine[:at] + [odd] + genuine[at:], read_bytes=97
+    )
+    assert _bytes(nxr.records) == genuine == _bytes(streamed)
+    assert nxr.report.wild_index_records == 1 and nxr.report.set_aside_records == 1
+    assert nxr.report.dropped_pulses == [] and nxr.report.pulse_jumps == []
+    assert stream_report.to_dict() == nxr.report.to_dict()
+
+
+def test_a_large_jump_confirmed_by_the_records_after_it_is_kept(tmp_path, nxr_header):
+    before, after = _genuine(50), _genuine(50, first=3_000_000_000)
+    nxr, streamed, stream_report = _read_both(tmp_path, nxr_header, before + after)
+    assert _bytes(nxr.records) == before + after == _bytes(streamed)
+    report = nxr.report
+    assert report.pulse_jumps == [(49, 3_000_000_000)] and report.set_aside_records == 0
+    # the ~3e9 missing pulses are counted, not listed (the report stays small)
+    assert report.dropped_pulse_count == 3_000_000_000 - 50
+    assert len(report.dropped_pulses) <= 1 << 20 and not report.clean
+    assert stream_report.to_dict() == report.to_dict()
+
+
+def test_a_short_unconfirmed_jump_is_set_aside(tmp_path, nxr_header):
+    genuine = _genuine(300)
+    ahead = _genuine(3, first=90_000)
+    nxr, streamed, stream_report = _read_both(
+        tmp_path, nxr_header, genuine[:150] + ahead + genuine[150:]
+    )
+    assert _bytes(nxr.records) == genuine == _bytes(streamed)
+    assert nxr.report.wild_index_records == 3 and nxr.report.pulse_jumps == []
+    assert stream_report.to_dict() == nxr.report.to_dict()
+
+
+def test_every_record_twice_keeps_one_copy(tmp_path, nxr_header):
+    genuine = _genuine(120)
+    nxr, streamed, stream_report = _read_both(tmp_path, nxr_header, genuine + genuine)
+    assert _bytes(nxr.records) == genuine == _bytes(streamed)
+    assert nxr.report.duplicate_records == 120 and nxr.report.crc_valid_records == 240
+    assert stream_report.to_dict() == nxr.report.to_dict()
+
+
+def test_lost_bytes_explain_a_long_gap(tmp_path, nxr_header):
+    # 200 records lost to corruption in one span: a 200-pulse gap, but no jump
+    genuine = _genuine(400)
+    rows = genuine[:100] + [b"\x00" * len(genuine[0])] * 200 + genuine[300:]
+    nxr, _, _ = _read_both(tmp_path, nxr_header, rows)
+    assert nxr.report.records == 200 and nxr.report.pulse_jumps == []
+    assert nxr.report.dropped_pulses == list(range(100, 300))
+
+
+def test_follow_gives_every_genuine_record_once_despite_replays(tmp_path, nxr_header):
+    genuine = _genuine(200)
+    rows = genuine[:60] + genuine[150:154] + genuine[60:120] + genuine[100:110] + genuine[120:]
+    header = nxr_header(detector__channels=RECOVERY_CHANNELS)
+    path = tmp_path / "live.nxr"
+    data = spec_file(header, rows)
+    split = len(data) - len(b"".join(rows))
+    path.write_bytes(data[:split])
+
+    def acquire() -> None:
+        with open(path, "ab") as stream:
+            for start in range(0, len(rows), 5):
+                stream.write(b"".join(rows[start : start + 5]))
+                stream.flush()
+                time.sleep(0.003)
+
+    thread = threading.Thread(target=acquire)
+    stream = iter_nxr(path, follow=True, poll_s=0.003, idle_timeout_s=0.4)
+    thread.start()
+    seen = [record.pulse_index for record in stream]
+    thread.join()
+    assert seen == list(range(200))
+    assert stream.report.duplicate_records == 14 and stream.report.records == 200
+
+
+# --- only regular files are read ----------------------------------------------------
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_a_fifo_is_refused_at_once(tmp_path):
+    import signal
+
+    fifo = tmp_path / "scan.nxr"
+    os.mkfifo(fifo)
+
+    def hang(*_):  # a reader that opens the FIFO waits for a writer forever
+        raise TimeoutError("the reader blocked on a FIFO")
+
+    previous = signal.signal(signal.SIGALRM, hang)
+    signal.alarm(10)
+    try:
+        for read in (
+            read_nxr,
+            load_scan,
+            lambda p: list(iter_nxr(p)),
+            lambda p: list(iter_nxr(p, follow=True, idle_timeout_s=0.1)),
+        ):
+            with pytest.raises(NxrError, match="FIFO") as info:
+                read(fifo)
+            assert str(fifo) in str(info.value) and "\n" not in str(info.value)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+@pytest.mark.parametrize(("target", "kind"), [("/dev/zero", "character device"), (".", "folder")])
+def test_devices_and_folders_are_refused(tmp_path, target, kind):
+    path = tmp_path if target == "." else target
+    if not os.path.exists(path):
+        pytest.skip(f"{path} is not on this system")
+    with pytest.raises(NxrError, match=kind):
+        read_nxr(path)

@@ -15,7 +15,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "Summarise an NXR scan: kind, scanner, channels, pulses per energy, reference "
             "pulses, duration, conveyance speed and its variation, dropped pulses, CRC "
-            "failures and truncation. Exit 2 on an unreadable file."
+            "failures, truncation, and the records the reader's recovery dropped or set "
+            "aside (copies, replayed, out-of-order, wild pulse indices; docs/nxr-recovery.md). "
+            "Exit 2 on an unreadable file or one that is not a regular file."
         ),
     )
     parser.add_argument("scan", metavar="SCAN.nxr", help="the NXR file")

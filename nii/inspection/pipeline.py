@@ -247,15 +247,51 @@ def _pulse_reading(scan: Any) -> tuple[np.ndarray | None, float]:
 
 
 def _scan_warnings(scan: Any) -> list[str]:
+    """Every loss the reader reported, in plain words with counts (one warning each).
+
+    Reads the :class:`scanner_io.ReadReport` fields by name, so a report from an image
+    pair or a stand-in with fewer fields gives the warnings it can.
+    """
     report = getattr(scan, "report", None)
     notes: list[str] = []
     if report is None:
         return notes
-    dropped = getattr(report, "dropped_pulses", None) or []
+
+    def count(name: str) -> int:
+        value = getattr(report, name, 0)
+        return int(value) if isinstance(value, (int, np.integer)) else 0
+
+    def records(number: int) -> str:
+        return f"{number} record{'s' if number != 1 else ''}"
+
+    crc = count("crc_failures")
+    if crc:
+        notes.append(f"{records(crc)} of the scan file failed their CRC check (corrupt) and were dropped")
+    skipped = count("resync_skipped_bytes")
+    if skipped:
+        notes.append(f"{skipped} bytes of the scan file were skipped as corrupt while searching for the next good record")
+    dropped = getattr(report, "dropped_pulse_count", None)
+    if not isinstance(dropped, (int, np.integer)):
+        dropped = len(getattr(report, "dropped_pulses", None) or [])
     if dropped:
-        notes.append(f"{len(dropped)} pulse(s) were dropped by the scanner or lost to CRC failures")
-    if getattr(report, "truncated_bytes", 0):
-        notes.append(f"the scan file ends in a partial record ({report.truncated_bytes} bytes ignored)")
+        notes.append(f"{int(dropped)} pulse(s) are missing from the scan (dropped by the scanner or lost to corrupt or set-aside records)")
+    truncated = count("truncated_bytes")
+    if truncated:
+        notes.append(f"the scan file ends in a partial record ({truncated} bytes ignored)")
+    for name, words in (
+        ("bad_energy_records", "with an energy index the header does not have were dropped"),
+        ("duplicate_records", "were exact copies of other records (a replayed block) and were dropped"),
+        ("replayed_records", "repeated the pulse index of another record with other content and were set aside"),
+        ("out_of_order_records", "came out of pulse order and were set aside"),
+        ("wild_index_records", "had a pulse index that fits nowhere in the scan and were set aside"),
+    ):
+        number = count(name)
+        if number:
+            notes.append(f"{records(number)} {words}")
+    jumps = getattr(report, "pulse_jumps", None) or []
+    if jumps:
+        shown = ", ".join(f"{before} to {after}" for before, after in list(jumps)[:3])
+        notes.append(f"the pulse index jumps {len(jumps)} time(s) ({shown}{', ...' if len(jumps) > 3 else ''}); the records after each jump were kept")
     return notes
 
 
