@@ -125,7 +125,7 @@ def manifest_dict(manifest: Any) -> dict[str, Any] | None:
 
 
 def _static(name: str) -> str:
-    return resources.files("nii.review").joinpath("static", name).read_text(encoding="utf-8")
+    return resources.files("nii.review").joinpath("static").joinpath(name).read_text(encoding="utf-8")
 
 
 def _json_for_script(data: Any) -> str:

@@ -366,8 +366,8 @@ def build_scenario(
     load: CargoLoad | None = None
     cargo: list[SceneObject] = []
     if goods is not None:
-        load = build_cargo(goods, region, rng_cargo, load_fraction=load_fraction, max_mass_kg=payload * 0.95,
-                           density_cv=cargo_density_cv)  # type: ignore[arg-type]
+        load = build_cargo(goods, region, rng_cargo, load_fraction=load_fraction,  # type: ignore[arg-type]
+                           max_mass_kg=payload * 0.95, density_cv=cargo_density_cv)
         cargo = load.objects
     regions: list[dict[str, Any]] = []
     threat_objects: list[SceneObject] = []
