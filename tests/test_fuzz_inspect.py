@@ -212,11 +212,6 @@ def _object_pulses(scan) -> int:
     return int(sum(scan.object_pulses))
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="the SCAN_INCOMPLETE guarantee is built on branch `coverage`; the lead flips "
-    "this once both are merged",
-)
 @settings(
     max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
