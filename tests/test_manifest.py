@@ -311,16 +311,3 @@ def test_iso_nominal_length():
     assert iso_nominal_length_mm("L5G1") == pytest.approx(45 * 304.8)  # not in the catalogue: ISO 6346 code
     assert iso_nominal_length_mm("A5G1") != iso_nominal_length_mm("A5G1")  # unknown: NaN
 
-
-def test_iso_length_mismatch():
-    from nii.inspection.manifest import iso_length_mismatch
-
-    forty = load_manifest({**GOOD, "iso_type": "42G1", "tare_mass_kg": 3750})
-    assert iso_length_mismatch(forty, 6100) == "the manifest says 40 ft (42G1) but the scanned container is 6.1 m long"
-    assert iso_length_mismatch(forty, 12150) is None
-    assert iso_length_mismatch(forty, 11200) is None  # within 10 %
-    twenty = load_manifest(GOOD)
-    assert iso_length_mismatch(twenty, 12190) == "the manifest says 20 ft (22G1) but the scanned container is 12.2 m long"
-    assert iso_length_mismatch(twenty, 6000) is None
-    for unknown in (None, float("nan"), 0.0, -5.0, float("inf"), "long"):
-        assert iso_length_mismatch(twenty, unknown) is None

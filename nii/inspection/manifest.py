@@ -21,8 +21,9 @@ or after parsing, is stated in ``docs/manifest-validation.md``:
   are warnings, not errors.
 
 The ISO type is resolved to a :class:`ContainerType` (tare, dimensions, structure)
-from ``seeds/containers.toml``; :func:`iso_length_mismatch` compares its nominal
-length with the length of the container measured in the scan.
+from ``seeds/containers.toml``; :attr:`Manifest.nominal_length_mm` is its nominal length, which the coverage
+measurement (:mod:`nii.inspection.coverage`) compares with the container measured in
+the scan.
 """
 
 from __future__ import annotations
@@ -49,7 +50,6 @@ __all__ = [
     "load_container_types",
     "container_type_for",
     "iso_nominal_length_mm",
-    "iso_length_mismatch",
     "MAX_MANIFEST_BYTES",
     "MAX_NESTING_DEPTH",
     "MAX_MASS_KG",
@@ -783,51 +783,3 @@ def iso_nominal_length_mm(iso_type: str, container: ContainerType | None = None)
         return float(container.length_mm)
     feet = _ISO_LENGTH_FT.get(iso_type[:1].upper()) if iso_type else None
     return feet * _MM_PER_FT if feet is not None else math.nan
-
-
-def _feet_label(iso_type: str, length_mm: float) -> str:
-    feet = _ISO_LENGTH_FT.get(iso_type[:1].upper()) if iso_type else None
-    if feet is None:
-        feet = round(length_mm / _MM_PER_FT)
-    return f"{feet:g} ft"
-
-
-def iso_length_mismatch(manifest: Manifest, measured_length_mm: float | None, *,
-                        tolerance_rel: float = 0.10, tolerance_mm: float = 500.0) -> str | None:
-    """A warning when the scanned container's length does not fit the declared ISO type.
-
-    Parameters
-    ----------
-    manifest : Manifest
-        The declaration (its ``iso_type`` and container type).
-    measured_length_mm : float or None
-        Length of the container between its two ends as found in the scan (mm);
-        ``None``, NaN or non-positive when the ends were not both found (nothing is
-        said then: coverage is reported elsewhere).
-    tolerance_rel, tolerance_mm : float
-        The measured length may differ from the nominal one by the larger of
-        ``tolerance_rel`` × nominal and ``tolerance_mm`` (mm). The default (10 %,
-        0.5 m) tells 20 ft (6.06 m) from 30 ft (9.1 m) from 40 ft (12.19 m) and from
-        45 ft (13.7 m), well outside the error of a measured length.
-
-    Returns
-    -------
-    str or None
-        E.g. ``"the manifest says 40 ft (42G1) but the scanned container is 6.1 m long"``;
-        ``None`` when the lengths agree or cannot be compared.
-    """
-    if measured_length_mm is None:
-        return None
-    try:
-        measured = float(measured_length_mm)
-    except (TypeError, ValueError, OverflowError):
-        return None
-    nominal = manifest.nominal_length_mm
-    if not (math.isfinite(measured) and measured > 0 and math.isfinite(nominal) and nominal > 0):
-        return None
-    if abs(measured - nominal) <= max(tolerance_rel * nominal, tolerance_mm):
-        return None
-    return (
-        f"the manifest says {_feet_label(manifest.iso_type, nominal)} ({manifest.iso_type}) "
-        f"but the scanned container is {measured / 1000:.1f} m long"
-    )
