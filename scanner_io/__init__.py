@@ -2,7 +2,7 @@
 
 Depends on numpy (and pydicom for DICOS) and on nothing of ``nii``.
 
-NXR (``shared/spec/nxr-format.md``): :func:`read_nxr` reads a whole file over a
+NXR (``docs/nxr-format.md``): :func:`read_nxr` reads a whole file over a
 memory map, :func:`iter_nxr` follows a growing one, :class:`NxrWriter` writes one
 append-only, :func:`load_scan` assembles raw images and references into a
 :class:`Scan`. :func:`read_image_pair` turns a researcher's high/low image pair and

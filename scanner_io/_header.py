@@ -1,6 +1,6 @@
 """The NXR v1 file header: constants, validation and encoding.
 
-The layout is fixed by ``shared/spec/nxr-format.md``: an 8-byte magic, a ``uint32``
+The layout is fixed by ``docs/nxr-format.md``: an 8-byte magic, a ``uint32``
 header length H, H bytes of UTF-8 JSON, and the ``uint32`` CRC-32 of those H bytes.
 :func:`validate_header` turns the decoded JSON object into a checked
 :class:`NxrHeader`; :func:`encode_header` does the reverse for the writer;

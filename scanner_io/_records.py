@@ -1,6 +1,6 @@
 """NXR records: the structured dtype, flags, the record scanner and the recovery policy.
 
-A record is ``32 + N*s`` bytes (spec: ``shared/spec/nxr-format.md``). The scanner
+A record is ``32 + N*s`` bytes (spec: ``docs/nxr-format.md``). The scanner
 finds the valid records in a byte buffer: the fast path views the buffer at the
 record stride as a structured array, checks every sync word at once and the CRC of
 each record with CRC-32 (zlib-ng's when installed, else :func:`zlib.crc32`) on a

@@ -27,7 +27,7 @@ class NxrWriter:
     path : path-like
         File to create.
     header : dict
-        Header JSON object (validated; see ``shared/spec/nxr-format.md``).
+        Header JSON object (validated; see ``docs/nxr-format.md``).
     overwrite : bool
         Replace an existing file; by default an existing file is an error.
     fsync : bool

@@ -122,6 +122,11 @@ class InspectOne(Protocol):
     ) -> Mapping[str, Any]: ...
 
 
+
+
+def _count(count: int, noun: str) -> str:
+    """``"1 scan"``, ``"2 scans"``."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 @dataclass(frozen=True)
 class ScanResult:
     """The outcome of one scan of a batch.
@@ -259,8 +264,8 @@ class BatchSummary:
             cells = [cell.ljust(width) for cell, width in zip(row[:-1], widths, strict=True)]
             lines.append("  ".join(cells + [row[-1]]).rstrip())
         lines.append(
-            f"{len(self.results)} scans: {self.n_clear} clear, {self.n_inspect} inspect, "
-            f"{self.n_error} errors ({self.n_resumed} resumed) in {self.wall_time_s:.1f} s"
+            f"{_count(len(self.results), 'scan')}: {self.n_clear} clear, {self.n_inspect} inspect, "
+            f"{_count(self.n_error, 'error')} ({self.n_resumed} resumed) in {self.wall_time_s:.1f} s"
         )
         return "\n".join(lines)
 

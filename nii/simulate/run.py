@@ -5,7 +5,7 @@ a :class:`~nii.simulate.scanner.ScannerConfig` and a seed, runs the acquisition 
 (:mod:`nii.simulate.acquisition`) and returns a :class:`SimulatedScan`; with ``out`` it
 also writes, atomically and never over an existing file unless asked::
 
-    SCAN.nxr            raw records (shared/spec/nxr-format.md) via scanner_io.NxrWriter
+    SCAN.nxr            raw records (docs/nxr-format.md) via scanner_io.NxrWriter
     SCAN.truth.json     expected verdict and reasons, regions (bbox on the analysed grid
                         and bbox_mm), true cargo mass, scenario, seed, grid description
     SCAN.truth.npz      classes (uint8) and zeff (float32) maps on the analysed grid,
