@@ -7,6 +7,7 @@ manifest, and writes into ``--out``::
     DIR/scan/<scan id>.nxr             the raw scan (NXR), its manifest and ground truth
     DIR/verdict.json                   the verdict (inspection contract)
     DIR/evidence.png                   the pseudo-colour evidence image with boxes
+    DIR/review.html                    the review page: open it from disk (pan, zoom, layers)
 
 It prints the verdict's one-line summary and whether it agrees with the ground truth.
 The exit status is 0 when the demo ran (whatever the verdict), 2 on an error.
@@ -26,9 +27,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``demo`` subcommand."""
     parser = subparsers.add_parser(
         "demo",
-        help="simulate a container, inspect it, write the verdict and evidence image",
+        help="simulate a container, inspect it, write the verdict, evidence image and review page",
         description="Simulate a container scan, inspect it against its manifest and write "
-        "verdict.json and evidence.png (exit 0 when it ran, 2 on error).",
+        "verdict.json, evidence.png and review.html (exit 0 when it ran, 2 on error).",
     )
     parser.add_argument("--out", default=DEFAULT_OUT, metavar="DIR",
                         help=f"output folder (default ./{DEFAULT_OUT}); must be new or empty")
