@@ -146,8 +146,9 @@ class RegionEstimator:
         impenetrable_snr : float
             A region allowing three classes or more is impenetrable when a mean
             transmission's signal-to-noise ratio is below this.
-        reading : {"lower", "higher"}
-            Which of several minima within one unit of χ² (a degeneracy) is reported.
+        reading : {"lower", "higher", "likelihood"}
+            Which of several minima within one unit of χ² (separate basins: a degeneracy)
+            is reported: the lowest-Z, the highest-Z, or the global maximum likelihood.
 
         Returns
         -------
@@ -204,13 +205,20 @@ class RegionEstimator:
         # where the likelihood has several minima within one unit of χ² of the best
         # (a real degeneracy: thin heavy against thicker light material), the reading
         # picks the lower-Z one (or the higher, ``reading="higher"``); all stay consistent
+        # (a separate basin: Δχ² rises above 1 between it and the best; wiggles of a flat
+        # likelihood are no degeneracy)
         lowest = chi2.min(axis=1, keepdims=True)
+        global_best = np.argmin(chi2, axis=1)
         padded = np.pad(chi2, ((0, 0), (1, 1)), mode="edge")
         local = (chi2 <= padded[:, :-2]) & (chi2 <= padded[:, 2:]) & (chi2 <= lowest + 1.0)
         if reading == "higher":
-            best = chi2.shape[1] - 1 - np.argmax(local[:, ::-1], axis=1)
+            other = chi2.shape[1] - 1 - np.argmax(local[:, ::-1], axis=1)
         else:
-            best = np.argmax(local, axis=1)
+            other = np.argmax(local, axis=1)
+        index = np.arange(chi2.shape[1])[None, :]
+        between = (index >= np.minimum(other, global_best)[:, None]) & (index <= np.maximum(other, global_best)[:, None])
+        barrier = np.where(between, chi2 - lowest, 0.0).max(axis=1)
+        best = np.where((barrier > 1.0) & (reading != "likelihood"), other, global_best)
         rows = np.arange(best.size)
         inner = np.clip(best, 1, self.z.size - 2)
         c_minus, c0, c_plus = chi2[rows, inner - 1], chi2[rows, inner], chi2[rows, inner + 1]
