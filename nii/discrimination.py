@@ -430,7 +430,7 @@ def _region_means(
     min_region_px: int,
     assign_sigmas: float = 3.0,
     starved_share: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray]] | None:
     """Homogeneous regions of the binned image, their means, and the edge bins they own.
 
     Regions are the connected (4-neighbour) areas free of edges; a region of at least
@@ -590,7 +590,7 @@ def _region_settings() -> dict[str, Any]:
     return read_catalogue(seed_path("calibration.toml"), "calibration defaults file")["region_estimate"]
 
 
-def _estimate_regions(backend: ArrayBackend, estimator: Any, image: Any, owner: np.ndarray, factor: int,
+def _estimate_regions(backend: ArrayBackend, estimator: Any, image: Any, owner: tuple[np.ndarray, np.ndarray], factor: int,
                       pad_rows: int, pad_columns: int, *, confidence_sigmas: float,
                       impenetrable_snr: float, reading: str = "lower") -> RegionReading:
     """Maximum-likelihood ``(λ, Z)`` of each region from its mean unclipped transmissions.
@@ -600,8 +600,8 @@ def _estimate_regions(backend: ArrayBackend, estimator: Any, image: Any, owner: 
     or the spread of the region's own bin means where that is larger (scatter noise,
     correlated pixels, texture), over the region's pixel count.
     """
-    owner, core = owner
-    count = int(owner.max()) + 1
+    owner_bins, core = owner
+    count = int(owner_bins.max()) + 1
     labels = core.reshape(-1)
     pixels = np.bincount(labels, minlength=count).astype(np.float64) * factor**2
     means, variances = [], []
@@ -637,7 +637,7 @@ def _estimate_regions(backend: ArrayBackend, estimator: Any, image: Any, owner: 
     estimates = estimator.estimate(means[0], means[1], variances[0], variances[1],
                                    confidence_sigmas=confidence_sigmas, impenetrable_snr=impenetrable_snr,
                                    reading=reading)
-    return RegionReading(owner=owner, estimates=estimates)  # bins read from each region
+    return RegionReading(owner=owner_bins, estimates=estimates)  # bins read from each region
 
 
 def _pixel_reading(backend: ArrayBackend, table: Any, smooth_high: Any, smooth_low: Any, impenetrable: Any,

@@ -103,7 +103,7 @@ def estimator_model():
 def test_estimates_are_exact_on_noise_free_means(estimator_model):
     model, estimator = estimator_model
     cases = [({"Fe": 1.0}, 26.0, 80.0), ({"Cu": 1.0}, 29.0, 150.0), ({"Sn": 1.0}, 50.0, 60.0), ({"C": 1.0}, 6.0, 100.0)]
-    t_high, t_low = zip(*(model.transmission([(c, a)]) for c, _, a in cases))
+    t_high, t_low = zip(*(model.transmission([(c, a)]) for c, _, a in cases), strict=True)
     variance = np.full(len(cases), 1e-14)
     result = estimator.estimate(np.array(t_high), np.array(t_low), variance, variance)
     np.testing.assert_allclose(result.zeff, [z for _, z, _ in cases], atol=0.1)
