@@ -250,7 +250,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--split", choices=("tune", "test"), default="test")
     parser.add_argument("--variants", nargs="*", default=None, help="variant names (default: the whole split)")
-    parser.add_argument("--channels", type=int, default=96, help="detector channels of the scaled variants")
+    parser.add_argument("--channels", type=int, default=96,
+                        help="detector channels of the scaled variants (0: each variant's own, 384-1280)")
     parser.add_argument("--pulses", type=int, default=900, help="pulses of a block scan")
     parser.add_argument("--wedge-pulses", type=int, default=1600, help="pulses of a wedge scan")
     parser.add_argument("--seed", type=int, default=62523)
@@ -275,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     results = []
     for number, variant in enumerate(variants):
-        config = variant.config.scaled(channels=args.channels)
+        config = variant.config if args.channels == 0 else variant.config.scaled(channels=args.channels)
         workdir = workroot / variant.name
         workdir.mkdir(parents=True, exist_ok=True)
         wedge_config = config.replace(pulses=args.wedge_pulses)
