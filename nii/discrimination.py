@@ -189,6 +189,7 @@ class MaterialMap:
             "zeff_sigma": self.zeff_sigma.astype(np.float32),
             "areal_density_g_cm2": self.areal_density_g_cm2.astype(np.float32),
             "ambiguous": self.ambiguous.astype(bool),
+            "consistent_classes": self.consistent_classes.astype(np.uint8),
         }
 
         def write(stream) -> None:
