@@ -18,11 +18,18 @@
    its ratio meaningless, along a block's edge or in the slit between two cartons) to
    the region beside it: an edge takes one of its two sides' materials, never a third
    (no one-pixel green or blue lines along cartons).
-2. **Lookup.** ``R = α_L / α_H`` and ``α_H`` index the calibration's table
+2. **Regions by likelihood.** With a scanner model in the calibration (every calibration
+   :mod:`nii.calibration` builds), each region's ``(areal density, Z_eff)`` is its maximum
+   likelihood estimate from its **unclipped** mean transmissions under the scan's noise
+   model (:mod:`nii.region_estimate`): Z_eff with its Fisher interval (``zeff_sigma``), the
+   classes consistent with it (``consistent_classes``, ``ambiguous``), and impenetrable only
+   where its own precision says nothing can be read (not a per-pixel floor). Every pixel of
+   a region carries its region's estimate; the steps below read the other pixels.
+3. **Lookup.** ``R = α_L / α_H`` and ``α_H`` index the calibration's table
    ``(α_H, R) → Z_eff`` (nearest node), which also gives ``|∂Z/∂R|``, the fitted material's
    mass attenuation ``κ = α_H / ρt`` and whether the point is degenerate (two classes
    give the same pair of attenuations).
-3. **Classes.** ``impenetrable`` where either energy is photon-starved, decided over a
+4. **Classes.** ``impenetrable`` where either energy is photon-starved, decided over a
    neighbourhood since a pixel near the floor is starved or not by its noise: a region
    as a whole (a third of its pixels starved: the noise-free transmission at about the
    floor), elsewhere by the share of starved pixels in a 3 × 3-bin window; ``none``
@@ -30,7 +37,7 @@
    7 g/cm², about α_H ≈ 0.2: below it the smoothed ratio's noise and the thin-absorber
    degeneracy of heavy elements make Z meaningless), where ``α_H < 0.1`` or the
    detector saturated; otherwise the contract's Z bands (:mod:`nii.classes`).
-4. **Uncertainty** ``σ_Z = |∂Z/∂R| σ_R`` with ``σ_R² = (σ_L² + R² σ_H²) / α_H²`` from
+5. **Uncertainty** ``σ_Z = |∂Z/∂R| σ_R`` with ``σ_R² = (σ_L² + R² σ_H²) / α_H²`` from
    the smoothed noise (per bin; a region's noise is its mean's), and **mass thickness**
    ``ρt = α_H / κ`` (g/cm²).
 
