@@ -271,7 +271,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.variants and any(v.split != args.split for v in variants):
         parser.error(f"every named variant must belong to the {args.split} split")
     workroot = args.workdir or Path(tempfile.mkdtemp(prefix="nii-bench-variants-"))
-    grid = [{"confidence_sigmas": c, "impenetrable_snr": s} for c in (1.5, 2.0, 3.0) for s in (5.0, 10.0, 20.0, 50.0)]
+    grid = [{"confidence_sigmas": c, "impenetrable_snr": s, "dark_sigmas": d}
+            for c in (2.0, 3.0) for s in (5.0, 10.0, 20.0) for d in (2.0, 3.0, 5.0)]
     settings_list = grid if args.grid else [{}]
     started = time.perf_counter()
     results = []

@@ -600,7 +600,7 @@ def _region_settings() -> dict[str, Any]:
 
 def _estimate_regions(backend: ArrayBackend, estimator: Any, image: Any, owner: tuple[np.ndarray, np.ndarray], factor: int,
                       pad_rows: int, pad_columns: int, *, confidence_sigmas: float,
-                      impenetrable_snr: float, reading: str = "lower") -> RegionReading:
+                      impenetrable_snr: float, reading: str = "lower", dark_sigmas: float = 2.0) -> RegionReading:
     """Maximum-likelihood ``(λ, Z)`` of each region from its mean unclipped transmissions.
 
     The variance of a region's mean is the noise model of the scan's references
@@ -644,7 +644,7 @@ def _estimate_regions(backend: ArrayBackend, estimator: Any, image: Any, owner: 
         variances.append(np.maximum(np.maximum(pixel_variance, spread)[1:], 1e-30) / pixels[1:])
     estimates = estimator.estimate(means[0], means[1], variances[0], variances[1],
                                    confidence_sigmas=confidence_sigmas, impenetrable_snr=impenetrable_snr,
-                                   reading=reading)
+                                   reading=reading, dark_sigmas=dark_sigmas)
     return RegionReading(owner=owner_bins, estimates=estimates)  # bins read from each region
 
 
@@ -808,6 +808,7 @@ def discriminate(
     bin_px: int = DEFAULT_BIN_PX,
     confidence_sigmas: float | None = None,
     impenetrable_snr: float | None = None,
+    dark_sigmas: float | None = None,
 ) -> MaterialMap:
     """Return the material map of a corrected dual-energy image.
 
@@ -849,6 +850,9 @@ def discriminate(
     impenetrable_snr : float, optional
         A region allowing three classes or more is impenetrable when its worse-measured
         mean transmission's signal-to-noise ratio is below this; default from the seeds.
+    dark_sigmas : float, optional
+        A region whose mean at one energy is within this many standard deviations of the
+        calibration's scatter floor is impenetrable; default from the seeds.
 
     Returns
     -------
@@ -885,6 +889,7 @@ def discriminate(
     settings = _region_settings()
     confidence_sigmas = float(settings["confidence_sigmas"] if confidence_sigmas is None else confidence_sigmas)
     impenetrable_snr = float(settings["impenetrable_snr"] if impenetrable_snr is None else impenetrable_snr)
+    dark_sigmas = float(settings["dark_sigmas"] if dark_sigmas is None else dark_sigmas)
     regions: RegionReading | None = None
     alpha_high = array_backend.asarray(np.asarray(image.attenuation_high, np.float32))
     alpha_low = array_backend.asarray(np.asarray(image.attenuation_low, np.float32))
@@ -944,7 +949,8 @@ def discriminate(
                 if estimator is not None:
                     regions = _estimate_regions(array_backend, estimator, image, region_owner, factor,
                                                 pad_rows, pad_columns, confidence_sigmas=confidence_sigmas,
-                                                impenetrable_snr=impenetrable_snr, reading=degenerate_reading)
+                                                impenetrable_snr=impenetrable_snr, reading=degenerate_reading,
+                                                dark_sigmas=dark_sigmas)
                     region_starved = np.concatenate([[False], regions.estimates.impenetrable])[regions.owner] & region_mask
                 rows_binned, columns_binned = region_mask.shape
                 impenetrable_host = np.where(region_mask[:, None, :, None], region_starved[:, None, :, None],
@@ -1028,6 +1034,7 @@ def discriminate(
         provenance["regions"] = int(regions.estimates.zeff.size)
         provenance["confidence_sigmas"] = confidence_sigmas
         provenance["impenetrable_snr"] = impenetrable_snr
+        provenance["dark_sigmas"] = dark_sigmas
     as32 = lambda a: np.ascontiguousarray(host(a), dtype=np.float32)  # noqa: E731
     return MaterialMap(
         classes=np.asarray(codes_h).astype(np.uint8, copy=False),
