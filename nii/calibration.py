@@ -95,10 +95,11 @@ class MaterialCurve:
     composition : dict
         Element mass fractions.
     origin : str
-        ``"wedge"`` (measured), ``"physics-model"`` or ``"physics-assisted"``.
+        ``"model"`` (predicted by a calibration's scanner model), ``"physics-model"``
+        (:func:`physics_curves`) or what a curve-only calibration built in code says.
     measured : numpy.ndarray of bool
-        Which points were measured; the others extend a wedge curve beyond its
-        measured range with the physics model's shape.
+        Which points were measured (all of a model's curves are predictions: measured
+        steps live in :attr:`Calibration.steps`, never extrapolated).
     """
 
     name: str
