@@ -150,13 +150,19 @@ def main(argv: list[str] | None = None) -> int:
               f"= {median / floor_s:6.0f}× floor")
     print("  goals: total < 1 s and < 10× floor, one core; no slower than the baseline revision")
     if baseline is not None:
-        ours = statistics.median(results[("numpy", "cpu")]["total"])
-        ours_cpu = statistics.median(results[("numpy", "cpu")]["cpu"])
+        # the baseline once more after this code, the best of both runs: on a shared machine
+        # the load changes between runs, and the best time is the one least disturbed by it
+        again = _baseline(args.baseline, path, args.repeat)
+        if again is not None:
+            baseline = {key: min(baseline[key], again[key]) for key in baseline}
+        ours = min(results[("numpy", "cpu")]["total"])
+        ours_cpu = min(results[("numpy", "cpu")]["cpu"])
         print(f"  baseline {args.baseline} numpy/cpu: correct {baseline['correct']:.3f} s  discriminate "
-              f"{baseline['discriminate']:.3f} s  total median {baseline['total']:.3f} s (CPU {baseline['cpu']:.3f} s)")
-        print(f"  speed ratio (this code / {args.baseline}): wall {ours / baseline['total']:.2f}, CPU "
-              f"{ours_cpu / baseline['cpu']:.2f} ({'no slower' if ours_cpu <= 1.05 * baseline['cpu'] else 'SLOWER'}"
-              " within 5 %, by CPU time)")
+              f"{baseline['discriminate']:.3f} s  total median {baseline['total']:.3f} s, best {baseline['best']:.3f} s "
+              f"(CPU best {baseline['best_cpu']:.3f} s; best of two runs, before and after this code)")
+        ratio_cpu = ours_cpu / baseline["best_cpu"]
+        print(f"  speed ratio (this code / {args.baseline}, best times): wall {ours / baseline['best']:.2f}, CPU "
+              f"{ratio_cpu:.2f}: {'no slower' if ratio_cpu <= 1.05 else 'SLOWER'} (within 5 %, by CPU time)")
     numpy_total = statistics.median(results[("numpy", "cpu")]["total"])
     numpy_cpu = statistics.median(results[("numpy", "cpu")]["cpu"])
     print(f"  numpy/cpu: wall {numpy_total:.3f} s {'meets' if numpy_total < 1.0 else 'misses'} the 1 s goal "
@@ -213,7 +219,8 @@ def _child(args: argparse.Namespace) -> int:
     for values in stage.values():
         values.clear()
     _timed(run, args.repeat)
-    print(json.dumps({key: statistics.median(values) for key, values in stage.items()}))
+    print(json.dumps({**{key: statistics.median(values) for key, values in stage.items()},
+                      "best": min(stage["total"]), "best_cpu": min(stage["cpu"])}))
     return 0
 
 
