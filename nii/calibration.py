@@ -148,7 +148,7 @@ class MaterialCurve:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
         points = {name: [_finite_or_none(v) for v in getattr(self, name)] for name in _CURVE_ARRAYS}
-        points["measured"] = [bool(v) for v in self.measured]
+        points["measured"] = [bool(v) for v in (self.measured if self.measured is not None else [])]
         return {
             "name": self.name,
             "zeff": self.zeff,
@@ -259,7 +259,7 @@ def _build_table(curves: list[MaterialCurve], alpha_max: float, reading: str = "
     # fill unknown κ (no areal density) from the nearest known curve in Z
     known = np.isfinite(kappas).all(axis=1)
     if known.any():
-        for k in np.flatnonzero(~known):
+        for k in (int(i) for i in np.flatnonzero(~known)):
             nearest = np.flatnonzero(known)[np.argmin(np.abs(z[known] - z[k]))]
             kappas[k] = kappas[nearest]
     else:
@@ -274,8 +274,8 @@ def _build_table(curves: list[MaterialCurve], alpha_max: float, reading: str = "
     kappa = np.full_like(zeff, np.nan)
     ambiguous = np.zeros(zeff.shape, bool)
     first_class = np.zeros(zeff.shape, np.int64)
-    segments = range(len(curves) - 1)
-    for k in segments if reading == "lower" else reversed(segments):
+    segments = list(range(len(curves) - 1))
+    for k in segments if reading == "lower" else segments[::-1]:
         r0, r1 = ratios[k][:, None], ratios[k + 1][:, None]
         lo, hi = np.minimum(r0, r1), np.maximum(r0, r1)
         # only the ratio columns this segment can reach, at any α_H
