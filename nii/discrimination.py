@@ -132,6 +132,11 @@ class MaterialMap:
         :attr:`consistent_classes` give the per-pixel maps.
     bin_px : int
         Bin side of ``region_bins`` (pixels).
+    starved_majority : numpy.ndarray of bool, optional
+        Where the beam is photon-starved over most of a bin's neighbourhood (rows ×
+        columns): nothing small can be seen there, pixel by pixel, even where a
+        region's mean still tells its material (class 5 is only where it does not).
+        The unreadable-region check reads this.
     """
 
     classes: np.ndarray
@@ -147,6 +152,7 @@ class MaterialMap:
     region_estimates: Any = None
     region_bins: np.ndarray | None = None
     bin_px: int = 1
+    starved_majority: np.ndarray | None = None
 
     @property
     def region(self) -> np.ndarray:
@@ -915,10 +921,12 @@ def discriminate(
     starved_host = np.pad(starved, ((0, pad_rows), (0, pad_columns)), mode="edge")
     saturated_host = np.pad(saturated_host, ((0, pad_rows), (0, pad_columns)), mode="edge")
     impenetrable_host = starved_host
+    spatially_starved = starved_host
 
     if radius > 0:
         binned_radius = max(1, int(round(radius / factor)))
         starved_share, impenetrable_host = _starvation_majority(starved_host, factor)
+        spatially_starved = impenetrable_host
         binned_high = _bin_mean(array_backend, alpha_high, factor)
         binned_low = _bin_mean(array_backend, alpha_low, factor)
         binned_sigma_high = _bin_mean(array_backend, sigma_high, factor)
@@ -1045,6 +1053,7 @@ def discriminate(
         region_estimates=None if regions is None else regions.estimates,
         region_bins=None if regions is None else regions.owner,
         bin_px=int(factor),
+        starved_majority=np.ascontiguousarray(spatially_starved[:rows, :columns], dtype=bool),
         attenuation_high=as32(smooth_high),
         attenuation_low=as32(smooth_low),
         position_mm=np.asarray(image.position_mm, np.float64),

@@ -73,3 +73,19 @@ def test_the_floor_band_is_structure_not_a_hiding_place():
 
     scene = cargo(seed=5).add(BOTTOM - FLOOR_ROWS, FRONT, BOTTOM, REAR, 3000.0, METAL)   # starved along the whole length
     assert check_unreadable(check_input(scene, manifest())).reasons == []
+
+
+def test_starved_region_read_by_its_mean_is_still_unreadable():
+    # Read to the photon limit, a starved region's mean can tell its material (class 3,
+    # not 5), but pixel by pixel the beam sees nothing there: it can hide an object.
+    import dataclasses
+
+    inp = check_input(cargo(seed=4), manifest())
+    assert check_unreadable(inp).reasons == []
+    starved = np.zeros(inp.classes.shape, bool)
+    starved[50:70, 100:120] = True
+    inp = dataclasses.replace(inp, unreadable=inp.unreadable | starved, starved_majority=starved)
+    assert not (inp.classes[starved] == IMPENETRABLE).any()
+    result = check_unreadable(inp)
+    assert [reason.code for reason in result.reasons] == ["UNREADABLE_REGION"]
+    assert result.regions[0].bbox == (50, 100, 70, 120)

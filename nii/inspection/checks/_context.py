@@ -92,6 +92,10 @@ class CheckInput:
         per material), None when not given.
     zeff_sigma : numpy.ndarray or None
         Standard uncertainty of ``zeff`` per pixel (float32), None when the map has none.
+    starved_majority : numpy.ndarray or None
+        Where the beam is photon-starved over most of a bin's neighbourhood (bool), from
+        the material map: nothing small can be seen there pixel by pixel, even where a
+        region's mean still tells its material. None when the map has none.
     cache : dict
         Intermediate results that several checks share (e.g. the compact objects of
         :mod:`._compact`), filled by whoever needs them first.
@@ -114,6 +118,7 @@ class CheckInput:
     sigma_attenuation_low: np.ndarray | None = None
     calibration: Any = None
     zeff_sigma: np.ndarray | None = None
+    starved_majority: np.ndarray | None = None
     cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -317,8 +322,12 @@ def build_check_input(image: Any, material_map: Any, manifest: Manifest, table: 
     )
     zeff_sigma = getattr(material_map, "zeff_sigma", None)
     zeff_sigma = _shape_check("zeff sigma", zeff_sigma, shape).astype(np.float32, copy=False) if zeff_sigma is not None else None
+    starved_majority = getattr(material_map, "starved_majority", None)
+    if starved_majority is not None:
+        starved_majority = _shape_check("starved-majority mask", starved_majority, shape).astype(bool) & ~repaired
     return CheckInput(
         manifest=manifest, table=table, areal_g_cm2=areal, sigma_g_cm2=sigma, classes=classes, zeff_sigma=zeff_sigma,
+        starved_majority=starved_majority,
         zeff=zeff, unreadable=unreadable, structure=structure, row_height_mm=row_height,
         column_pitch_mm=pitch, position_mm=position_mm, attenuation_high=attenuation_high,
         attenuation_low=attenuation_low, sigma_attenuation_high=sigma_alpha,

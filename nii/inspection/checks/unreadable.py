@@ -1,7 +1,10 @@
 """UNREADABLE_REGION: the beam could not read a region large enough to hide something.
 
-Impenetrable pixels (the discrimination's class 5: photon-starved in most of a bin)
-inside the container's cargo space are grouped into connected regions. The floor, roof
+Pixels the beam cannot read inside the container's cargo space are grouped into
+connected regions: the discrimination's class 5 (a region whose material the data
+cannot tell) and, where a region's mean still tells its material, the pixels
+photon-starved over most of their bin's neighbourhood (``MaterialMap.starved_majority``):
+an object hidden there would not show, whatever the region is made of. The floor, roof
 and end bands are structure, not hiding places: at 3 MeV the beam along the floor
 boards and cross members is starved over the whole length in every scan, and the
 structure check looks at them. An opening by ``min_extent_mm`` (at least two pixels)
@@ -43,7 +46,12 @@ def check_unreadable(inp: CheckInput) -> CheckResult:
     # pixel: rows of bottles or drums starve the low energy along each bottle's body but
     # leave readable slits between them every few centimetres, and anything large enough
     # to matter would darken those slits too. Repaired channels stay out.
-    unreadable = inp.unreadable & (inp.classes == IMPENETRABLE)
+    core = inp.classes == IMPENETRABLE
+    if inp.starved_majority is not None:
+        # A region whose mean still tells its material (read to the photon limit) can
+        # hide an object all the same: pixel by pixel the beam sees nothing there.
+        core = core | inp.starved_majority
+    unreadable = inp.unreadable & core
     structure = inp.structure
     if structure.found:
         rows, cols = structure.interior()
