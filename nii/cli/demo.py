@@ -75,5 +75,5 @@ def run(args: argparse.Namespace) -> int:
     print(f"simulated {scan_path}")
     print(verdict.summary())
     print(f"ground truth: {truth.expected_verdict} ({expected}); NII found: {found}; verdict {agrees}")
-    print(f"wrote {verdict_path} and {evidence_path}")
+    print(f"wrote {verdict_path}, {evidence_path} and {verdict_path.with_name('review.html')} (open it in a browser)")
     return 0
