@@ -4,9 +4,13 @@ The reference scan is a loaded 40 ft container through the default scanner: 1,02
 channels × 8,000 pulses in all (both energies, references included). The first run
 simulates it (with its manifest) into ``benchmarks/_data/`` (gitignored). The script then
 times each stage of :func:`nii.inspection.run_inspection` and the evidence image, and
-prints the end-to-end time against the goal (< 2 s). Run from the repository root::
+prints the end-to-end time against the goal (< 2 s) and against the code of another git
+revision (default ``main``), timed in the same run on the same scan: that revision's
+``nii``, ``scanner_io`` and ``seeds`` are exported (``git archive``) to a temporary
+directory and this script runs on them in a child process (issue 12: "no slower than
+today's code"). Run from the repository root::
 
-    .venv/bin/python benchmarks/bench_inspect.py [--repeat 3] [--scan S.nxr --manifest M.json]
+    .venv/bin/python benchmarks/bench_inspect.py [--repeat 3] [--scan S.nxr --manifest M.json] [--baseline REV|none]
 """
 
 from __future__ import annotations
@@ -18,7 +22,10 @@ for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", 
     os.environ.setdefault(_variable, "1")
 
 import argparse  # noqa: E402
+import json  # noqa: E402
+import subprocess  # noqa: E402
 import sys  # noqa: E402
+import tempfile  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -54,6 +61,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pulses", type=int, default=8000, help="total pulses (both energies)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--repeat", type=int, default=3, help="timed repetitions (best is kept)")
+    parser.add_argument("--baseline", default="main", help="git revision timed side by side ('none': skip)")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
@@ -78,6 +87,9 @@ def main(argv: list[str] | None = None) -> int:
         if best is None or inspected < best[0]:
             best = (inspected, evidence, outcome, len(png), cpu)
     inspected, evidence, outcome, png_size, cpu = best
+    if args.child:  # the baseline's figures, one JSON line
+        print(json.dumps({"inspect": inspected, "cpu": cpu, "evidence": evidence}))
+        return 0
     rows, cols = outcome.image.attenuation_high.shape
     print(f"scan {scan.name}: analysed image {rows} x {cols}, verdict {outcome.verdict.verdict} "
           f"({', '.join(outcome.verdict.reason_codes) or 'no reason'}), cargo ~ {outcome.verdict.cargo_mass_kg or 0:,.0f} kg")
@@ -91,7 +103,33 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  {'(cpu time of that run)':24s} {cpu:7.3f}   load average {load:.1f} on {os.cpu_count()} cores")
     print(f"  {'evidence.png':24s} {evidence:7.3f}   ({png_size / 1e6:.1f} MB)")
     print(f"  {'with evidence':24s} {inspected + evidence:7.3f}")
+    if args.baseline != "none":
+        other = _baseline(args.baseline, scan, manifest, args.repeat)
+        if other is not None:
+            print(f"baseline {args.baseline} (same scan, same run): inspection {other['inspect']:.3f} s "
+                  f"(cpu {other['cpu']:.3f} s); ratio this/baseline {inspected / other['inspect']:.2f} "
+                  f"(cpu {cpu / other['cpu']:.2f}), goal <= 1 (no slower)")
     return 0
+
+
+def _baseline(revision: str, scan: Path, manifest: Path, repeat: int) -> dict[str, float] | None:
+    """Time another revision's inspection of the same scan in a child process."""
+    root = Path(__file__).resolve().parent.parent
+    with tempfile.TemporaryDirectory(prefix="nii-baseline-") as tree:
+        archive = subprocess.run(["git", "-C", str(root), "archive", revision, "nii", "scanner_io", "seeds", "models"],
+                                 capture_output=True, check=False)
+        if archive.returncode != 0:
+            print(f"baseline {revision}: git archive failed ({archive.stderr.decode(errors='replace').strip()})")
+            return None
+        subprocess.run(["tar", "-x", "-C", tree], input=archive.stdout, check=True)
+        environment = dict(os.environ, PYTHONPATH=tree)
+        child = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--child", "--baseline", "none",
+                                "--scan", str(scan), "--manifest", str(manifest), "--repeat", str(repeat)],
+                               capture_output=True, text=True, env=environment, check=False)
+        if child.returncode != 0:
+            print(f"baseline {revision}: failed ({child.stderr.strip().splitlines()[-1:] or child.returncode})")
+            return None
+        return json.loads(child.stdout.strip().splitlines()[-1])
 
 
 if __name__ == "__main__":
