@@ -92,6 +92,10 @@ class CheckInput:
         per material), None when not given.
     zeff_sigma : numpy.ndarray or None
         Standard uncertainty of ``zeff`` per pixel (float32), None when the map has none.
+    transmission_high : numpy.ndarray or None
+        The high energy's corrected transmission, **unclipped** (float32; noise takes it
+        below the starvation floor, even below zero), for estimates that average it over
+        pixels (the mass of dense goods); None when not given.
     cache : dict
         Intermediate results that several checks share (e.g. the compact objects of
         :mod:`._compact`), filled by whoever needs them first.
@@ -114,6 +118,7 @@ class CheckInput:
     sigma_attenuation_low: np.ndarray | None = None
     calibration: Any = None
     zeff_sigma: np.ndarray | None = None
+    transmission_high: np.ndarray | None = None
     cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -317,11 +322,16 @@ def build_check_input(image: Any, material_map: Any, manifest: Manifest, table: 
     )
     zeff_sigma = getattr(material_map, "zeff_sigma", None)
     zeff_sigma = _shape_check("zeff sigma", zeff_sigma, shape).astype(np.float32, copy=False) if zeff_sigma is not None else None
+    transmission_high = getattr(image, "transmission_high", None)
+    transmission_high = (
+        _shape_check("transmission_high", transmission_high, shape).astype(np.float32, copy=False)
+        if transmission_high is not None else None
+    )
     return CheckInput(
         manifest=manifest, table=table, areal_g_cm2=areal, sigma_g_cm2=sigma, classes=classes, zeff_sigma=zeff_sigma,
         zeff=zeff, unreadable=unreadable, structure=structure, row_height_mm=row_height,
         column_pitch_mm=pitch, position_mm=position_mm, attenuation_high=attenuation_high,
         attenuation_low=attenuation_low, sigma_attenuation_high=sigma_alpha,
-        sigma_attenuation_low=sigma_low, calibration=calibration,
+        sigma_attenuation_low=sigma_low, calibration=calibration, transmission_high=transmission_high,
     )
 

@@ -86,18 +86,34 @@ class GoodsComposition:
         turn, the others at their primary make-up).
     chapters : tuple of str
         The declared chapters, for messages.
+    texture_cv : float
+        Relative spread of the goods' areal density below the scanner's resolution
+        (packing: gaps between cartons, bottles, parts; dimensionless), weighted by
+        declared mass: what the blurred, pixel-averaged transmission loses
+        (``−ln⟨T⟩ < ⟨−ln T⟩``).
+    texture_sigma : float
+        Standard uncertainty of ``texture_cv`` (dimensionless).
     """
 
     composition: Mapping[str, float]
     alternatives: tuple[Mapping[str, float], ...]
     chapters: tuple[str, ...]
+    texture_cv: float = 0.0
+    texture_sigma: float = 0.0
 
 
-def _goods_entries(settings: Mapping[str, Any]) -> dict[str, tuple[dict[str, float], list[dict[str, float]]]]:
+def _number(entry: Mapping[str, Any], name: str, where: str) -> float:
+    value = entry.get(name, 0.0)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
+        raise CatalogueError(f"{where}: {name!r} must be a number in [0, 1)")
+    return float(value)
+
+
+def _goods_entries(settings: Mapping[str, Any]) -> dict[str, tuple[dict[str, float], list[dict[str, float]], float, float]]:
     entries = settings.get("goods", ())
     if not isinstance(entries, (list, tuple)):
         raise CatalogueError("[checks.mass].goods must be a list of tables")
-    out: dict[str, tuple[dict[str, float], list[dict[str, float]]]] = {}
+    out: dict[str, tuple[dict[str, float], list[dict[str, float]], float, float]] = {}
     for index, entry in enumerate(entries):
         where = f"[[checks.mass.goods]] entry {index}"
         if not isinstance(entry, Mapping) or not isinstance(entry.get("chapters"), list):
@@ -106,8 +122,9 @@ def _goods_entries(settings: Mapping[str, Any]) -> dict[str, tuple[dict[str, flo
             raise CatalogueError(f"{where} lacks its 'source'")
         primary = _parse_mixture(entry.get("materials"), f"{where}: materials")
         alternatives = [_parse_mixture(alt, f"{where}: alternatives") for alt in entry.get("alternatives", ())]
+        texture = (_number(entry, "texture_cv", where), _number(entry, "texture_cv_sigma", where))
         for chapter in entry["chapters"]:
-            out[str(chapter)] = (primary, alternatives)
+            out[str(chapter)] = (primary, alternatives, *texture)
     return out
 
 
@@ -156,7 +173,10 @@ def declared_composition(items: Sequence[Any], settings: Mapping[str, Any]) -> G
             parts = [(alternative if j == index else other[0], weight) for j, (other, weight) in enumerate(known)]
             alternatives.append(_mix(parts))
     chapters = tuple(dict.fromkeys(str(item.chapter) for item in items))
-    return GoodsComposition(composition, tuple(alternatives), chapters)
+    total = sum(weight for _, weight in known)
+    texture = sum(entry[2] * weight for entry, weight in known) / total
+    texture_sigma = sum(entry[3] * weight for entry, weight in known) / total
+    return GoodsComposition(composition, tuple(alternatives), chapters, texture, texture_sigma)
 
 
 class GoodsTable:

@@ -243,6 +243,68 @@ class GoodsReading:
     alternative_step: int = 1
 
 
+#: Widths (columns) of the windows along x a low-SNR pixel's transmission is averaged
+#: over, smallest first.
+_POOL_WIDTHS = (3, 9, 27, 81)
+
+
+def pooled_attenuation(
+    transmission: np.ndarray,
+    alpha: np.ndarray,
+    sigma_alpha: np.ndarray,
+    *,
+    min_snr: float,
+) -> np.ndarray:
+    """``α_H`` with low-SNR pixels read on their neighbours' mean unclipped transmission.
+
+    Near the photon floor ``α = −ln max(T, floor)`` is biased low (the floor clips the
+    noise's low side) and ``−ln`` of a noisy ``T`` is biased: dense loads read light. The
+    mean of the *unclipped* transmissions is unbiased; a pixel whose own ``T`` is below
+    ``min_snr`` standard deviations gets ``−ln`` of the mean over the smallest window of
+    its row (``_POOL_WIDTHS`` columns, centred) whose mean is measured to ``min_snr``;
+    where none is, the widest window's (clipped at the pixel's own floor: a lower bound).
+
+    Parameters
+    ----------
+    transmission : numpy.ndarray
+        Unclipped transmission (rows × columns, dimensionless).
+    alpha : numpy.ndarray
+        ``−ln max(T, floor)`` of the same pixels.
+    sigma_alpha : numpy.ndarray
+        Noise standard deviation of ``α`` (``σ_T / T`` at the clipped ``T``).
+    min_snr : float
+        Signal-to-noise ratio of a transmission read without pooling (dimensionless).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``α_H`` to invert (float64).
+    """
+    from scipy.ndimage import uniform_filter1d
+
+    t = np.nan_to_num(np.asarray(transmission, np.float64), nan=0.0, posinf=1.0, neginf=0.0)
+    a = np.asarray(alpha, np.float64)
+    sigma_t = np.abs(np.nan_to_num(np.asarray(sigma_alpha, np.float64), nan=0.0, posinf=0.0)) * np.exp(-np.nan_to_num(a))
+    out = np.where(np.isfinite(a), a, np.nan)
+    low = t < min_snr * sigma_t
+    if not low.any():
+        return out
+    floor = np.exp(-np.nan_to_num(a, nan=0.0))
+    pending = low.copy()
+    for width in _POOL_WIDTHS:
+        if not pending.any() or width > t.shape[1]:
+            break
+        mean = uniform_filter1d(t, width, axis=1, mode="nearest")
+        noise = np.sqrt(uniform_filter1d(sigma_t**2, width, axis=1, mode="nearest") / width)
+        done = pending & (mean >= min_snr * noise)
+        out[done] = -np.log(mean[done])
+        pending &= ~done
+        last = mean
+    if pending.any():
+        out[pending] = -np.log(np.maximum(last[pending], floor[pending]))
+    return out
+
+
 def read_goods(
     alpha_high: np.ndarray,
     sigma_alpha_high: np.ndarray | None,
@@ -293,6 +355,12 @@ def read_goods(
     walls = np.asarray(wall_g_cm2, np.float64)
     table = GoodsTable(model, goods.composition, walls)
     areal, slope, expected_low = table.invert(alpha, walls)
+    # Goods that vary below the resolution read light: −ln⟨e^{−κλ}⟩ = κ⟨λ⟩ − κ²Var(λ)/2,
+    # so ⟨λ⟩ = λ_read + κ (c λ)² / 2 with c the packing's relative spread.
+    loaded = np.clip(areal, 0.0, None)
+    texture = 0.5 * slope * (goods.texture_cv * loaded) ** 2
+    raw = areal
+    areal = areal + texture
     if sigma_alpha_high is not None:
         sigma_alpha = np.asarray(sigma_alpha_high, np.float64)
         sigma = np.where(np.isfinite(sigma_alpha), np.abs(sigma_alpha), 0.0) / slope
@@ -306,7 +374,7 @@ def read_goods(
     calibration_rel = float(accuracy) * float(np.sum(goods_alpha / slope)) / total if total > 0 else 0.0
     step = max(1, int(math.ceil(alpha.size / max(max_samples, 1))))
     sample = alpha[:, ::step]
-    base = float(np.sum(np.clip(areal[:, ::step], 0.0, None)[finite[:, ::step]]))
+    base = float(np.sum(np.clip(raw[:, ::step], 0.0, None)[finite[:, ::step]]))
     deviations = []
     alternative_low = []
     for alternative in goods.alternatives:
@@ -315,4 +383,8 @@ def read_goods(
         if base > 0:
             deviations.append(float(np.sum(np.clip(other, 0.0, None)[finite[:, ::step]])) / base - 1.0)
     composition_rel = float(np.sqrt(np.mean(np.square(deviations)))) if deviations else 0.0
+    if goods.texture_cv > 0 and total > 0:
+        # The packing's spread is known to texture_sigma: d(correction)/dc = 2 correction / c.
+        texture_rel = 2.0 * float(np.sum(texture[finite])) / goods.texture_cv * goods.texture_sigma / total
+        composition_rel = math.hypot(composition_rel, texture_rel)
     return GoodsReading(areal, sigma, calibration_rel, composition_rel, expected_low, tuple(alternative_low), step)

@@ -37,6 +37,7 @@ from nii.inspection.checks._mass_estimate import (
     MassEstimate,
     estimate_cargo_mass,
     organic_mass_factor,
+    pooled_attenuation,
     read_goods,
 )
 from nii.inspection.coverage import coverage_of
@@ -95,9 +96,12 @@ def goods_reading(inp: CheckInput) -> GoodsReading | None:
         if goods is not None:
             rows, cols = inp.structure.interior()
             sigma = None if inp.sigma_attenuation_high is None else inp.sigma_attenuation_high[rows, cols]
+            alpha = inp.attenuation_high[rows, cols]
+            if inp.transmission_high is not None and sigma is not None:
+                alpha = pooled_attenuation(inp.transmission_high[rows, cols], alpha, sigma,
+                                           min_snr=inp.threshold("mass", "pool_snr"))
             accuracy = max(float(getattr(inp.calibration, "accuracy", 0.0)), inp.threshold("mass", "model_accuracy_min"))
-            reading = read_goods(inp.attenuation_high[rows, cols], sigma, inp.structure.profile_g_cm2[rows], model,
-                                 goods, accuracy=accuracy)
+            reading = read_goods(alpha, sigma, inp.structure.profile_g_cm2[rows], model, goods, accuracy=accuracy)
     inp.cache["goods_reading"] = reading
     return reading
 
