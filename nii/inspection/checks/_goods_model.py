@@ -225,7 +225,8 @@ class GoodsTable:
         low = self.alpha_low[lower] * (1.0 - t) + self.alpha_low[lower + 1] * t
         return high, low
 
-    def invert(self, alpha_high: np.ndarray, wall_g_cm2: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def invert(self, alpha_high: np.ndarray,
+               wall_g_cm2: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Goods' areal density from measured ``α_H``, row by row.
 
         Parameters
@@ -246,12 +247,15 @@ class GoodsTable:
             ``dα_H/dλ`` at that ``λ`` (cm²/g), for the noise propagation.
         expected_low : numpy.ndarray
             ``α_L`` the model predicts for the goods at that ``λ`` behind the wall.
+        slope_low : numpy.ndarray
+            ``dα_L/dλ`` at that ``λ`` (cm²/g).
         """
         alpha = np.asarray(alpha_high, np.float64)
         alpha = np.where(np.isfinite(alpha), alpha, np.nan)
         areal = np.empty(alpha.shape)
         slope = np.empty(alpha.shape)
         expected_low = np.empty(alpha.shape)
+        slope_low = np.empty(alpha.shape)
         nodes = self.areal_nodes
         for row in range(alpha.shape[0]):
             high, low = self._row_tables(float(wall_g_cm2[row]))
@@ -265,4 +269,5 @@ class GoodsTable:
             low_gradient = np.gradient(low, nodes)
             expected_low[row] = np.where(below, low[0] + (values - high[0]) / start * low_gradient[0],
                                          np.interp(inside, nodes, low))
-        return areal, slope, expected_low
+            slope_low[row] = np.where(below, low_gradient[0], np.interp(inside, nodes, low_gradient))
+        return areal, slope, expected_low, slope_low

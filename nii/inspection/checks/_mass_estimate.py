@@ -232,6 +232,9 @@ class GoodsReading:
         The same for each alternative make-up (on every ``alternative_step``-th column).
     alternative_step : int
         Column step of ``alternative_low``.
+    texture_low : numpy.ndarray or None
+        The packing texture's share of ``expected_low`` (dimensionless, ≤ 0): what the
+        pixel-averaged transmission takes off ``α_L`` beyond the high energy's reading.
     """
 
     areal_g_cm2: np.ndarray
@@ -241,6 +244,7 @@ class GoodsReading:
     expected_low: np.ndarray
     alternative_low: tuple[np.ndarray, ...] = ()
     alternative_step: int = 1
+    texture_low: np.ndarray | None = None
 
 
 #: Widths (columns) of the windows along x a low-SNR pixel's transmission is averaged
@@ -354,13 +358,17 @@ def read_goods(
     alpha = np.asarray(alpha_high, np.float64)
     walls = np.asarray(wall_g_cm2, np.float64)
     table = GoodsTable(model, goods.composition, walls)
-    areal, slope, expected_low = table.invert(alpha, walls)
+    areal, slope, expected_low, slope_low = table.invert(alpha, walls)
     # Goods that vary below the resolution read light: −ln⟨e^{−κλ}⟩ = κ⟨λ⟩ − κ²Var(λ)/2,
-    # so ⟨λ⟩ = λ_read + κ (c λ)² / 2 with c the packing's relative spread.
+    # so ⟨λ⟩ = λ_read + κ_H (c λ)² / 2 with c the packing's relative spread; the low
+    # energy loses κ_L² Var(λ)/2 of its α the same way.
     loaded = np.clip(areal, 0.0, None)
-    texture = 0.5 * slope * (goods.texture_cv * loaded) ** 2
+    variance = (goods.texture_cv * loaded) ** 2
+    texture = 0.5 * slope * variance
     raw = areal
     areal = areal + texture
+    texture_low = slope_low * texture - 0.5 * slope_low**2 * variance
+    expected_low = expected_low + texture_low
     if sigma_alpha_high is not None:
         sigma_alpha = np.asarray(sigma_alpha_high, np.float64)
         sigma = np.where(np.isfinite(sigma_alpha), np.abs(sigma_alpha), 0.0) / slope
@@ -378,8 +386,8 @@ def read_goods(
     deviations = []
     alternative_low = []
     for alternative in goods.alternatives:
-        other, _, other_low = GoodsTable(model, alternative, walls).invert(sample, walls)
-        alternative_low.append(other_low)
+        other, _, other_low, _ = GoodsTable(model, alternative, walls).invert(sample, walls)
+        alternative_low.append(other_low + texture_low[:, ::step])
         if base > 0:
             deviations.append(float(np.sum(np.clip(other, 0.0, None)[finite[:, ::step]])) / base - 1.0)
     composition_rel = float(np.sqrt(np.mean(np.square(deviations)))) if deviations else 0.0
@@ -387,4 +395,5 @@ def read_goods(
         # The packing's spread is known to texture_sigma: d(correction)/dc = 2 correction / c.
         texture_rel = 2.0 * float(np.sum(texture[finite])) / goods.texture_cv * goods.texture_sigma / total
         composition_rel = math.hypot(composition_rel, texture_rel)
-    return GoodsReading(areal, sigma, calibration_rel, composition_rel, expected_low, tuple(alternative_low), step)
+    return GoodsReading(areal, sigma, calibration_rel, composition_rel, expected_low, tuple(alternative_low), step,
+                        texture_low)

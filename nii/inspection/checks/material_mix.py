@@ -13,11 +13,15 @@ hypothesis "the goods are what is declared" the cargo's mean residual
 * the photon noise of the pixels (``σ_L`` and ``σ_H`` carried along the curve), averaged;
 * the model's accuracy (the calibration's, fully correlated over the pixels);
 * the chapter's composition: the spread of the prediction over its other plausible
-  make-ups (``[[checks.mass.goods]] alternatives``), fully correlated.
+  make-ups (``[[checks.mass.goods]] alternatives``), fully correlated;
+* the packing texture: goods varying below the resolution take more off ``α_L`` than
+  off ``α_H`` (``κ_L² Var(λ)/2`` against ``κ_H² Var(λ)/2``); the prediction includes it
+  to second order, known to ``texture_model_rel`` of itself.
 
 ``MATERIAL_MISMATCH`` is raised beyond ``[checks.material] tolerance_sigma`` of that
-standard uncertainty: positive (heavier matter than declared, e.g. metal declared as
-garments) or negative (lighter, organic goods declared as machinery).
+standard uncertainty: negative (at MeV energies ``α_L/α_H`` falls with Z: heavier
+matter than declared, e.g. metal declared as garments) or positive (lighter, organic
+goods declared as machinery).
 
 **Without** (no model or α_L, or a chapter whose make-up is not listed) the observed
 shares of the cargo mass by class (:func:`._cargo.material_fractions`) are compared with
@@ -145,7 +149,11 @@ def _model_departure(inp: CheckInput, mask: np.ndarray) -> tuple[float, float, n
         for other in reading.alternative_low:
             spreads.append(float(np.sum(w * (other[sampled] - base)) / w.sum()))
     composition = float(np.sqrt(np.mean(np.square(spreads)))) if spreads else 0.0
-    sigma = math.sqrt(noise**2 + systematic**2 + composition**2)
+    # The packing texture's second-order reading is known to a share of itself.
+    texture = 0.0
+    if reading.texture_low is not None:
+        texture = inp.threshold("material", "texture_model_rel") * abs(float(np.sum(weight * reading.texture_low)) / total)
+    sigma = math.sqrt(noise**2 + systematic**2 + composition**2 + texture**2)
     departing = np.zeros(inp.classes.shape, bool)
     sign = 1.0 if departure >= 0 else -1.0
     departing[rows, cols] = use & (sign * residual > 2.0 * np.sqrt(pixel_var))
@@ -233,7 +241,8 @@ def check_material_mix(inp: CheckInput) -> CheckResult:
         return result
     messages = []
     if mix_ratio > 1.0 and model is not None:
-        lighter = "lighter (lower Z)" if departure < 0 else "heavier (higher Z)"
+        # At MeV energies α_L/α_H falls with Z (pair production): a low α_L is heavier matter.
+        lighter = "heavier (higher Z)" if departure < 0 else "lighter (lower Z)"
         messages.append(
             f"the cargo attenuates like {lighter} matter than declared {declared}: its low-energy attenuation "
             f"departs from the declared goods' by {departure:+.3f} ({abs(departure) / departure_sigma:.1f} standard "
