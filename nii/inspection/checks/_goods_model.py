@@ -251,23 +251,26 @@ class GoodsTable:
             ``dα_L/dλ`` at that ``λ`` (cm²/g).
         """
         alpha = np.asarray(alpha_high, np.float64)
-        alpha = np.where(np.isfinite(alpha), alpha, np.nan)
         areal = np.empty(alpha.shape)
         slope = np.empty(alpha.shape)
         expected_low = np.empty(alpha.shape)
         slope_low = np.empty(alpha.shape)
         nodes = self.areal_nodes
-        for row in range(alpha.shape[0]):
-            high, low = self._row_tables(float(wall_g_cm2[row]))
-            values = np.where(np.isfinite(alpha[row]), alpha[row], high[0])
+        # Rows of one wall areal density share one table (most interior rows do).
+        walls, which = np.unique(np.asarray(wall_g_cm2, np.float64)[: alpha.shape[0]], return_inverse=True)
+        for index, wall in enumerate(walls):
+            rows = np.flatnonzero(which == index)
+            high, low = self._row_tables(float(wall))
+            block = alpha[rows]
+            values = np.where(np.isfinite(block), block, high[0])
             gradient = np.gradient(high, nodes)
+            low_gradient = np.gradient(low, nodes)
             start = max(float(gradient[0]), 1e-9)
             inside = np.interp(values, high, nodes)
             below = values < high[0]
-            areal[row] = np.where(below, (values - high[0]) / start, inside)
-            slope[row] = np.where(below, start, np.maximum(np.interp(inside, nodes, gradient), 1e-9))
-            low_gradient = np.gradient(low, nodes)
-            expected_low[row] = np.where(below, low[0] + (values - high[0]) / start * low_gradient[0],
-                                         np.interp(inside, nodes, low))
-            slope_low[row] = np.where(below, low_gradient[0], np.interp(inside, nodes, low_gradient))
+            areal[rows] = np.where(below, (values - high[0]) / start, inside)
+            slope[rows] = np.where(below, start, np.maximum(np.interp(inside, nodes, gradient), 1e-9))
+            expected_low[rows] = np.where(below, low[0] + (values - high[0]) / start * low_gradient[0],
+                                          np.interp(inside, nodes, low))
+            slope_low[rows] = np.where(below, low_gradient[0], np.interp(inside, nodes, low_gradient))
         return areal, slope, expected_low, slope_low
