@@ -16,7 +16,10 @@ hypothesis "the goods are what is declared" the cargo's mean residual
   make-ups (``[[checks.mass.goods]] alternatives``), fully correlated;
 * the packing texture: goods varying below the resolution take more off ``α_L`` than
   off ``α_H`` (``κ_L² Var(λ)/2`` against ``κ_H² Var(λ)/2``); the prediction includes it
-  to second order, known to ``texture_model_rel`` of itself.
+  to second order, known to ``texture_model_rel`` of itself;
+* what these leave out (``unmodelled_rel`` of the predicted ``α_L``: partial volume of
+  the structure at coarse rows, packing beyond its second-order reading), measured on
+  clean loads of the tuning set.
 
 ``MATERIAL_MISMATCH`` is raised beyond ``[checks.material] tolerance_sigma`` of that
 standard uncertainty: negative (at MeV energies ``α_L/α_H`` falls with Z: heavier
@@ -153,7 +156,10 @@ def _model_departure(inp: CheckInput, mask: np.ndarray) -> tuple[float, float, n
     texture = 0.0
     if reading.texture_low is not None:
         texture = inp.threshold("material", "texture_model_rel") * abs(float(np.sum(weight * reading.texture_low)) / total)
-    sigma = math.sqrt(noise**2 + systematic**2 + composition**2 + texture**2)
+    # What the terms above leave out (partial volume of the structure at coarse rows, packing
+    # beyond its second-order reading), a share of the predicted α_L measured on clean loads.
+    floor = inp.threshold("material", "unmodelled_rel") * float(np.sum(weight * expected)) / total
+    sigma = math.sqrt(noise**2 + systematic**2 + composition**2 + texture**2 + floor**2)
     departing = np.zeros(inp.classes.shape, bool)
     sign = 1.0 if departure >= 0 else -1.0
     departing[rows, cols] = use & (sign * residual > 2.0 * np.sqrt(pixel_var))
