@@ -266,11 +266,18 @@ class GoodsTable:
             gradient = np.gradient(high, nodes)
             low_gradient = np.gradient(low, nodes)
             start = max(float(gradient[0]), 1e-9)
-            inside = np.interp(values, high, nodes)
+            # One search of the table, its interval and weight reused for every lookup.
+            upper = np.clip(np.searchsorted(high, values, side="right"), 1, nodes.size - 1)
+            span = high[upper] - high[upper - 1]
+            weight = np.clip((values - high[upper - 1]) / np.where(span > 0, span, 1.0), 0.0, 1.0)
             below = values < high[0]
+
+            def lookup(table: np.ndarray, upper: np.ndarray = upper, weight: np.ndarray = weight) -> np.ndarray:
+                return table[upper - 1] * (1.0 - weight) + table[upper] * weight
+
+            inside = lookup(nodes)
             areal[rows] = np.where(below, (values - high[0]) / start, inside)
-            slope[rows] = np.where(below, start, np.maximum(np.interp(inside, nodes, gradient), 1e-9))
-            expected_low[rows] = np.where(below, low[0] + (values - high[0]) / start * low_gradient[0],
-                                          np.interp(inside, nodes, low))
-            slope_low[rows] = np.where(below, low_gradient[0], np.interp(inside, nodes, low_gradient))
+            slope[rows] = np.where(below, start, np.maximum(lookup(gradient), 1e-9))
+            expected_low[rows] = np.where(below, low[0] + (values - high[0]) / start * low_gradient[0], lookup(low))
+            slope_low[rows] = np.where(below, low_gradient[0], lookup(low_gradient))
         return areal, slope, expected_low, slope_low
