@@ -66,7 +66,8 @@ def suite_text(repeats: int, containers: list[str], chapters: list[str]) -> str:
     ]
     for variant, chapter in LYING:
         lines += ["[[matrix]]", f'prefix = "lying-{variant}-{chapter}"', 'kind = "scenario"', 'threat = "none"',
-                  f'variant = "{variant}"', f'cargo_chapter = "{chapter}"', "[matrix.vary]", vary("container", ["20ft"])]
+                  f'variant = "{variant}"', f'cargo_chapter = "{chapter}"', f"repeats = {int(repeats)}",
+                  "[matrix.vary]", vary("container", containers)]
     return "\n".join(lines) + "\n"
 
 

@@ -20,7 +20,19 @@ ROWS = (IN_ROW0 + 20, IN_ROW1 - 1)
 COLS = (FRONT + 3, REAR - 3)
 WALLS_G_CM2 = 2.67  # the synthetic container's two side walls (steel)
 MODEL = ScannerModel.nominal((6.0, 3.0))
-CALIBRATION = SimpleNamespace(model=MODEL, accuracy=0.002)
+_ESTIMATOR: list[Any] = []
+
+
+def _estimator() -> Any:
+    """The region estimator on the nominal model, built once (as ``Calibration.estimator``)."""
+    if not _ESTIMATOR:
+        from nii.region_estimate import RegionEstimator
+
+        _ESTIMATOR.append(RegionEstimator(MODEL, accuracy=0.002))
+    return _ESTIMATOR[0]
+
+
+CALIBRATION = SimpleNamespace(model=MODEL, accuracy=0.002, estimator=_estimator)
 
 
 def chapter_make_up(chapter: str) -> dict[str, float]:
@@ -43,6 +55,12 @@ def goods_scene(make_up: dict[str, float], areal_g_cm2: float, items: list[dict[
     goods_high, goods_low = MODEL.predict([(steel, WALLS_G_CM2), (make_up, areal_g_cm2)])
     high[ROWS[0]:ROWS[1], COLS[0]:COLS[1]] = goods_high
     low[ROWS[0]:ROWS[1], COLS[0]:COLS[1]] = goods_low
+    # The material map reads the goods' pair as the calibration's estimator does.
+    t_high, t_low = MODEL.transmission([(steel, WALLS_G_CM2), (make_up, areal_g_cm2)])
+    read = _estimator().estimate(
+        np.atleast_1d(t_high), np.atleast_1d(t_low), np.full(1, 1e-12), np.full(1, 1e-12))
+    material_map.classes[ROWS[0]:ROWS[1], COLS[0]:COLS[1]] = read.classes[0]
+    material_map.zeff[ROWS[0]:ROWS[1], COLS[0]:COLS[1]] = read.zeff[0]
     rng = np.random.default_rng(seed)
     image.attenuation_high = (high + rng.normal(0.0, noise_alpha, high.shape)).astype(np.float32)
     image.attenuation_low = (low + rng.normal(0.0, 1.5 * noise_alpha, low.shape)).astype(np.float32)

@@ -28,7 +28,7 @@ import numpy as np
 
 from nii.errors import CatalogueError
 
-__all__ = ["GoodsComposition", "declared_composition", "GoodsTable", "WALL_MATERIAL"]
+__all__ = ["GoodsComposition", "declared_composition", "chapter_make_ups", "GoodsTable", "WALL_MATERIAL"]
 
 #: What the side walls, roof and rails of an ISO container are made of (materials.toml).
 WALL_MATERIAL = "steel"
@@ -126,6 +126,12 @@ def _goods_entries(settings: Mapping[str, Any]) -> dict[str, tuple[dict[str, flo
         for chapter in entry["chapters"]:
             out[str(chapter)] = (primary, alternatives, *texture)
     return out
+
+
+def chapter_make_ups(chapter: str, settings: Mapping[str, Any]) -> list[dict[str, float]] | None:
+    """The primary make-up of a chapter's goods, then its alternatives; None when not listed."""
+    entry = _goods_entries(settings).get(str(chapter))
+    return None if entry is None else [entry[0], *entry[1]]
 
 
 def declared_composition(items: Sequence[Any], settings: Mapping[str, Any]) -> GoodsComposition | None:

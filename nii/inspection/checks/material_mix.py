@@ -50,7 +50,7 @@ from typing import Any
 
 import numpy as np
 
-from nii.classes import CLASS_CODES
+from nii.classes import CLASS_CODES, CLASS_NAMES
 from nii.inspection.checks._cargo import cargo_mask, material_fractions
 from nii.inspection.checks._context import CheckInput, CheckResult, components, dominant_material
 from nii.inspection.checks.mass import goods_reading
@@ -104,6 +104,73 @@ def _density_range(inp: CheckInput) -> tuple[float, float] | None:
     if not found:
         return None
     return (min(float(e.density_kg_m3[0]) for e, _ in found), max(float(e.density_kg_m3[1]) for e, _ in found))
+
+
+
+def _model_expected_fractions(inp: CheckInput, mask: np.ndarray) -> dict[str, float] | None:
+    """The declared goods' class shares as the beam sees their mixture, by declared mass.
+
+    For each declared item the scanner model predicts the transmission pair of the
+    chapter's make-up (and of each alternative) at the cargo's median areal density
+    behind the side walls, and the calibration's region estimator reads its class. Where
+    the primary make-up reads as the HS table's dominant class, the table's shares hold
+    (its allowance for packaging and wall mixing included); where it does not (parts of
+    several materials whose mass fractions are not what a ray crosses: machinery), the
+    classes the make-ups read as replace them, in equal shares.
+
+    Returns
+    -------
+    dict of str to float or None
+        None without a scanner model or a listed make-up for every declared chapter.
+    """
+    from nii.inspection.checks._goods_model import WALL_MATERIAL, chapter_make_ups
+    from nii.physics import material
+
+    reading = goods_reading(inp)
+    model = getattr(inp.calibration, "model", None)
+    if reading is None or model is None:
+        return None
+    estimator = inp.cache.get("region_estimator")
+    if estimator is None:
+        estimator = inp.calibration.estimator() if hasattr(inp.calibration, "estimator") else None
+        if estimator is None:
+            from nii.region_estimate import RegionEstimator
+
+            estimator = RegionEstimator(model, accuracy=float(getattr(inp.calibration, "accuracy", 0.0)))
+        inp.cache["region_estimator"] = estimator
+    rows, cols = inp.structure.interior()
+    use = mask[rows, cols] & (reading.areal_g_cm2 > 0)
+    if not use.any():
+        return None
+    areal = float(np.median(reading.areal_g_cm2[use]))
+    wall = float(np.median(inp.structure.profile_g_cm2[rows]))
+    steel = dict(material(WALL_MATERIAL).composition)
+    totals = dict.fromkeys(_COMPARED, 0.0)
+    weight_sum = 0.0
+    settings = inp.settings("mass")
+    for item in inp.manifest.items:
+        expectation = inp.table.get(item.hs_code)
+        make_ups = chapter_make_ups(item.chapter, settings)
+        if expectation is None or make_ups is None:
+            return None
+        pairs = [model.transmission([(steel, wall), (make_up, areal)]) for make_up in make_ups]
+        high = np.array([float(p[0]) for p in pairs])
+        low = np.array([float(p[1]) for p in pairs])
+        estimates = estimator.estimate(high, low, np.full(high.shape, 1e-12), np.full(high.shape, 1e-12))
+        read = [CLASS_NAMES[int(code)] for code in estimates.classes]
+        dominant = max(expectation.fractions, key=lambda name: expectation.fractions[name])
+        weight = float(item.gross_mass_kg or 1.0)
+        weight_sum += weight
+        if read[0] == dominant:
+            for name, share in expectation.fractions.items():
+                totals[name] += weight * share
+        else:
+            for name in read:
+                if name in totals:
+                    totals[name] += weight / len(read)
+    if weight_sum <= 0:
+        return None
+    return {name: value / weight_sum for name, value in totals.items() if value > 0}
 
 
 def _model_departure(inp: CheckInput, mask: np.ndarray) -> tuple[float, float, np.ndarray] | None:
@@ -212,15 +279,18 @@ def check_material_mix(inp: CheckInput) -> CheckResult:
     mix_checked = total > 0 and unreadable_share <= inp.threshold("material", "max_unreadable_share")
     if total > 0:
         readable = {name: share / total for name, share in readable.items()}
-    distance = 0.5 * sum(abs(readable[name] - expected.get(name, 0.0)) for name in _COMPARED) if mix_checked else 0.0
     model = _model_departure(inp, mask) if mix_checked else None
     departing = None
     if model is not None:
-        # The declared goods as the beam sees them replace the class shares.
+        # The declared goods as the beam sees them: the class shares their mixture reads
+        # as, and the mean α_L residual against the mixture's prediction.
+        expected = _model_expected_fractions(inp, mask) or expected
         departure, departure_sigma, departing = model
-        mix_ratio = abs(departure) / (inp.threshold("material", "tolerance_sigma") * departure_sigma)
-    else:
-        mix_ratio = distance / tolerance if mix_checked else 0.0
+    distance = 0.5 * sum(abs(readable[name] - expected.get(name, 0.0)) for name in _COMPARED) if mix_checked else 0.0
+    share_ratio = distance / tolerance if mix_checked else 0.0
+    residual_ratio = (abs(departure) / (inp.threshold("material", "tolerance_sigma") * departure_sigma)
+                      if model is not None else 0.0)
+    mix_ratio = max(share_ratio, residual_ratio)
     if not mix_checked and unreadable_share > 0:
         result.warnings.append(
             f"{unreadable_share:.0%} of the cargo mass is impenetrable: its class shares are not compared"
@@ -246,7 +316,7 @@ def check_material_mix(inp: CheckInput) -> CheckResult:
         result.near_miss = min(max(mix_ratio, density_ratio), 0.99)
         return result
     messages = []
-    if mix_ratio > 1.0 and model is not None:
+    if residual_ratio > 1.0:
         # At MeV energies α_L/α_H falls with Z (pair production): a low α_L is heavier matter.
         lighter = "heavier (higher Z)" if departure < 0 else "lighter (lower Z)"
         messages.append(
@@ -255,7 +325,7 @@ def check_material_mix(inp: CheckInput) -> CheckResult:
             f"uncertainties, tolerance {inp.threshold('material', 'tolerance_sigma'):.1f}); class shares "
             f"{_describe(readable)}"
         )
-    elif mix_ratio > 1.0:
+    if share_ratio > 1.0:
         messages.append(
             f"declared {declared} should look like {_describe(expected)}; the image shows "
             f"{_describe(readable)} (difference {distance:.0%}, tolerance {tolerance:.0%})"
@@ -274,7 +344,7 @@ def check_material_mix(inp: CheckInput) -> CheckResult:
     excess = {name: readable[name] - expected.get(name, 0.0) for name in _COMPARED}
     worst = max(excess, key=lambda name: excess[name])
     worst_mask = mask & (inp.classes == CLASS_CODES[worst])
-    if departing is not None and mix_ratio > 1.0 and departing.any():
+    if departing is not None and residual_ratio > 1.0 and departing.any():
         worst_mask = departing
     pieces = components(worst_mask, min_pixels=4)
     if pieces:
