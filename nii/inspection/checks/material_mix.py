@@ -21,7 +21,15 @@ hypothesis "the goods are what is declared" the cargo's mean residual
   the structure at coarse rows, packing beyond its second-order reading), measured on
   clean loads of the tuning set.
 
-``MATERIAL_MISMATCH`` is raised beyond ``[checks.material] tolerance_sigma`` of that
+The class shares are compared too, against what the declared mixture reads as
+(:func:`_model_expected_fractions`): the scanner model predicts the pair of each declared
+chapter's make-up and alternatives at the cargo's median areal density, the
+calibration's region estimator reads its class; where the make-up reads as the HS
+table's dominant class the table's shares hold, where it does not (a machine's mass
+fractions are not what a ray crosses) the classes the make-ups read as replace them.
+
+``MATERIAL_MISMATCH`` is raised when the class shares depart by more than the chapters'
+tolerance, or the mean residual by more than ``[checks.material] tolerance_sigma`` of its
 standard uncertainty: negative (at MeV energies ``α_L/α_H`` falls with Z: heavier
 matter than declared, e.g. metal declared as garments) or positive (lighter, organic
 goods declared as machinery).
