@@ -391,9 +391,12 @@ def read_goods(
         if base > 0:
             deviations.append(float(np.sum(np.clip(other, 0.0, None)[finite[:, ::step]])) / base - 1.0)
     composition_rel = float(np.sqrt(np.mean(np.square(deviations)))) if deviations else 0.0
-    if goods.texture_cv > 0 and total > 0:
-        # The packing's spread is known to texture_sigma: d(correction)/dc = 2 correction / c.
-        texture_rel = 2.0 * float(np.sum(texture[finite])) / goods.texture_cv * goods.texture_sigma / total
+    if goods.texture_sigma > 0 and total > 0:
+        # The packing's spread is known to texture_sigma: the correction at c + σ_c less
+        # the one at c (the correction is quadratic in c: at c = 0 a linear propagation
+        # would give nothing).
+        wider = 0.5 * slope * ((goods.texture_cv + goods.texture_sigma) * loaded) ** 2
+        texture_rel = float(np.sum((wider - texture)[finite])) / total
         composition_rel = math.hypot(composition_rel, texture_rel)
     return GoodsReading(areal, sigma, calibration_rel, composition_rel, expected_low, tuple(alternative_low), step,
                         texture_low)
