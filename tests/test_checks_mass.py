@@ -156,3 +156,107 @@ def test_no_container_found_says_mass_not_checked():
     result = check_mass(check_input(Scene(seed=11, container=False), manifest()))
     assert result.reasons == []
     assert any(w.startswith("cargo mass not checked") and "no container" in w for w in result.warnings)
+
+
+# ---------------------------------------------------------------- the scanner model's reading
+
+def test_model_inversion_recovers_water_behind_steel_walls_within_one_percent():
+    import numpy as np
+    from _model_synthetic import MODEL
+
+    from nii.inspection.checks._goods_model import GoodsComposition
+    from nii.inspection.checks._mass_estimate import read_goods
+    from nii.physics import material
+
+    water = dict(material("water").composition)
+    steel = dict(material("steel").composition)
+    areal = np.array([5.0, 20.0, 60.0, 100.0, 140.0, 200.0])
+    walls = np.array([0.0, 2.5, 3.2, 6.0])
+    high, _ = MODEL.predict([(steel, walls[:, None]), (water, areal[None, :])])
+    reading = read_goods(high, None, walls, MODEL, GoodsComposition(water, (), ("22",)), accuracy=0.002)
+    assert np.allclose(reading.areal_g_cm2, areal[None, :], rtol=0.01)
+    # Read as iron behind no wall, the same α would be far off: the model's make-up matters.
+    iron = read_goods(high, None, np.zeros(walls.size), MODEL,
+                      GoodsComposition(dict(material("iron").composition), (), ("72",)), accuracy=0.002)
+    assert not np.allclose(iron.areal_g_cm2[:, 3], 100.0, rtol=0.05)
+
+
+def test_noise_below_the_wall_alone_reads_unbiased_around_zero():
+    import numpy as np
+    from _model_synthetic import MODEL
+
+    from nii.inspection.checks._goods_model import GoodsComposition
+    from nii.inspection.checks._mass_estimate import read_goods
+    from nii.physics import material
+
+    steel = dict(material("steel").composition)
+    wall_alpha, _ = MODEL.predict([(steel, 2.67)])
+    noisy = float(wall_alpha) + np.random.default_rng(1).normal(0.0, 0.01, (50, 400))
+    reading = read_goods(noisy, np.full(noisy.shape, 0.01), np.full(50, 2.67), MODEL,
+                         GoodsComposition(dict(material("cotton").composition), (), ("61",)), accuracy=0.002)
+    assert abs(float(reading.areal_g_cm2.mean())) < 0.02
+    assert float(reading.sigma_g_cm2.mean()) > 0.1
+
+
+def test_pooling_reads_starved_pixels_on_their_mean_unclipped_transmission():
+    import numpy as np
+
+    from nii.inspection.checks._mass_estimate import pooled_attenuation
+
+    rng = np.random.default_rng(2)
+    truth, noise, floor = 2e-3, 2e-3, 1e-3                     # SNR 1: the floor clips the low side
+    transmission = truth + rng.normal(0.0, noise, (20, 300))
+    alpha = -np.log(np.maximum(transmission, floor))
+    sigma = noise / np.exp(-alpha)
+    pooled = pooled_attenuation(transmission, alpha, sigma, min_snr=5.0)
+    assert abs(float(np.median(pooled)) + np.log(truth)) < 0.1   # −ln T = 6.2 within 0.1
+    # The clipped reading overstates the transmission (the floor cuts the noise's low side).
+    assert float(np.mean(np.exp(-alpha))) > 1.2 * truth
+    assert float(np.mean(np.exp(-pooled))) == pytest.approx(truth, rel=0.15)
+
+
+def _without_texture():
+    import dataclasses
+
+    table = load_expectations()
+    goods = [dict(entry, texture_cv=0.0) for entry in table.thresholds["mass"]["goods"]]
+    return dataclasses.replace(table, thresholds={**table.thresholds, "mass": {**table.thresholds["mass"], "goods": goods}})
+
+
+@pytest.mark.parametrize("chapter", ["03", "22", "84"])
+def test_mass_read_through_the_model_is_within_one_percent(chapter):
+    from _model_synthetic import chapter_make_up, goods_kg, goods_scene
+
+    hs = {"03": "030389", "22": "220421", "84": "841370"}[chapter]
+    inp = goods_scene(chapter_make_up(chapter), 100.0, [{"hs_code": hs, "gross_mass_kg": goods_kg(100.0)}])
+    inp.table = _without_texture()
+    result = check_mass(inp)
+    assert result.estimates["cargo_mass_kg"] == pytest.approx(goods_kg(100.0), rel=0.01)
+    assert result.reasons == []
+    # The propagated uncertainty: the model's accuracy and the chapter's alternatives, a few per cent.
+    assert 0.002 * goods_kg(100.0) < result.estimates["cargo_mass_sigma_kg"] < 0.06 * goods_kg(100.0)
+
+
+def test_underdeclared_dense_goods_are_raised_on_the_model_reading():
+    from _model_synthetic import chapter_make_up, goods_kg, goods_scene
+
+    inp = goods_scene(chapter_make_up("03"), 100.0, [{"hs_code": "030389", "gross_mass_kg": 0.7 * goods_kg(100.0)}])
+    inp.table = _without_texture()
+    result = check_mass(inp)
+    assert [reason.code for reason in result.reasons] == ["MASS_MISMATCH"]
+
+
+def test_goods_table_entries_are_checked():
+    from types import SimpleNamespace
+
+    from nii.errors import CatalogueError
+    from nii.inspection.checks._goods_model import declared_composition
+
+    item = [SimpleNamespace(chapter="22", gross_mass_kg=1.0)]
+    with pytest.raises(CatalogueError, match="source"):
+        declared_composition(item, {"goods": [{"chapters": ["22"], "materials": [{"name": "water", "fraction": 1}]}]})
+    with pytest.raises(CatalogueError, match="unobtainium"):
+        declared_composition(item, {"goods": [{"chapters": ["22"], "source": "s",
+                                               "materials": [{"name": "unobtainium", "fraction": 1}]}]})
+    assert declared_composition([SimpleNamespace(chapter="99", gross_mass_kg=1.0)],
+                                load_expectations().thresholds["mass"]) is None

@@ -98,3 +98,43 @@ def test_material_mix_is_not_compared_on_a_partial_container():
     assert result.reasons == []
     assert any(w.startswith("material mix not compared") for w in result.warnings)
     assert result.estimates["material_fractions"]["organic"] > 0.9
+
+
+# ------------------------------------------------------- the declared goods as the beam sees them
+
+def test_honest_machinery_mixture_is_not_a_mismatch():
+    # Steel, aluminium, copper and plastics along the whole path: the class map reads the
+    # mixture as one class, the declared shares are by mass; the model predicts the pair.
+    from _model_synthetic import chapter_make_up, goods_kg, goods_scene
+
+    for seed, areal in enumerate((60.0, 110.0, 160.0)):
+        inp = goods_scene(chapter_make_up("84"), areal, [{"hs_code": "841370", "gross_mass_kg": goods_kg(areal)}],
+                          seed=seed)
+        result = check_material_mix(inp)
+        assert result.reasons == [], result.reasons[0].message
+
+
+def test_organic_goods_declared_as_machinery_are_raised_on_the_model():
+    from _model_synthetic import chapter_make_up, goods_kg, goods_scene
+
+    inp = goods_scene(chapter_make_up("61"), 100.0, [{"hs_code": "841370", "gross_mass_kg": goods_kg(100.0)}])
+    result = check_material_mix(inp)
+    assert [reason.code for reason in result.reasons] == ["MATERIAL_MISMATCH"]
+    assert "lighter" in result.reasons[0].message and "HS 84" in result.reasons[0].message
+    assert result.regions
+
+
+def test_steel_declared_as_garments_is_raised_on_the_model():
+    from _model_synthetic import chapter_make_up, goods_kg, goods_scene
+
+    inp = goods_scene(chapter_make_up("72"), 50.0, [{"hs_code": "610910", "gross_mass_kg": goods_kg(50.0)}])
+    result = check_material_mix(inp)
+    assert result.reasons and result.reasons[0].code == "MATERIAL_MISMATCH"
+    assert "heavier" in result.reasons[0].message
+
+
+def test_honest_dense_organic_goods_are_not_a_mismatch():
+    from _model_synthetic import chapter_make_up, goods_kg, goods_scene
+
+    inp = goods_scene(chapter_make_up("03"), 110.0, [{"hs_code": "030389", "gross_mass_kg": goods_kg(110.0)}])
+    assert check_material_mix(inp).reasons == []

@@ -3,6 +3,12 @@
 Both live in ``seeds/hs_expectations.toml``: ``[[chapter]]`` entries (expected
 material-class shares, plausible bulk density, packing, whether the goods are high-Z)
 and a ``[checks]`` table of thresholds used by :mod:`nii.inspection.checks`.
+
+What the goods are made of, for reading them through the scanner model (their mass, and
+the ``α_L`` a load of them gives at a measured ``α_H``), is ``[[checks.mass.goods]]``
+(:mod:`nii.inspection.checks._goods_model`); the class shares here are what the
+material check compares when no scanner model or make-up is at hand
+(``docs/mass-and-material.md``).
 """
 
 from __future__ import annotations

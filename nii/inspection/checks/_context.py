@@ -96,6 +96,10 @@ class CheckInput:
         Where the beam is photon-starved over most of a bin's neighbourhood (bool), from
         the material map: nothing small can be seen there pixel by pixel, even where a
         region's mean still tells its material. None when the map has none.
+    transmission_high : numpy.ndarray or None
+        The high energy's corrected transmission, **unclipped** (float32; noise takes it
+        below the starvation floor, even below zero), for estimates that average it over
+        pixels (the mass of dense goods); None when not given.
     cache : dict
         Intermediate results that several checks share (e.g. the compact objects of
         :mod:`._compact`), filled by whoever needs them first.
@@ -119,6 +123,7 @@ class CheckInput:
     calibration: Any = None
     zeff_sigma: np.ndarray | None = None
     starved_majority: np.ndarray | None = None
+    transmission_high: np.ndarray | None = None
     cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -325,12 +330,17 @@ def build_check_input(image: Any, material_map: Any, manifest: Manifest, table: 
     starved_majority = getattr(material_map, "starved_majority", None)
     if starved_majority is not None:
         starved_majority = _shape_check("starved-majority mask", starved_majority, shape).astype(bool) & ~repaired
+    transmission_high = getattr(image, "transmission_high", None)
+    transmission_high = (
+        _shape_check("transmission_high", transmission_high, shape).astype(np.float32, copy=False)
+        if transmission_high is not None else None
+    )
     return CheckInput(
         manifest=manifest, table=table, areal_g_cm2=areal, sigma_g_cm2=sigma, classes=classes, zeff_sigma=zeff_sigma,
         starved_majority=starved_majority,
         zeff=zeff, unreadable=unreadable, structure=structure, row_height_mm=row_height,
         column_pitch_mm=pitch, position_mm=position_mm, attenuation_high=attenuation_high,
         attenuation_low=attenuation_low, sigma_attenuation_high=sigma_alpha,
-        sigma_attenuation_low=sigma_low, calibration=calibration,
+        sigma_attenuation_low=sigma_low, calibration=calibration, transmission_high=transmission_high,
     )
 

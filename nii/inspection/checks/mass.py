@@ -1,24 +1,29 @@
 """MASS_MISMATCH: the cargo's estimated mass is far from the declared gross mass.
 
-The estimate is Σ (areal density − structure profile) × pixel area over the cargo
-space (:mod:`._mass_estimate`): the organic pixels' areal density is read with the
-declared goods' mass attenuation (hydrogen, which dual energy cannot see, makes organic
-goods attenuate 6–14 % more per gram than the calibration's carbon), and the end bands
-(front wall, doors), where the structure cannot be separated, get the mean mass per
-column of the nearest interior columns over the rest of the internal length; the part
-of the floor band's top row that lies above the floor (the band is whole rows) gets the
-cargo of the row above it. Its
-uncertainty combines the pixel noise, the areal density's relative uncertainty and the
-structure profile's. The tolerance is the larger of ``tolerance_sigma`` standard
-uncertainties and ``min_relative_tolerance`` of the declared mass. Where the beam could
-not read part of the cargo the estimate is a lower bound: a shortfall is then not
-raised, and the message says so for an excess.
+The estimate is Σ λ × pixel area over the cargo space (:mod:`._mass_estimate`), with
+``λ`` the declared goods' areal density read through the calibration's scanner model
+behind the container's side walls (or, without a model or a listed make-up, the map's
+areal density above the structure profile, organic pixels read with the declared goods'
+mass attenuation). The end bands (front wall, doors), where the structure cannot be
+separated, get the mean mass per column of the nearest interior columns over the rest
+of the internal length; the part of the floor band's top row that lies above the floor
+(the band is whole rows) gets the cargo of the row above it.
+
+The comparison's standard uncertainty combines, in quadrature, the estimate's own
+(photon noise, the model's accuracy, the chapter's composition, the structure
+subtraction: propagated, see :mod:`._mass_estimate`) and the declaration's
+(``declaration_uncertainty_rel`` of the declared mass: a gross mass is weighed or
+computed to within a few per cent). ``MASS_MISMATCH`` is raised beyond
+``tolerance_sigma`` of it. Where the beam could not read part of the cargo the
+estimate is a lower bound: a shortfall is then not raised, and the message says so for
+an excess.
 
 Nothing is compared on a partial container: when the scan does not cover its
 container with usable samples (:mod:`nii.inspection.coverage`), the estimate (which
 fills the cargo space's ends from the nearest columns) is not the cargo's mass. It is
-then left out of the estimates, and a warning says why the mass was not compared. A mass that cannot be checked for another reason
-(no gross mass declared, no container found) gets a warning too.
+then left out of the estimates, and a warning says why the mass was not compared. A
+mass that cannot be checked for another reason (no gross mass declared, no container
+found) gets a warning too.
 """
 
 from __future__ import annotations
@@ -26,15 +31,19 @@ from __future__ import annotations
 import math
 
 from nii.inspection.checks._context import CheckInput, CheckResult, dominant_material
+from nii.inspection.checks._goods_model import declared_composition
 from nii.inspection.checks._mass_estimate import (
+    GoodsReading,
     MassEstimate,
     estimate_cargo_mass,
     organic_mass_factor,
+    pooled_attenuation,
+    read_goods,
 )
 from nii.inspection.coverage import coverage_of
 from nii.inspection.verdict import Reason
 
-__all__ = ["CODE", "check_mass", "cargo_mass_estimate"]
+__all__ = ["CODE", "check_mass", "cargo_mass_estimate", "goods_reading"]
 
 CODE = "MASS_MISMATCH"
 
@@ -58,6 +67,43 @@ def _relative_uncertainty(inp: CheckInput) -> float:
     if total <= 0:
         return uniform
     return (weights[0] * uniform + weights[1] * mixed) / total
+
+
+def goods_reading(inp: CheckInput) -> GoodsReading | None:
+    """The declared goods read through the calibration's scanner model over the cargo space.
+
+    Computed once per scan (``inp.cache["goods_reading"]``) and shared with the material
+    check.
+
+    Parameters
+    ----------
+    inp : CheckInput
+        With ``calibration`` (its ``model`` and ``accuracy``), the α pair, the structure,
+        and ``[checks.mass] goods`` and ``model_accuracy_min``.
+
+    Returns
+    -------
+    GoodsReading or None
+        Over the interior rows × columns; None without a container, a scanner model,
+        ``α_H``, or a listed make-up for every declared chapter.
+    """
+    if "goods_reading" in inp.cache:
+        return inp.cache["goods_reading"]  # type: ignore[no-any-return]
+    reading = None
+    model = getattr(inp.calibration, "model", None)
+    if model is not None and inp.structure.found and inp.attenuation_high is not None:
+        goods = declared_composition(inp.manifest.items, inp.settings("mass"))
+        if goods is not None:
+            rows, cols = inp.structure.interior()
+            sigma = None if inp.sigma_attenuation_high is None else inp.sigma_attenuation_high[rows, cols]
+            alpha = inp.attenuation_high[rows, cols]
+            if inp.transmission_high is not None and sigma is not None:
+                alpha = pooled_attenuation(inp.transmission_high[rows, cols], alpha, sigma,
+                                           min_snr=inp.threshold("mass", "pool_snr"))
+            accuracy = max(float(getattr(inp.calibration, "accuracy", 0.0)), inp.threshold("mass", "model_accuracy_min"))
+            reading = read_goods(alpha, sigma, inp.structure.profile_g_cm2[rows], model, goods, accuracy=accuracy)
+    inp.cache["goods_reading"] = reading
+    return reading
 
 
 def cargo_mass_estimate(inp: CheckInput) -> MassEstimate:
@@ -104,10 +150,17 @@ def cargo_mass_estimate(inp: CheckInput) -> MassEstimate:
         floor_share = min(max((f1 - f0) - band_mm / inp.row_height_mm, 0.0), 1.0)
     grams = inp.pixel_area_cm2
     structure_kg = float(structure.profile_g_cm2[rows].sum()) * residual.shape[1] * grams / 1000.0
+    sigma = inp.sigma_g_cm2[rows, cols]
+    relative = _relative_uncertainty(inp)
+    reading = goods_reading(inp)
+    if reading is not None:
+        # The goods read through the model behind the walls: no class-dependent factor.
+        residual, sigma, factor = reading.areal_g_cm2, reading.sigma_g_cm2, 1.0
+        relative = math.hypot(reading.calibration_rel, reading.composition_rel)
     return estimate_cargo_mass(
-        residual, inp.classes[rows, cols], inp.sigma_g_cm2[rows, cols], inp.unreadable[rows, cols],
+        residual, inp.classes[rows, cols], sigma, inp.unreadable[rows, cols],
         pixel_area_cm2=grams, end_columns=(front, rear), organic_factor=factor, bottom_row_extra=floor_share,
-        relative_uncertainty=_relative_uncertainty(inp),
+        relative_uncertainty=relative,
         structure_kg=structure_kg,
         structure_uncertainty_rel=inp.threshold("mass", "structure_uncertainty_rel"),
     )
@@ -120,7 +173,8 @@ def check_mass(inp: CheckInput) -> CheckResult:
     ----------
     inp : CheckInput
         Thresholds from ``[checks.mass]``: ``areal_density_uncertainty_rel``,
-        ``mixed_uncertainty_rel``, ``structure_uncertainty_rel``, ``tolerance_sigma``, ``min_relative_tolerance``,
+        ``mixed_uncertainty_rel`` (the map's reading, without a model), ``structure_uncertainty_rel``,
+        ``model_accuracy_min``, ``declaration_uncertainty_rel``, ``tolerance_sigma``,
         ``min_declared_kg`` (kg), ``max_unreadable_share``.
 
     Returns
@@ -155,8 +209,9 @@ def check_mass(inp: CheckInput) -> CheckResult:
     # A declaration of almost nothing is judged against a floor, not against itself:
     # a relative tolerance of a few kilograms would raise on dunnage.
     reference = max(declared, inp.threshold("mass", "min_declared_kg"))
-    tolerance = max(inp.threshold("mass", "tolerance_sigma") * sigma,
-                    inp.threshold("mass", "min_relative_tolerance") * reference)
+    # The declaration is uncertain too: a gross mass weighed or computed to a few per cent.
+    combined = math.hypot(sigma, inp.threshold("mass", "declaration_uncertainty_rel") * reference)
+    tolerance = inp.threshold("mass", "tolerance_sigma") * combined
     difference = mass - declared
     ratio = abs(difference) / tolerance if tolerance > 0 else math.inf
     lower_bound = estimate.unreadable_kg > 0 and estimate.unreadable_share > inp.threshold("mass", "max_unreadable_share")
