@@ -38,10 +38,16 @@ SPEED = [
         "Learned model inference (torch CPU; GPU when present)",
         ["benchmarks/bench_models.py", "--rows", "256", "--cols", "1024", "--repeat", "5", "--threads", "1"],
     ),
+    ("Review page of a 40 ft scan in headless Chromium", ["benchmarks/bench_review.py"]),
 ]
 ACCURACY = [
     ("Material discrimination accuracy", ["benchmarks/bench_discrimination_accuracy.py"]),
     ("Detection on the inspection suite", ["benchmarks/bench_detection.py", "--workers", "2"]),
+    ("Detection on untuned scanner variants and container makes",
+     ["benchmarks/bench_detection_variants.py", "--workers", "2"]),
+    ("Cargo mass and material on clean loads, lying manifests", ["benchmarks/bench_mass.py", "--workers", "2"]),
+    ("Damaged scans through nii inspect (fuzz)", ["benchmarks/fuzz_inspect.py", "--mutants", "300"]),
+    ("Coverage of cut, thinned and saturated scans", ["benchmarks/coverage_damage.py", "--scans", "24"]),
 ]
 ONE_THREAD = {
     "OMP_NUM_THREADS": "1",
