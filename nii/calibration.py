@@ -36,7 +36,7 @@ import numpy as np
 
 from nii import __version__
 from nii.classes import class_of_zeff
-from nii.errors import CalibrationError, NiiError
+from nii.errors import CalibrationError
 from nii.io_utils import atomic_write_text
 from nii.resources import read_catalogue, seed_path
 from nii.scanner_model import ScannerModel, fit_scanner_model, step_residuals
@@ -95,10 +95,11 @@ class MaterialCurve:
     composition : dict
         Element mass fractions.
     origin : str
-        ``"wedge"`` (measured), ``"physics-model"`` or ``"physics-assisted"``.
+        ``"model"`` (predicted by a calibration's scanner model), ``"physics-model"``
+        (:func:`physics_curves`) or what a curve-only calibration built in code says.
     measured : numpy.ndarray of bool
-        Which points were measured; the others extend a wedge curve beyond its
-        measured range with the physics model's shape.
+        Which points were measured (all of a model's curves are predictions: measured
+        steps live in :attr:`Calibration.steps`, never extrapolated).
     """
 
     name: str
@@ -607,7 +608,7 @@ def _is_number(value: Any) -> bool:
 
 def _from_dict(data: dict[str, Any], source: str) -> Calibration:
     """Type checks, digest, identity and physics of a parsed calibration document."""
-    energies = data.get("energies_mev")
+    energies: Any = data.get("energies_mev")
     _require(isinstance(energies, list) and len(energies) == 2 and all(_is_number(e) and e > 0 for e in energies),
              f"{source}: field 'energies_mev' must list two positive energies in MeV")
     _require(float(energies[0]) > float(energies[1]),
@@ -617,21 +618,22 @@ def _from_dict(data: dict[str, Any], source: str) -> Calibration:
              f"{source}: field 'source' must be 'wedge-scans' or 'physics-model', got {cal_source!r:.40}")
     for key in ("software", "created_at"):
         _require(isinstance(data.get(key, ""), str), f"{source}: field '{key}' must be a string")
-    notes = data.get("notes", [])
+    notes: Any = data.get("notes", [])
     _require(isinstance(notes, list) and all(isinstance(n, str) for n in notes),
              f"{source}: field 'notes' must be a list of strings")
-    wedge_files = data.get("wedge_files", [])
+    wedge_files: Any = data.get("wedge_files", [])
     _require(isinstance(wedge_files, list) and all(
         isinstance(f, dict) and all(isinstance(v, str) for v in f.values()) for f in wedge_files),
         f"{source}: field 'wedge_files' must be a list of objects of strings (path, sha256)")
-    sample_dtype = data.get("sample_dtype")
+    sample_dtype: Any = data.get("sample_dtype")
     _require(sample_dtype is None or isinstance(sample_dtype, str), f"{source}: field 'sample_dtype' must be a string")
     _require("scanner_id" in data and "detector" in data,
              f"{source}: fields 'scanner_id' and 'detector' are required (they bind the calibration to its scanner)")
-    scanner_id = data.get("scanner_id")
-    detector = data.get("detector")
+    scanner_id: Any = data.get("scanner_id")
+    detector: Any = data.get("detector")
     _require(isinstance(detector, dict), f"{source}: field 'detector' must be an object with channels and pitch_mm")
-    channels, pitch = detector.get("channels"), detector.get("pitch_mm")
+    channels: Any = detector.get("channels")
+    pitch: Any = detector.get("pitch_mm")
     _require(channels is None or (isinstance(channels, int) and not isinstance(channels, bool) and channels >= 1),
              f"{source}: field 'detector.channels' must be a positive integer, got {channels!r:.40}")
     _require(pitch is None or (_is_number(pitch) and pitch > 0),
@@ -643,7 +645,7 @@ def _from_dict(data: dict[str, Any], source: str) -> Calibration:
                  f"{source}: a wedge calibration must give its detector geometry (detector.channels and detector.pitch_mm)")
     else:
         _require(scanner_id is None or isinstance(scanner_id, str), f"{source}: field 'scanner_id' must be a string")
-    digest = data.get("digest")
+    digest: Any = data.get("digest")
     _require(isinstance(digest, str), f"{source}: the calibration has no content digest (field 'digest'); "
              "run 'nii calibrate' again")
     _require(digest == content_digest(data), f"{source}: the content digest does not match the file: it was edited "
@@ -653,7 +655,7 @@ def _from_dict(data: dict[str, Any], source: str) -> Calibration:
                   wedge_files=list(wedge_files), software=str(data.get("software", "")),
                   created_at=str(data.get("created_at", "")), notes=list(notes))
     if "model" not in data:
-        curves = data.get("curves")
+        curves: Any = data.get("curves")
         _require(isinstance(curves, list), f"{source}: field 'model' (or 'curves') is missing")
         calibration = Calibration(curves=[MaterialCurve.from_dict(c, source) for c in curves], **common)
         _check_curves(calibration.curves or [], source)
@@ -661,10 +663,10 @@ def _from_dict(data: dict[str, Any], source: str) -> Calibration:
     model = ScannerModel.from_dict(data["model"], source)
     _require(np.allclose(model.energies_mev, [float(e) for e in energies], atol=1e-6),
              f"{source}: the model's energies {_mev(model.energies_mev)} differ from energies_mev {_mev(energies)}")
-    steps = data.get("steps", [])
+    steps: Any = data.get("steps", [])
     _require(isinstance(steps, list), f"{source}: field 'steps' must be a list")
     parsed = [_parse_step(step, f"{source}: steps[{i}]") for i, step in enumerate(steps)]
-    fit = data.get("fit", {})
+    fit: Any = data.get("fit", {})
     _require(isinstance(fit, dict) and _is_number(fit.get("accuracy", 0.0)) and fit.get("accuracy", 0.0) >= 0
              and isinstance(fit.get("residuals", []), list),
              f"{source}: field 'fit' must hold a non-negative accuracy and a list of residuals")
@@ -680,8 +682,8 @@ def _from_dict(data: dict[str, Any], source: str) -> Calibration:
 def _parse_step(step: Any, where: str) -> dict[str, Any]:
     _require(isinstance(step, dict), f"{where} is not an object")
     _require(isinstance(step.get("name"), str), f"{where}.name must be a string")
-    composition = step.get("composition")
-    _require(isinstance(composition, dict) and composition and all(
+    composition: Any = step.get("composition")
+    _require(isinstance(composition, dict) and bool(composition) and all(
         isinstance(k, str) and _is_number(v) and v > 0 for k, v in composition.items()),
         f"{where}.composition must map element symbols to positive mass fractions")
     for key in _STEP_NUMBERS:
@@ -741,8 +743,8 @@ def physical_problem(model: ScannerModel, steps: list[dict[str, Any]], accuracy:
         item = catalogue_material(name)
         high, low = model.predict([(dict(item.composition), areal)])
         # where the primary beam, not the scatter floor, makes the signal
-        floor = [30.0 * max(abs(e.scatter), 1e-7) for e in model.energies]
-        readable = (np.exp(-high) > floor[0]) & (np.exp(-low) > floor[1])
+        primary = [30.0 * max(abs(e.scatter), 1e-7) for e in model.energies]
+        readable = (np.exp(-high) > primary[0]) & (np.exp(-low) > primary[1])
         h, lo_ = high[readable], low[readable]
         if h.size < 2 or not (np.all(np.diff(h) > 0) and np.all(np.diff(lo_) > 0)):
             return f"the model's attenuation of {name} does not rise with thickness"
@@ -753,7 +755,7 @@ def physical_problem(model: ScannerModel, steps: list[dict[str, Any]], accuracy:
     a0, a1 = (float(v) for v in settings["order_alpha_high"])
     grid = np.linspace(a0, a1, 10)
     tolerance = float(settings["order_tolerance"])
-    for (z_light, light, h_light, r_light), (z_heavy, heavy, h_heavy, r_heavy) in zip(order, order[1:]):
+    for (z_light, light, h_light, r_light), (z_heavy, heavy, h_heavy, r_heavy) in zip(order, order[1:], strict=False):
         inside = (grid <= h_light[-1]) & (grid <= h_heavy[-1])
         if not inside.any():
             continue
@@ -976,7 +978,7 @@ def _phantom_blocks(header: Any, source: str) -> list[dict[str, Any]]:
             raise CalibrationError(f"{where} needs thickness_mm, position_mm [start, end] and channels [first, last]") from exc
         if not (thickness > 0 and x1 > x0 and c1 >= c0):
             raise CalibrationError(f"{where} has a non-positive thickness or an empty position/channel range")
-        density = material.get("density_g_cm3")
+        density: Any = material.get("density_g_cm3")
         areal = thickness / 10.0 * float(density) if _is_number(density) and density > 0 else float("nan")
         blocks.append(
             {

@@ -83,7 +83,8 @@ class AnalysedImage:
         Corrected transmission on the grid, **unclipped** (1 = air; noise makes it exceed
         1 in air and go below the starvation floor, even negative, where the beam is
         nearly stopped): the unbiased input of region means (:mod:`nii.region_estimate`).
-        ``α`` is ``−ln max(T, floor)`` of the pulses' own values, resampled.
+        ``α`` is ``−ln max(T, floor)`` of the pulses' own values, resampled; ``T`` is
+        ``exp(−α)`` where no pulse was starved, the pulses' own values resampled where one was.
     sigma_high, sigma_low : numpy.ndarray of float32
         Noise standard deviation of ``α`` per pixel, from the reference statistics.
     saturated, starved, repaired : numpy.ndarray of bool
@@ -465,12 +466,6 @@ def _correct_energy(
         a1 *= w
         a1 += a0
         attenuation = a1
-        t0 = backend.take(unclipped, idx0, 1)
-        t1 = backend.take(unclipped, idx1, 1)
-        t1 -= t0
-        t1 *= w
-        t1 += t0
-        unclipped = t1
         use0 = backend.asarray((weight_after < 1.0 - _WEIGHT_EPS)[None, :])
         use1 = backend.asarray((weight_after > _WEIGHT_EPS)[None, :])
         starved = (backend.take(starved, idx0, 1) & use0) | (backend.take(starved, idx1, 1) & use1)
@@ -487,6 +482,20 @@ def _correct_energy(
     variance += column(dark_term)
     sigma = xp.sqrt(variance)
     sigma /= transmission
+    # the transmission kept is unclipped: exp(−α) where no pulse was starved, and where one
+    # was, the pulses' own (noisy, possibly negative) values resampled the same way
+    rows_starved, columns_starved = xp.nonzero(starved)
+    if int(rows_starved.shape[0]):
+        if identity:
+            values = unclipped[rows_starved, columns_starved]
+        else:
+            columns_host = backend.to_numpy(columns_starved)
+            first = backend.asarray(before[columns_host], backend.int_dtype)
+            second = backend.asarray(after[columns_host], backend.int_dtype)
+            share = backend.asarray(weight_after[columns_host].astype(np.float32))
+            values = unclipped[rows_starved, first]
+            values = values + (unclipped[rows_starved, second] - values) * share
+        transmission[rows_starved, columns_starved] = values
     rows_count = int(transmission.shape[0])
     noise = {
         "constant": np.broadcast_to(np.asarray(dark_term, np.float64), (rows_count,)).copy(),
@@ -496,7 +505,7 @@ def _correct_energy(
     return {
         "noise_source": noise_source,
         "noise": noise,
-        "transmission": unclipped,
+        "transmission": transmission,
         "attenuation": attenuation,
         "sigma": sigma,
         "saturated": saturated,

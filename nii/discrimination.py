@@ -18,11 +18,18 @@
    its ratio meaningless, along a block's edge or in the slit between two cartons) to
    the region beside it: an edge takes one of its two sides' materials, never a third
    (no one-pixel green or blue lines along cartons).
-2. **Lookup.** ``R = α_L / α_H`` and ``α_H`` index the calibration's table
+2. **Regions by likelihood.** With a scanner model in the calibration (every calibration
+   :mod:`nii.calibration` builds), each region's ``(areal density, Z_eff)`` is its maximum
+   likelihood estimate from its **unclipped** mean transmissions under the scan's noise
+   model (:mod:`nii.region_estimate`): Z_eff with its Fisher interval (``zeff_sigma``), the
+   classes consistent with it (``consistent_classes``, ``ambiguous``), and impenetrable only
+   where its own precision says nothing can be read (not a per-pixel floor). Every pixel of
+   a region carries its region's estimate; the steps below read the other pixels.
+3. **Lookup.** ``R = α_L / α_H`` and ``α_H`` index the calibration's table
    ``(α_H, R) → Z_eff`` (nearest node), which also gives ``|∂Z/∂R|``, the fitted material's
    mass attenuation ``κ = α_H / ρt`` and whether the point is degenerate (two classes
    give the same pair of attenuations).
-3. **Classes.** ``impenetrable`` where either energy is photon-starved, decided over a
+4. **Classes.** ``impenetrable`` where either energy is photon-starved, decided over a
    neighbourhood since a pixel near the floor is starved or not by its noise: a region
    as a whole (a third of its pixels starved: the noise-free transmission at about the
    floor), elsewhere by the share of starved pixels in a 3 × 3-bin window; ``none``
@@ -30,7 +37,7 @@
    7 g/cm², about α_H ≈ 0.2: below it the smoothed ratio's noise and the thin-absorber
    degeneracy of heavy elements make Z meaningless), where ``α_H < 0.1`` or the
    detector saturated; otherwise the contract's Z bands (:mod:`nii.classes`).
-4. **Uncertainty** ``σ_Z = |∂Z/∂R| σ_R`` with ``σ_R² = (σ_L² + R² σ_H²) / α_H²`` from
+5. **Uncertainty** ``σ_Z = |∂Z/∂R| σ_R`` with ``σ_R² = (σ_L² + R² σ_H²) / α_H²`` from
    the smoothed noise (per bin; a region's noise is its mean's), and **mass thickness**
    ``ρt = α_H / κ`` (g/cm²).
 
@@ -117,14 +124,14 @@ class MaterialMap:
         Detector channel of each row.
     provenance : dict
         Calibration identity, backend, parameters.
-    consistent_classes : numpy.ndarray of uint8, optional
-        Bit ``c`` set for every class ``c`` (1–4) consistent with the pixel's region at
-        ``confidence_sigmas`` (0 outside regions).
-    region : numpy.ndarray of int32, optional
-        Region of each pixel (1, 2, …; 0: read pixel by pixel).
     region_estimates : RegionEstimates, optional
         The per-region estimates (:mod:`nii.region_estimate`), index ``region − 1``:
         areal density, Z_eff and its interval, χ², consistent classes, impenetrable.
+    region_bins : numpy.ndarray of int32, optional
+        Region of each ``bin_px × bin_px`` bin (0 none); :attr:`region` and
+        :attr:`consistent_classes` give the per-pixel maps.
+    bin_px : int
+        Bin side of ``region_bins`` (pixels).
     """
 
     classes: np.ndarray
@@ -137,9 +144,29 @@ class MaterialMap:
     position_mm: np.ndarray
     channel: np.ndarray
     provenance: dict[str, Any] = field(default_factory=dict)
-    consistent_classes: np.ndarray | None = None
-    region: np.ndarray | None = None
     region_estimates: Any = None
+    region_bins: np.ndarray | None = None
+    bin_px: int = 1
+
+    @property
+    def region(self) -> np.ndarray:
+        """Region of each pixel (1, 2, …; 0: read pixel by pixel), int32."""
+        rows, columns = self.classes.shape
+        if self.region_bins is None:
+            return np.zeros((rows, columns), np.int32)
+        f = int(self.bin_px)
+        return np.repeat(np.repeat(self.region_bins, f, axis=0), f, axis=1)[:rows, :columns].astype(np.int32)
+
+    @property
+    def consistent_classes(self) -> np.ndarray:
+        """Bit ``c`` set for every class ``c`` (1–4) consistent with the pixel's region (uint8)."""
+        region = self.region
+        if self.region_estimates is None:
+            return np.zeros(region.shape, np.uint8)
+        estimates = self.region_estimates
+        codes = estimates.classes
+        bits = np.where((codes == 0) | (codes == 5), 0, estimates.consistent_classes).astype(np.uint8)
+        return np.where(region > 0, np.concatenate([[0], bits])[region], 0).astype(np.uint8)
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -169,6 +196,7 @@ class MaterialMap:
             "zeff_sigma": self.zeff_sigma.astype(np.float32),
             "areal_density_g_cm2": self.areal_density_g_cm2.astype(np.float32),
             "ambiguous": self.ambiguous.astype(bool),
+            "consistent_classes": self.consistent_classes.astype(np.uint8),
         }
 
         def write(stream) -> None:
@@ -410,7 +438,7 @@ def _region_means(
     min_region_px: int,
     assign_sigmas: float = 3.0,
     starved_share: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray]] | None:
     """Homogeneous regions of the binned image, their means, and the edge bins they own.
 
     Regions are the connected (4-neighbour) areas free of edges; a region of at least
@@ -570,18 +598,18 @@ def _region_settings() -> dict[str, Any]:
     return read_catalogue(seed_path("calibration.toml"), "calibration defaults file")["region_estimate"]
 
 
-def _estimate_regions(backend: ArrayBackend, estimator: Any, image: Any, owner: np.ndarray, factor: int,
+def _estimate_regions(backend: ArrayBackend, estimator: Any, image: Any, owner: tuple[np.ndarray, np.ndarray], factor: int,
                       pad_rows: int, pad_columns: int, *, confidence_sigmas: float,
-                      impenetrable_snr: float, reading: str = "lower") -> RegionReading:
+                      impenetrable_snr: float, reading: str = "lower", dark_sigmas: float = 2.0) -> RegionReading:
     """Maximum-likelihood ``(λ, Z)`` of each region from its mean unclipped transmissions.
 
     The variance of a region's mean is the noise model of the scan's references
     (``var_T = constant + shot·T + multiplicative·T²`` per pixel, per row) at the mean,
-    or the spread of the region's own pixels where that is larger, over the region's
-    pixel count.
+    or the spread of the region's own bin means where that is larger (scatter noise,
+    correlated pixels, texture), over the region's pixel count.
     """
-    owner, core = owner
-    count = int(owner.max()) + 1
+    owner_bins, core = owner
+    count = int(owner_bins.max()) + 1
     labels = core.reshape(-1)
     pixels = np.bincount(labels, minlength=count).astype(np.float64) * factor**2
     means, variances = [], []
@@ -590,23 +618,19 @@ def _estimate_regions(backend: ArrayBackend, estimator: Any, image: Any, owner: 
         if pad_rows or pad_columns:
             values = backend.pad_edge(values, pad_rows, pad_columns)
         binned = backend.to_numpy(_bin_mean(backend, values, factor)).astype(np.float64)
-        binned_square = backend.to_numpy(_bin_mean(backend, values * values, factor)).astype(np.float64)
         with np.errstate(divide="ignore", invalid="ignore"):
-            mean = np.bincount(labels, weights=binned.reshape(-1), minlength=count) * factor**2 / pixels
-            mean_square = np.bincount(labels, weights=binned_square.reshape(-1), minlength=count) * factor**2 / pixels
-            spread = np.maximum(mean_square - mean**2, 0.0) * pixels / np.maximum(pixels - 1, 1)
+            bins = pixels / factor**2
+            mean = np.bincount(labels, weights=binned.reshape(-1), minlength=count) / bins
+            mean_square = np.bincount(labels, weights=(binned * binned).reshape(-1), minlength=count) / bins
+            # the spread of the bin means, as a pixel variance (f² × var of a bin mean): it
+            # holds the correlation of neighbouring pixels that a per-pixel model misses
+            spread = np.maximum(mean_square - mean**2, 0.0) * bins / np.maximum(bins - 1, 1) * factor**2
         if noise is not None:
-            rows = binned.shape[0]
-            per_row = []
-            for key in ("constant", "shot"):
-                values_row = np.asarray(noise[key], np.float64)
-                values_row = np.pad(values_row, (0, pad_rows), mode="edge")[: rows * factor]
-                per_row.append(np.broadcast_to(values_row.reshape(rows, factor).mean(axis=1)[:, None], binned.shape))
-            with np.errstate(divide="ignore", invalid="ignore"):
-                constant, shot = (np.bincount(labels, weights=np.ascontiguousarray(v).reshape(-1), minlength=count)
-                                  / np.maximum(pixels / factor**2, 1) for v in per_row)
+            # the scan's noise model at the region's mean (its per-row terms vary little; a
+            # noisier channel shows in the region's own spread)
             level = np.clip(mean, 0.0, None)
-            pixel_variance = constant + shot * level + float(noise["multiplicative"]) * level**2
+            pixel_variance = (float(np.median(np.asarray(noise["constant"]))) + float(np.median(np.asarray(noise["shot"])))
+                              * level + float(noise["multiplicative"]) * level**2)
         else:  # no noise model (a hand-made image): the per-pixel noise of α times T
             sigma = image.sigma_high if transmission is image.transmission_high else image.sigma_low
             s2 = np.asarray(sigma, np.float64) ** 2 * np.clip(np.asarray(transmission, np.float64), 1e-6, None) ** 2
@@ -615,47 +639,88 @@ def _estimate_regions(backend: ArrayBackend, estimator: Any, image: Any, owner: 
             with np.errstate(divide="ignore", invalid="ignore"):
                 pixel_variance = np.bincount(labels, weights=binned_s2.reshape(-1), minlength=count) / np.maximum(
                     pixels / factor**2, 1)
-        # the noise model, or the pixels' own spread where larger (scatter noise, texture)
+        # the noise model, or the region's own spread where larger
         means.append(mean[1:])
         variances.append(np.maximum(np.maximum(pixel_variance, spread)[1:], 1e-30) / pixels[1:])
     estimates = estimator.estimate(means[0], means[1], variances[0], variances[1],
                                    confidence_sigmas=confidence_sigmas, impenetrable_snr=impenetrable_snr,
-                                   reading=reading)
-    return RegionReading(owner=owner, estimates=estimates)  # bins read from each region
+                                   reading=reading, dark_sigmas=dark_sigmas)
+    return RegionReading(owner=owner_bins, estimates=estimates)  # bins read from each region
 
 
-def _apply_regions(regions: RegionReading, codes: np.ndarray, zeff: np.ndarray, sigma: np.ndarray,
-                   areal: np.ndarray, ambiguous: np.ndarray, factor: int, shape: tuple[int, int], *,
-                   alpha_high_min: float, min_areal_density_g_cm2: float, saturated: np.ndarray,
-                   smooth_high: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Every pixel of a region takes its region's estimate: class, Z, σ_Z, ρt, ambiguity."""
-    rows, columns = shape
-    owner = np.repeat(np.repeat(regions.owner, factor, axis=0), factor, axis=1)[:rows, :columns]
+def _pixel_reading(backend: ArrayBackend, table: Any, smooth_high: Any, smooth_low: Any, impenetrable: Any,
+                   saturated: Any, *, alpha_high_min: float, min_areal_density_g_cm2: float) -> tuple[Any, ...]:
+    """Class, Z, mass thickness and ambiguity of pixels read one by one on the table.
+
+    Returns
+    -------
+    codes, zeff, areal, ambiguous, undefined : arrays of the inputs' shape
+    """
+    xp = backend.xp
+    ratio = smooth_low / xp.clip(smooth_high, 1e-6, None)
+    zeff, kappa, codes, ambiguous = _lookup(backend, table, smooth_high, ratio)
+    del ratio
+    areal = smooth_high / kappa
+    too_thin = (smooth_high < alpha_high_min) | (areal < min_areal_density_g_cm2) | saturated
+    codes = xp.where(too_thin, xp.zeros_like(codes), codes)
+    codes = xp.where(impenetrable, xp.full_like(codes, IMPENETRABLE), codes)
+    undefined = too_thin | impenetrable
+    zeff = xp.where(undefined, xp.full_like(zeff, float("nan")), zeff)
+    return codes, zeff, areal, ambiguous, undefined
+
+
+def _spread_bins(binned: np.ndarray, factor: int) -> np.ndarray:
+    """A binned array at full resolution (each bin's value over its ``factor × factor`` pixels)."""
+    rows, columns = binned.shape
+    out = np.empty((rows, factor, columns, factor), binned.dtype)
+    for i in range(factor):
+        for j in range(factor):
+            out[:, i, :, j] = binned
+    return out.reshape(rows * factor, columns * factor)
+
+
+def _region_and_pixel_reading(backend: ArrayBackend, table: Any, regions: RegionReading, smooth_high: np.ndarray,
+                              smooth_low: np.ndarray, impenetrable: np.ndarray, saturated: np.ndarray,
+                              zeff_sigma_bin: np.ndarray, factor: int, *, alpha_high_min: float,
+                              min_areal_density_g_cm2: float) -> tuple[np.ndarray, ...]:
+    """The map on the host, padded to whole bins: region bins take their region's estimate
+    (class, Z, σ_Z, ρt, ambiguity), the other pixels their own reading on the table.
+
+    Returns
+    -------
+    codes, zeff, zeff_sigma, areal, ambiguous : numpy.ndarray, full (padded) resolution
+    """
     estimates = regions.estimates
+    codes_r = estimates.classes
+    areal_r = estimates.areal_density_g_cm2
+    thin = (areal_r < min_areal_density_g_cm2) & ~estimates.impenetrable
+    codes_r = np.where(thin, np.uint8(0), codes_r).astype(np.uint8)
+    undefined_r = (codes_r == 0) | (codes_r == IMPENETRABLE)
+    owner = regions.owner
     inside = owner > 0
     index = np.maximum(owner - 1, 0)
-    region_codes = estimates.classes
-    region_areal = estimates.areal_density_g_cm2
-    thin = (region_areal < min_areal_density_g_cm2) & ~estimates.impenetrable
-    region_codes = np.where(thin, np.uint8(0), region_codes).astype(np.uint8)
-    undefined = (region_codes == 0) | (region_codes == IMPENETRABLE)
-    region_zeff = np.where(undefined, np.nan, estimates.zeff).astype(np.float32)
-    region_sigma = np.where(undefined, np.nan, estimates.zeff_sigma).astype(np.float32)
-    region_ambiguous = estimates.ambiguous & ~undefined
-    region_consistent = np.where(undefined, 0, estimates.consistent_classes).astype(np.uint8)
-    pixel_none = inside & (saturated | (smooth_high < alpha_high_min))
-    take = lambda values: values[index]  # noqa: E731
-    new_codes = np.where(inside, take(region_codes), codes)
-    new_codes = np.where(pixel_none & (new_codes != IMPENETRABLE), np.uint8(0), new_codes).astype(np.uint8)
-    nan_pixels = pixel_none & inside
-    new_zeff = np.where(inside, take(region_zeff), zeff)
-    new_sigma = np.where(inside, take(region_sigma), sigma)
-    new_zeff = np.where(nan_pixels, np.nan, new_zeff).astype(np.float32)
-    new_sigma = np.where(nan_pixels, np.nan, new_sigma).astype(np.float32)
-    new_areal = np.where(inside, take(region_areal.astype(np.float32)), areal).astype(np.float32)
-    new_ambiguous = np.where(inside, take(region_ambiguous), ambiguous) & ~nan_pixels
-    consistent = np.where(inside & ~nan_pixels, take(region_consistent), np.uint8(0)).astype(np.uint8)
-    return new_codes, new_zeff, new_sigma, new_areal, new_ambiguous, consistent, owner.astype(np.int32)
+    nan = np.float32(np.nan)
+    binned = {
+        "codes": np.where(inside, codes_r[index], np.uint8(0)).astype(np.uint8),
+        "zeff": np.where(inside, np.where(undefined_r, nan, estimates.zeff.astype(np.float32))[index], nan),
+        "sigma": np.where(inside, np.where(undefined_r, nan, estimates.zeff_sigma.astype(np.float32))[index],
+                          np.asarray(zeff_sigma_bin, np.float32)),
+        "areal": np.where(inside, areal_r.astype(np.float32)[index], nan),
+        "ambiguous": np.where(inside, (estimates.ambiguous & ~undefined_r)[index], False),
+    }
+    full = {name: _spread_bins(np.ascontiguousarray(values), factor) for name, values in binned.items()}
+    outside = np.flatnonzero(_spread_bins(~inside, factor))
+    if outside.size:
+        pick = lambda a: np.ascontiguousarray(a).reshape(-1)[outside]  # noqa: E731
+        codes, zeff, areal, ambiguous, undefined = _pixel_reading(
+            get_backend("numpy"), table, pick(smooth_high).astype(np.float32), pick(smooth_low).astype(np.float32),
+            pick(impenetrable), pick(saturated), alpha_high_min=alpha_high_min,
+            min_areal_density_g_cm2=min_areal_density_g_cm2)
+        for name, values in (("codes", codes), ("zeff", zeff), ("areal", areal), ("ambiguous", ambiguous & ~undefined)):
+            full[name].reshape(-1)[outside] = values
+        sigma = full["sigma"].reshape(-1)
+        sigma[outside] = np.where(undefined, nan, sigma[outside])
+    return full["codes"], full["zeff"], full["sigma"], full["areal"], full["ambiguous"]
 
 
 def _starvation_majority(starved: np.ndarray, factor: int) -> tuple[np.ndarray, np.ndarray]:
@@ -743,6 +808,7 @@ def discriminate(
     bin_px: int = DEFAULT_BIN_PX,
     confidence_sigmas: float | None = None,
     impenetrable_snr: float | None = None,
+    dark_sigmas: float | None = None,
 ) -> MaterialMap:
     """Return the material map of a corrected dual-energy image.
 
@@ -784,6 +850,9 @@ def discriminate(
     impenetrable_snr : float, optional
         A region allowing three classes or more is impenetrable when its worse-measured
         mean transmission's signal-to-noise ratio is below this; default from the seeds.
+    dark_sigmas : float, optional
+        A region whose mean at one energy is within this many standard deviations of the
+        calibration's scatter floor is impenetrable; default from the seeds.
 
     Returns
     -------
@@ -820,6 +889,7 @@ def discriminate(
     settings = _region_settings()
     confidence_sigmas = float(settings["confidence_sigmas"] if confidence_sigmas is None else confidence_sigmas)
     impenetrable_snr = float(settings["impenetrable_snr"] if impenetrable_snr is None else impenetrable_snr)
+    dark_sigmas = float(settings["dark_sigmas"] if dark_sigmas is None else dark_sigmas)
     regions: RegionReading | None = None
     alpha_high = array_backend.asarray(np.asarray(image.attenuation_high, np.float32))
     alpha_low = array_backend.asarray(np.asarray(image.attenuation_low, np.float32))
@@ -879,7 +949,8 @@ def discriminate(
                 if estimator is not None:
                     regions = _estimate_regions(array_backend, estimator, image, region_owner, factor,
                                                 pad_rows, pad_columns, confidence_sigmas=confidence_sigmas,
-                                                impenetrable_snr=impenetrable_snr, reading=degenerate_reading)
+                                                impenetrable_snr=impenetrable_snr, reading=degenerate_reading,
+                                                dark_sigmas=dark_sigmas)
                     region_starved = np.concatenate([[False], regions.estimates.impenetrable])[regions.owner] & region_mask
                 rows_binned, columns_binned = region_mask.shape
                 impenetrable_host = np.where(region_mask[:, None, :, None], region_starved[:, None, :, None],
@@ -913,43 +984,36 @@ def discriminate(
         noise_low2 = sigma_low * sigma_low
         bin_high, bin_low = smooth_high, smooth_low
 
-    positive_high = xp.clip(smooth_high, 1e-6, None)
-    ratio = smooth_low / positive_high
-    zeff, kappa, codes, ambiguous = _lookup(array_backend, table, smooth_high, ratio)
-    del ratio
     # σ_R = sqrt(σ_L² + R² σ_H²) / α_H,  σ_Z = |∂Z/∂R| σ_R  (per bin, spread over its pixels)
     bin_positive = xp.clip(bin_high, 1e-6, None)
     bin_ratio = bin_low / bin_positive
     slope = _lookup_slope(array_backend, table, bin_high, bin_ratio)
     zeff_sigma_bin = xp.sqrt(bin_ratio * bin_ratio * noise_high2 + noise_low2) / bin_positive * slope
-    areal = smooth_high / kappa
-
     impenetrable = array_backend.asarray(impenetrable_host)
     saturated = array_backend.asarray(saturated_host)
-    too_thin = (smooth_high < alpha_high_min) | (areal < min_areal_density_g_cm2) | saturated
-    codes = xp.where(too_thin, xp.zeros_like(codes), codes)
-    codes = xp.where(impenetrable, xp.full_like(codes, IMPENETRABLE), codes)
-    undefined = too_thin | impenetrable
-    nan = float("nan")
-    zeff = xp.where(undefined, xp.full_like(zeff, nan), zeff)
-    # σ_Z per bin, spread over the bins' pixels in the same pass
-    zeff_sigma = xp.reshape(xp.where(_bin_view(array_backend, undefined, factor), nan, _spread(array_backend, zeff_sigma_bin)),
-                            tuple(undefined.shape))
+    host = array_backend.to_numpy
+    if regions is None:
+        codes, zeff, areal, ambiguous, undefined = _pixel_reading(
+            array_backend, table, smooth_high, smooth_low, impenetrable, saturated,
+            alpha_high_min=alpha_high_min, min_areal_density_g_cm2=min_areal_density_g_cm2)
+        nan = float("nan")
+        # σ_Z per bin, spread over the bins' pixels in the same pass
+        zeff_sigma = xp.reshape(xp.where(_bin_view(array_backend, undefined, factor), nan,
+                                         _spread(array_backend, zeff_sigma_bin)), tuple(undefined.shape))
+        codes_h, zeff_h, sigma_h, areal_h, ambiguous_h = (np.ascontiguousarray(host(a)) for a in (
+            codes, zeff, zeff_sigma, areal, ambiguous & ~undefined))
+    else:
+        # 95 % of a cargo scan's pixels lie in regions: they take their region's estimate,
+        # bin by bin; only the others are read pixel by pixel on the table
+        codes_h, zeff_h, sigma_h, areal_h, ambiguous_h = _region_and_pixel_reading(
+            array_backend, table, regions, host(smooth_high), host(smooth_low), impenetrable_host, saturated_host,
+            host(zeff_sigma_bin), factor, alpha_high_min=alpha_high_min,
+            min_areal_density_g_cm2=min_areal_density_g_cm2)
     if pad_rows or pad_columns:
         crop = lambda a: a[:rows, :columns]  # noqa: E731
-        codes, zeff, zeff_sigma, areal, ambiguous, undefined, smooth_high, smooth_low = (
-            crop(a) for a in (codes, zeff, zeff_sigma, areal, ambiguous, undefined, smooth_high, smooth_low))
+        codes_h, zeff_h, sigma_h, areal_h, ambiguous_h, smooth_high, smooth_low = (
+            crop(a) for a in (codes_h, zeff_h, sigma_h, areal_h, ambiguous_h, smooth_high, smooth_low))
 
-    host = array_backend.to_numpy
-    codes_h, zeff_h, sigma_h, areal_h = host(codes), host(zeff), host(zeff_sigma), host(areal)
-    ambiguous_h = host(ambiguous & ~undefined)
-    consistent_h = np.zeros(codes_h.shape, np.uint8)
-    region_map = np.zeros(codes_h.shape, np.int32)
-    if regions is not None:
-        codes_h, zeff_h, sigma_h, areal_h, ambiguous_h, consistent_h, region_map = _apply_regions(
-            regions, codes_h, zeff_h, sigma_h, areal_h, ambiguous_h, factor, (rows, columns),
-            alpha_high_min=alpha_high_min, min_areal_density_g_cm2=min_areal_density_g_cm2,
-            saturated=saturated_host[:rows, :columns], smooth_high=host(smooth_high))
     provenance = {
         "calibration": calibration.identifier,
         "calibration_source": calibration.source,
@@ -970,6 +1034,7 @@ def discriminate(
         provenance["regions"] = int(regions.estimates.zeff.size)
         provenance["confidence_sigmas"] = confidence_sigmas
         provenance["impenetrable_snr"] = impenetrable_snr
+        provenance["dark_sigmas"] = dark_sigmas
     as32 = lambda a: np.ascontiguousarray(host(a), dtype=np.float32)  # noqa: E731
     return MaterialMap(
         classes=np.asarray(codes_h).astype(np.uint8, copy=False),
@@ -977,9 +1042,9 @@ def discriminate(
         zeff_sigma=as32(sigma_h),
         areal_density_g_cm2=as32(areal_h),
         ambiguous=np.ascontiguousarray(ambiguous_h, dtype=bool),
-        consistent_classes=consistent_h,
-        region=region_map,
         region_estimates=None if regions is None else regions.estimates,
+        region_bins=None if regions is None else regions.owner,
+        bin_px=int(factor),
         attenuation_high=as32(smooth_high),
         attenuation_low=as32(smooth_low),
         position_mm=np.asarray(image.position_mm, np.float64),

@@ -66,8 +66,8 @@ class RegionEstimates:
         Signal-to-noise ratio of the less well measured mean transmission, above the
         scatter floor of the model.
     impenetrable : numpy.ndarray of bool
-        An energy measured no primary signal (its mean within two standard deviations of
-        the scatter floor: the ratio cannot be read), or the data allow three classes or more
+        An energy measured no primary signal (its mean within ``dark_sigmas`` standard
+        deviations of the scatter floor: the ratio cannot be read), or the data allow three classes or more
         while a mean transmission is measured to less than ``impenetrable_snr`` (the
         precision is lost to photon noise; thin regions whose classes the physics cannot
         tell apart are ambiguous instead).
@@ -132,7 +132,8 @@ class RegionEstimator:
 
     def estimate(self, mean_high: np.ndarray, mean_low: np.ndarray, variance_high: np.ndarray,
                  variance_low: np.ndarray, *, confidence_sigmas: float = 2.0,
-                 impenetrable_snr: float = 50.0, reading: str = "lower") -> RegionEstimates:
+                 impenetrable_snr: float = 50.0, reading: str = "lower",
+                 dark_sigmas: float = 2.0) -> RegionEstimates:
         """Estimate ``(λ, Z)`` of each region from its mean transmissions.
 
         Parameters
@@ -146,8 +147,12 @@ class RegionEstimator:
         impenetrable_snr : float
             A region allowing three classes or more is impenetrable when a mean
             transmission's signal-to-noise ratio is below this.
-        reading : {"lower", "higher"}
-            Which of several minima within one unit of χ² (a degeneracy) is reported.
+        dark_sigmas : float
+            An energy whose mean lies within this many standard deviations of the model's
+            scatter floor measured no primary signal: the region is impenetrable.
+        reading : {"lower", "higher", "likelihood"}
+            Which of several minima within one unit of χ² (separate basins: a degeneracy)
+            is reported: the lowest-Z, the highest-Z, or the global maximum likelihood.
 
         Returns
         -------
@@ -162,7 +167,7 @@ class RegionEstimator:
         for start in range(0, n, _CHUNK):
             part = slice(start, min(start + _CHUNK, n))
             result = self._estimate_chunk([x[part] for x in t], [v[part] for v in var], float(confidence_sigmas),
-                                          reading)
+                                          reading, float(dark_sigmas))
             for key in out:
                 out[key][part] = result[key]
             consistent[part] = result["classes"]
@@ -178,13 +183,13 @@ class RegionEstimator:
         )
 
     def _estimate_chunk(self, t: list[np.ndarray], var: list[np.ndarray], k: float,
-                        reading: str) -> dict[str, np.ndarray]:
+                        reading: str, dark_sigmas: float = 2.0) -> dict[str, np.ndarray]:
         lam, weight = [], []
         dark = np.zeros(t[0].size, bool)
         for e in range(2):
             sigma = np.sqrt(np.maximum(var[e], 1e-30))
             # no primary signal: the mean is the scatter floor within noise
-            dark |= (t[e] - self.scatter[e]) < 2.0 * sigma
+            dark |= (t[e] - self.scatter[e]) < dark_sigmas * sigma
             # a mean within noise of zero is an upper bound: read it at one sigma (its
             # weight then says how little it constrains)
             level = np.clip(np.maximum(t[e], sigma), 1e-300, 1.0)
@@ -204,13 +209,20 @@ class RegionEstimator:
         # where the likelihood has several minima within one unit of χ² of the best
         # (a real degeneracy: thin heavy against thicker light material), the reading
         # picks the lower-Z one (or the higher, ``reading="higher"``); all stay consistent
+        # (a separate basin: Δχ² rises above 1 between it and the best; wiggles of a flat
+        # likelihood are no degeneracy)
         lowest = chi2.min(axis=1, keepdims=True)
+        global_best = np.argmin(chi2, axis=1)
         padded = np.pad(chi2, ((0, 0), (1, 1)), mode="edge")
         local = (chi2 <= padded[:, :-2]) & (chi2 <= padded[:, 2:]) & (chi2 <= lowest + 1.0)
         if reading == "higher":
-            best = chi2.shape[1] - 1 - np.argmax(local[:, ::-1], axis=1)
+            other = chi2.shape[1] - 1 - np.argmax(local[:, ::-1], axis=1)
         else:
-            best = np.argmax(local, axis=1)
+            other = np.argmax(local, axis=1)
+        index = np.arange(chi2.shape[1])[None, :]
+        between = (index >= np.minimum(other, global_best)[:, None]) & (index <= np.maximum(other, global_best)[:, None])
+        barrier = np.where(between, chi2 - lowest, 0.0).max(axis=1)
+        best = np.where((barrier > 1.0) & (reading != "likelihood"), other, global_best)
         rows = np.arange(best.size)
         inner = np.clip(best, 1, self.z.size - 2)
         c_minus, c0, c_plus = chi2[rows, inner - 1], chi2[rows, inner], chi2[rows, inner + 1]

@@ -44,7 +44,7 @@ def _line_curve(name: str, zeff: float, ratio: float) -> MaterialCurve:
 
 def _toy_calibration(**kwargs) -> Calibration:
     curves = [_line_curve("light", 6.0, 1.40), _line_curve("medium", 13.0, 1.35), _line_curve("heavy", 26.0, 1.30)]
-    defaults = dict(curves=curves, energies_mev=[6.0, 3.0], scanner_id="gantry-test", channels=8)
+    defaults = dict(curves=curves, energies_mev=[6.0, 3.0], scanner_id="gantry-test", channels=8, pitch_mm=5.0)
     defaults.update(kwargs)
     return Calibration(**defaults)
 
@@ -98,8 +98,9 @@ def test_json_round_trip(tmp_path):
         ("{not json", "not a valid JSON"),
         ('{"format": "other"}', "not an NII calibration"),
         ('{"format": "nii-calibration", "version": 9}', "version"),
-        ('{"format": "nii-calibration", "version": 1, "energies_mev": [6.0, 3.0], "curves": [{"name": "x"}]}', "zeff"),
-        ('{"format": "nii-calibration", "version": 1, "energies_mev": [6.0, 3.0], "curves": []}', "two materials"),
+        ('{"format": "nii-calibration", "version": 1, "energies_mev": [6.0, 3.0], "curves": []}', "version 1"),
+        ('{"format": "nii-calibration", "version": 2, "energies_mev": [6.0, 3.0], "curves": []}', "required"),
+        ('{"format": "nii-calibration", "version": 2, "energies_mev": [3.0, 6.0]}', "highest energy first"),
     ],
 )
 def test_bad_calibration_files_are_calibration_errors(tmp_path, text, match):
@@ -182,28 +183,28 @@ def test_measure_phantoms_recovers_block_means():
     lead_thick = [p for p in points if p["name"] == "lead"][1]
     density, composition = WEDGE_MATERIALS["lead"]
     expected = physics_curves([6.0, 3.0], [composition], np.array([3.0, 9.0]) * density, min_transmission=0.0)[0]
-    assert lead_thick["attenuation_high"] == pytest.approx(expected.attenuation_high[1], abs=2e-3)
-    assert lead_thick["attenuation_low"] == pytest.approx(expected.attenuation_low[1], abs=2e-3)
+    # (within the ADC quantisation: 0.0034 of 60,000 counts is ~200 counts at the low energy)
+    assert lead_thick["attenuation_high"] == pytest.approx(expected.attenuation_high[1], abs=3e-3)
+    assert lead_thick["attenuation_low"] == pytest.approx(expected.attenuation_low[1], abs=3e-3)
     assert lead_thick["areal_density_g_cm2"] == pytest.approx(9.0 * density)
     assert lead_thick["pixels"] == (12 - 6) * (16 - 6)
+    # the unclipped mean transmission is what is kept (α is its −ln)
+    assert lead_thick["attenuation_high"] == pytest.approx(-np.log(lead_thick["transmission_high"]))
 
 
 def test_calibrate_from_wedge_scans():
     scan = _wedge_scan()
     calibration = calibrate([scan])
     assert calibration.source == "wedge-scans" and calibration.scanner_id == "gantry-test"
-    measured = [c for c in calibration.curves if c.origin == "wedge"]
-    assert sorted(c.name for c in measured) == sorted(WEDGE_MATERIALS)
-    assert all(c.measured.sum() == 2 for c in measured)  # two steps each, measured
-    assert all(c.attenuation_high.size > 2 for c in measured)  # extended by the model's shape
-    assert any(c.origin == "physics-assisted" for c in calibration.curves)
+    assert calibration.model is not None and len(calibration.steps) == 8
+    assert sorted({s["name"] for s in calibration.steps}) == sorted(WEDGE_MATERIALS)
     assert calibration.wedge_sha256 == [scan.sha256]
-    # the extension is anchored on the measured ends: R continuous there
-    lead = next(c for c in measured if c.name == "lead")
-    last = np.flatnonzero(lead.measured)[-1]
-    assert abs(lead.ratio[last + 1] - lead.ratio[last]) < 0.02
-    plain = calibrate([scan], physics_assisted=False)
-    assert all(c.origin == "wedge" and c.attenuation_high.size == 2 for c in plain.curves)
+    # exact physics transmissions: the fit stays at nominal and reproduces every step
+    for residual in calibration.residuals:
+        assert abs(residual["residual_high"]) < 3e-3 and abs(residual["residual_low"]) < 3e-3, residual
+    # curves come from the model (nothing measured is extrapolated), lead the heaviest wedge
+    names = {c.name for c in calibration.curves}
+    assert set(WEDGE_MATERIALS) <= names and all(c.origin == "model" for c in calibration.curves)
 
 
 def test_calibrate_rejects_object_scans_and_mixed_scanners():
@@ -221,4 +222,124 @@ def test_calibrate_rejects_a_bad_phantom_list():
     scan = _wedge_scan()
     scan.header.phantom = [{"material": {"name": "x"}, "thickness_mm": 10}]
     with pytest.raises(CalibrationError, match="composition"):
+        calibrate([scan])
+
+
+# --------------------------------------------------------------------------- checked before use (issue 10)
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    return calibrate([_wedge_scan()])
+
+
+def _resigned(data: dict) -> str:
+    """The document with a fresh digest: an edit a careless tool re-signs must still be caught."""
+    from nii.calibration import content_digest
+
+    data = json.loads(json.dumps(data))
+    data["digest"] = content_digest(data)
+    return json.dumps(data)
+
+
+def test_fitted_calibration_round_trips(tmp_path, fitted):
+    path = fitted.save(tmp_path / "cal.json")
+    again = load_calibration(path)
+    assert again.to_dict() == fitted.to_dict()
+    assert again.identifier == fitted.identifier
+    layers = [({"Fe": 1.0}, 50.0), ({"H": 0.112, "O": 0.888}, 30.0)]  # an overlap: water in front of iron
+    np.testing.assert_allclose(again.model.predict(layers), fitted.model.predict(layers), rtol=1e-12)
+    data = json.loads(path.read_text())
+    assert data["digest"].startswith("sha256:") and len(data["fit"]["residuals"]) == 8
+    assert set(data["model"]) == {"detector", "high", "low"}
+    assert set(data["model"]["high"]["scales"]) == {"photo", "compton", "pair"}
+
+
+def test_tampered_digest_is_refused(tmp_path, fitted):
+    data = fitted.to_dict()
+    data["steps"][0]["attenuation_high"] *= 1.01
+    path = tmp_path / "tampered.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(CalibrationError, match="digest does not match") as info:
+        load_calibration(path)
+    assert "tampered.json" in str(info.value) and "\n" not in str(info.value)
+
+
+def test_swapped_energies_are_refused(fitted):
+    data = fitted.to_dict()
+    for step in data["steps"]:
+        step["attenuation_high"], step["attenuation_low"] = step["attenuation_low"], step["attenuation_high"]
+    with pytest.raises(CalibrationError, match="swapped"):
+        Calibration.from_json(_resigned(data), source="swapped.json")
+    data = fitted.to_dict()
+    data["model"]["high"], data["model"]["low"] = data["model"]["low"], data["model"]["high"]
+    with pytest.raises(CalibrationError, match="swapped"):
+        Calibration.from_json(_resigned(data), source="swapped-model.json")
+
+
+def test_permuted_z_labels_are_refused(fitted):
+    data = fitted.to_dict()
+    by_name = {s["name"]: s["composition"] for s in data["steps"]}
+    permutation = {"polyethylene": "lead", "lead": "aluminium", "aluminium": "iron", "iron": "polyethylene"}
+    for step in data["steps"]:
+        step["name"] = permutation[step["name"]]
+        step["composition"] = by_name[step["name"]]
+    with pytest.raises(CalibrationError, match="label is wrong"):
+        Calibration.from_json(_resigned(data), source="permuted.json")
+
+
+def test_areal_density_times_ten_is_refused(fitted):
+    data = fitted.to_dict()
+    for step in data["steps"]:
+        step["areal_density_g_cm2"] *= 10.0
+    with pytest.raises(CalibrationError, match="label is wrong"):
+        Calibration.from_json(_resigned(data), source="x10.json")
+
+
+def test_a_model_that_orders_r_wrongly_is_refused(fitted):
+    data = fitted.to_dict()
+    # the pair cross section scaled down at the high energy only: heavy materials lose their
+    # high-energy attenuation and R no longer falls with Z
+    data["model"]["high"]["scales"]["pair"] = 0.05
+    with pytest.raises(CalibrationError, match="does not|ratio|label is wrong"):
+        Calibration.from_json(_resigned(data), source="order.json")
+
+
+@pytest.mark.parametrize("edit,match", [
+    (lambda d: d.pop("scanner_id"), "required"),
+    (lambda d: d.pop("detector"), "required"),
+    (lambda d: d.update(scanner_id=""), "must name its scanner"),
+    (lambda d: d["detector"].update(pitch_mm=None), "detector geometry"),
+    (lambda d: d["detector"].update(channels="abc"), "detector.channels"),
+    (lambda d: d.update(notes=5), "notes"),
+    (lambda d: d.update(software=7), "software"),
+    (lambda d: d["steps"][0].update(pixels=-3), "pixels"),
+    (lambda d: d["steps"][0].update(noise_low=-0.1), "noise"),
+    (lambda d: d["steps"][0]["composition"].update(Xx=0.1), "unknown element"),
+    (lambda d: d["model"]["low"]["scales"].update(pair="a lot"), "numbers"),
+    (lambda d: d["fit"].update(accuracy=-1), "accuracy"),
+])
+def test_missing_identity_and_bad_types_are_one_sentence(fitted, edit, match):
+    data = fitted.to_dict()
+    edit(data)
+    with pytest.raises(CalibrationError, match=match) as info:
+        Calibration.from_json(_resigned(data), source="edited.json")
+    message = str(info.value)
+    assert message.startswith("edited.json") and "\n" not in message and "Traceback" not in message
+
+
+def test_compatibility_is_checked_even_without_identity(fitted):
+    scan_header = StandInHeader(scanner_id="gantry-test", channels=24)
+    fitted.check_compatible(scan_header)
+    with pytest.raises(CalibrationError, match="names no scanner"):
+        fitted.check_compatible(StandInHeader(scanner_id=None, channels=24))
+
+
+def test_a_physically_wrong_fit_is_refused():
+    scan = _wedge_scan()
+    for block in scan.header.phantom:  # every lead step labelled as polyethylene
+        if block["material"]["name"] == "lead":
+            block["material"] = dict(block["material"], name="polyethylene",
+                                     composition=WEDGE_MATERIALS["polyethylene"][1])
+    with pytest.raises(CalibrationError, match="refused|physical bound"):
         calibrate([scan])

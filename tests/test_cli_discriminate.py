@@ -170,7 +170,7 @@ def test_calibrate_cli(tmp_path, capsys):
     assert main(["calibrate", str(wedge), "-o", str(out)]) == 0
     data = json.loads(out.read_text())
     assert data["source"] == "wedge-scans" and data["scanner_id"] == "gantry-test"
-    assert {c["name"] for c in data["curves"] if c["origin"] == "wedge"} == {"polyethylene", "iron"}
+    assert {s["name"] for s in data["steps"]} == {"polyethylene", "iron"} and data["digest"].startswith("sha256:")
     assert len(data["wedge_files"][0]["sha256"]) == 64
     # an object scan is no wedge scan
     scan = _iron_block_scan(tmp_path)
@@ -181,3 +181,16 @@ def test_calibrate_cli(tmp_path, capsys):
     other = _iron_block_scan(tmp_path, name="other.nxr", scanner_id="gantry-9")
     assert main(["discriminate", str(other), "--calibration", str(out), "-o", str(tmp_path / "m.npz")]) == 2
     assert "'gantry-test' vs 'gantry-9'" in capsys.readouterr().err
+
+
+def test_a_tampered_calibration_is_one_sentence_exit_2(tmp_path, capsys):
+    scan = _iron_block_scan(tmp_path)
+    calibration = calibration_from_physics({"energies_mev": [6.0, 3.0]})
+    path = calibration.save(tmp_path / "cal.json")
+    data = json.loads(path.read_text())
+    data["model"]["high"]["filtration_g_cm2"] += 1.0
+    path.write_text(json.dumps(data))
+    capsys.readouterr()
+    assert main(["discriminate", str(scan), "--calibration", str(path), "-o", str(tmp_path / "m.npz")]) == 2
+    err = capsys.readouterr().err
+    assert "digest does not match" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1

@@ -325,7 +325,19 @@ def test_interlaced_low_columns_resampled_onto_high_grid():
     expected = 0.2 + 0.01 * high_pos
     expected[0] = 0.2 + 0.01 * 5.0  # before the first low column: nearest one
     np.testing.assert_allclose(image.attenuation_low[0], expected, atol=1e-3)
-    np.testing.assert_allclose(image.transmission_low[0], np.exp(-expected), rtol=1e-3)
+    # the unclipped transmission is interpolated in T (α in α): equal to within the curvature of exp
+    np.testing.assert_allclose(image.transmission_low[0], np.exp(-expected), rtol=3e-3)
+
+
+def test_transmission_is_kept_unclipped_below_the_starvation_floor():
+    # a block at about the floor: α is clipped there, T keeps its noise (negative values too)
+    truth = np.full((16, 400), 2e-5)
+    scan = make_scan(truth, dark_level=100.0, air_level=50100.0, dark_std=2.0, noise_sigma_counts=2.0, seed=5)
+    image = correct(scan, scatter=None)
+    assert image.starved.any() and (image.transmission_high < 0).any()
+    assert abs(float(np.mean(image.transmission_high)) - 2e-5) < 1e-5  # unbiased, where exp(-α) is not
+    assert float(np.mean(np.exp(-image.attenuation_high))) > 5e-5
+    assert image.noise_high is not None and image.noise_high["constant"].shape == (16,)
 
 
 def test_edge_sampled_half_a_column_apart_stays_unbiased():

@@ -312,3 +312,18 @@ def test_impenetrable_is_decided_by_the_region_precision_not_the_pixel_floor(cal
     material_map = discriminate(image, calibration)
     assert (material_map.classes[inner_left] == METAL).all()
     assert (material_map.classes[inner_right] == IMPENETRABLE).all()
+
+
+@pytest.mark.parametrize("backend,device", BACKENDS)
+def test_region_estimates_agree_across_backends(calibration, backend, device):
+    image, curves = synthetic_image(["water", "copper", "lead"], [40.0, 150.0], seed=11)
+    reference = discriminate(image, calibration)
+    other = discriminate(image, calibration, backend=backend, device=device)
+    assert reference.region_estimates is not None and other.region_estimates is not None
+    np.testing.assert_array_equal(other.classes, reference.classes)
+    np.testing.assert_allclose(other.region_estimates.zeff, reference.region_estimates.zeff, atol=0.05)
+    np.testing.assert_allclose(np.nan_to_num(other.zeff), np.nan_to_num(reference.zeff), atol=0.05)
+    # region pixels carry their region's interval and consistent classes; the map keeps its contract
+    inside = other.region > 0
+    assert inside.mean() > 0.5 and other.consistent_classes.shape == other.classes.shape
+    assert np.all(np.isfinite(other.zeff_sigma[inside & (other.classes >= 1) & (other.classes <= 4)]))

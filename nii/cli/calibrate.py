@@ -15,9 +15,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "calibrate",
         help="build a material calibration from the scanner's step-wedge scans",
         description=(
-            "Measure the attenuation of every phantom block of one or more NXR scans of kind "
-            "'calibration' (step wedges of known materials) and write the calibration curves "
-            "(alpha_L against alpha_H per material) as JSON. Exit 2 on an error."
+            "Measure the mean transmission of every phantom block of one or more NXR scans of kind "
+            "'calibration' (step wedges of known materials), fit the scanner model (each energy's "
+            "spectrum filtration, process scales and scatter) to them, and write it as JSON with "
+            "the steps, their residuals and a content digest. A physically wrong fit is refused. "
+            "Exit 2 on an error."
         ),
     )
     parser.add_argument("wedges", nargs="+", metavar="WEDGE.nxr", help="step-wedge scans of one scanner")
@@ -25,7 +27,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--no-physics-assist",
         action="store_true",
-        help="interpolate Z between the measured curves only (no physics reference elements)",
+        help="ignored (kept for old scripts): the fitted scanner model interpolates between materials",
     )
     add_backend_arguments(parser)
     parser.set_defaults(func=run)
@@ -48,9 +50,18 @@ def run(args: argparse.Namespace) -> int:
         device=args.device,
     )
     calibration.save(output)
-    measured = [c for c in calibration.curves if c.origin == "wedge"]
-    summary = ", ".join(f"{c.name} (Z {c.zeff:.1f}, {c.attenuation_high.size} steps)" for c in measured)
-    print(f"calibration for {calibration.scanner_id} at {'/'.join(f'{e:g}' for e in calibration.energies_mev)} MeV: {summary}")
+    counts: dict[str, int] = {}
+    for step in calibration.steps:
+        counts[step["name"]] = counts.get(step["name"], 0) + 1
+    summary = ", ".join(f"{name} ({count} steps)" for name, count in counts.items())
+    print(f"calibration for {calibration.scanner_id} at {'/'.join(f'{e:g}' for e in calibration.energies_mev)} MeV: "
+          f"{summary}; model fit RMS {100 * calibration.accuracy:.2f} % of alpha")
+    if calibration.model is not None:
+        for energy in calibration.model.energies:
+            scales = ", ".join(f"{name} {value:.3f}" for name, value in zip(("photo", "compton", "pair"), energy.scales,
+                                                                            strict=True))
+            print(f"  {energy.endpoint_mev:g} MeV: filtration {energy.filtration_g_cm2:+.2f} g/cm2 W-equivalent, "
+                  f"{scales}, scatter {energy.scatter:.1e}")
     for note in calibration.notes:
         print(f"note: {note}")
     print(f"wrote {output}")
