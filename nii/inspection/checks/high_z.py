@@ -199,6 +199,27 @@ def _side_windows(alpha_high: np.ndarray, alpha_low: np.ndarray, usable: np.ndar
     return sides
 
 
+def _cargo_estimate(left: list[tuple[float, float]], right: list[tuple[float, float]]) -> tuple[np.ndarray, np.ndarray]:
+    """The cargo pair in front of and behind an object from the windows beside it, and its covariance.
+
+    With both sides: the mean of the nearest window of each side; the cargo at the object
+    lies between them (a uniform spread over their difference ``d``: ``d dᵀ / 12``) and
+    varies as the windows of one side do about their own mean (pooled, 1.5 × for the
+    mean of the two nearest and the draw at the object). With one side: its nearest
+    window, and twice its windows' sample covariance.
+    """
+    if left and right:
+        near_l, near_r = np.asarray(left[0]), np.asarray(right[0])
+        cargo = 0.5 * (near_l + near_r)
+        residuals = [np.asarray(v) - np.mean(np.asarray(side), axis=0) for side in (left, right) for v in side]
+        dof = len(residuals) - 2
+        within = sum(np.outer(r, r) for r in residuals) / dof if dof > 0 else np.zeros((2, 2))
+        d = near_l - near_r
+        return cargo, 1.5 * within + np.outer(d, d) / 12.0
+    side = np.asarray(left or right)
+    return side[0], 2.0 * np.cov(side.T)
+
+
 def _overlap_objects(inp: CheckInput) -> tuple[list[_Found], float]:
     """High-Z objects found by decomposing compact objects from the cargo around them (scanner model)."""
     setting = lambda name: inp.threshold("high_z", name)  # noqa: E731
@@ -268,9 +289,7 @@ def _overlap_objects(inp: CheckInput) -> tuple[list[_Found], float]:
         samples = left + right
         if len(samples) < 3:
             continue
-        nearest = [side[0] for side in (left, right) if side]
-        cargo = np.mean(np.asarray(nearest), axis=0)
-        spread = np.cov(np.asarray(samples).T)  # the cargo's own variability, one window's worth
+        cargo, spread = _cargo_estimate(left, right)
         mean_in = (float(alpha_high[r0:r1, c0:c1][use].mean()), float(alpha_low[r0:r1, c0:c1][use].mean()))
         excess = np.array(mean_in) - cargo
         if not excess[0] >= setting("min_delta_alpha"):
@@ -283,7 +302,7 @@ def _overlap_objects(inp: CheckInput) -> tuple[list[_Found], float]:
         # The calibration's accuracy, each energy on its own; partial volume and the cargo the
         # object displaces scale both energies' excess alike (along the excess: λ, not Z).
         model_error = np.diag((accuracy * excess) ** 2) + systematic**2 * np.outer(excess, excess)
-        covariance = noise + spread * (1.0 + 1.0 / len(nearest)) + model_error + np.eye(2) * 1e-8
+        covariance = noise + spread + model_error + np.eye(2) * 1e-8
         tested.append((bbox, pixels, area, mean_in, tuple(cargo), covariance))
     if not tested:
         return [], 0.0
