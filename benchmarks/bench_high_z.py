@@ -22,7 +22,7 @@ Usage::
 
     python benchmarks/bench_high_z.py                       # peer-384-63, peer-384-96 (test)
     python benchmarks/bench_high_z.py --seeds 2 --clean 6   # quicker
-    python benchmarks/bench_high_z.py --split tune --variants tune-00 --channels 384
+    python benchmarks/bench_high_z.py --split tune --variants tune-03 tune-01 tune-02 --seeds 2
 """
 
 from __future__ import annotations
