@@ -53,10 +53,18 @@ from nii.inspection.checks._overlap import (  # noqa: E402
     compact_excess,
     excess_pair,
     excess_zeff,
+    overlap_solver,
     row_opening,
 )
 
 BLOCK = (60, 150, 66, 160)   # 18 cm × 25 cm at the scan plane
+
+
+WATER = {"H": 0.1119, "O": 0.8881}
+
+
+def _curve(calibration, name):
+    return next(curve for curve in calibration.curves if curve.name == name)
 
 
 @pytest.fixture(scope="module")
@@ -66,45 +74,104 @@ def calibration():
     return calibration_from_physics({"energies_mev": [6.0, 3.0]})
 
 
-def _curve(calibration, name):
-    return next(curve for curve in calibration.curves if curve.name == name)
+@pytest.fixture(scope="module")
+def solver(calibration):
+    return overlap_solver(calibration)
 
 
-def overlap_input(calibration, block_material, delta_high=3.0, hs_code="610910"):
-    """Organic cargo whose α pair follows polyethylene, with a block of another material
-    adding ``delta_high`` to α_H behind it; the class map calls the block organic."""
-    image, material_map = cargo(seed=7).build()
-    poly, block = _curve(calibration, "polyethylene"), _curve(calibration, block_material)
-    alpha_high = np.asarray(image.attenuation_high, np.float64)
-    alpha_low = np.interp(alpha_high, poly.attenuation_high, poly.attenuation_low)
+@pytest.mark.parametrize("element, areal, cargo_areal", [("Pb", 60.0, 90.0), ("W", 38.6, 100.0), ("Pb", 40.0, 80.0)])
+def test_decomposition_recovers_z_and_areal_density_behind_water(calibration, solver, element, areal, cargo_areal):
+    model = calibration.model
+    rng = np.random.default_rng(3)
+    cargo = model.predict([(WATER, cargo_areal)])
+    inside = model.predict([(WATER, cargo_areal), ({element: 1.0}, areal)])
+    sigma = np.array([0.004, 0.006])
+    measured = np.array([float(inside[0]), float(inside[1])]) + rng.normal(0.0, sigma)
+    fit = solver.decompose(tuple(measured), (float(cargo[0]), float(cargo[1])), np.diag(sigma**2), k=3.0)
+    assert fit.zeff_low <= {"Pb": 82, "W": 74}[element] + 8 and fit.zeff_high >= 57
+    assert fit.zeff_floor >= 57                          # high-Z at 3 sigma
+    assert fit.areal_g_cm2 == pytest.approx(areal, rel=0.08)
+    assert 5 <= fit.cargo_zeff <= 10                     # water as a virtual element
+    assert fit.consistent_classes(3.0) == [HIGH_Z]
+
+
+def test_decomposition_of_iron_behind_water_is_not_high_z(calibration, solver):
+    model = calibration.model
+    cargo = model.predict([(WATER, 90.0)])
+    inside = model.predict([(WATER, 90.0), ({"Fe": 1.0}, 40.0)])
+    fit = solver.decompose((float(inside[0]), float(inside[1])), (float(cargo[0]), float(cargo[1])),
+                           np.diag([0.004**2, 0.006**2]), k=3.0)
+    assert 20 <= fit.zeff <= 32 and fit.zeff_floor < 57
+    assert fit.areal_g_cm2 == pytest.approx(40.0, rel=0.05)
+
+
+def overlap_input(calibration, element=None, areal=80.0, hs_code="610910", seed=7):
+    """Organic cargo (water under the scanner model) with a block of ``element`` behind it;
+    the α pair of every pixel is the model's prediction plus noise."""
+    image, material_map = cargo(seed=seed).build()
+    model = calibration.model
+    cargo_areal = np.clip(np.nan_to_num(np.asarray(material_map.areal_density_g_cm2, np.float64)), 0.0, None)
+    block = np.zeros_like(cargo_areal)
     r0, c0, r1, c1 = BLOCK
-    before = alpha_high[r0:r1, c0:c1]
-    alpha_low[r0:r1, c0:c1] += (np.interp(before + delta_high, block.attenuation_high, block.attenuation_low)
-                                - np.interp(before, block.attenuation_high, block.attenuation_low))
-    alpha_high[r0:r1, c0:c1] += delta_high
-    image.attenuation_high = alpha_high.astype(np.float32)
-    image.attenuation_low = alpha_low.astype(np.float32)
+    block[r0:r1, c0:c1] = areal
+    layers = [(WATER, cargo_areal)] + ([({element: 1.0}, block)] if element else [])
+    alpha_high, alpha_low = model.predict(layers)
+    rng = np.random.default_rng(seed)
+    image.attenuation_high = (alpha_high + rng.normal(0, 0.005, alpha_high.shape)).astype(np.float32)
+    image.attenuation_low = (alpha_low + rng.normal(0, 0.01, alpha_low.shape)).astype(np.float32)
     image.sigma_high = np.full(alpha_high.shape, 0.005, np.float32)
     image.sigma_low = np.full(alpha_high.shape, 0.01, np.float32)
     the_manifest = manifest(items=[{"hs_code": hs_code, "gross_mass_kg": 2000}])
     return build_check_input(image, material_map, the_manifest, load_expectations(), calibration=calibration)
 
 
-def test_lead_behind_cargo_is_found_by_its_excess_ratio(calibration):
-    result = check_high_z(overlap_input(calibration, "lead"))
+def test_lead_behind_cargo_is_found_by_the_decomposition(calibration):
+    result = check_high_z(overlap_input(calibration, "Pb"))
     assert [reason.code for reason in result.reasons] == ["UNDECLARED_HIGH_Z"]
-    assert "lead-equivalent" in result.reasons[0].message
+    message = result.reasons[0].message
+    assert "Z ≈" in message and "1σ" in message and "kg" in message
     row0, col0, row1, col1 = result.regions[0].bbox
     assert row0 <= BLOCK[0] and row1 >= BLOCK[2] and col0 <= BLOCK[1] + 1 and col1 >= BLOCK[3] - 1
 
 
 def test_iron_behind_cargo_is_not_high_z(calibration):
-    assert check_high_z(overlap_input(calibration, "iron")).reasons == []
+    assert check_high_z(overlap_input(calibration, "Fe", areal=45.0)).reasons == []
+
+
+def test_clean_cargo_raises_nothing(calibration):
+    assert check_high_z(overlap_input(calibration, None)).reasons == []
 
 
 def test_declared_lead_goods_are_not_raised_by_the_decomposition(calibration):
-    result = check_high_z(overlap_input(calibration, "lead", hs_code="780110"))
+    result = check_high_z(overlap_input(calibration, "Pb", hs_code="780110"))
     assert result.reasons == [] and result.warnings
+
+
+def test_simulated_lead_plate_on_a_test_variant(tmp_path):
+    """The issue's 25 kg lead plate in textiles on the peer 6/3 MeV gantry, its own calibration."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+    from bench_discrimination_accuracy import _wedges
+
+    from nii.calibration import calibrate
+    from nii.inspection import run_inspection
+    from nii.simulate import build_scenario
+    from nii.simulate.run import simulate_scan
+    from nii.simulate.variants import scanner_variant
+
+    variant = scanner_variant("peer-384-63")
+    assert variant.split == "test"
+    calibration = calibrate(_wedges(variant, variant.config, tmp_path, 777))
+    scenario = build_scenario("20ft", "61", "lead_plate", seed=1, energies_mev=variant.config.energies_mev)
+    path = tmp_path / "lead.nxr"
+    simulate_scan(scenario, variant.config, 1, out=path)
+    verdict = run_inspection(path, scenario.manifest, calibration=calibration).verdict
+    reasons = [r for r in verdict.reasons if r.code == "UNDECLARED_HIGH_Z"]
+    assert reasons, [r.message for r in verdict.reasons]
+    mass = float(reasons[0].message.split("about ")[1].split(" ")[0])
+    assert mass == pytest.approx(25.0, rel=0.15)
 
 
 def test_row_opening_keeps_stacks_and_removes_narrow_objects():

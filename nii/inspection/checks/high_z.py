@@ -13,22 +13,33 @@ it; the edge of a stack of goods, where interlacing can fake a high Z_eff, stand
 its empty side only), are reported, unless a declared
 item's HS chapter is high-Z goods (lead, tungsten, gold...).
 
-With the raw α pair and the calibration at hand (the pipeline passes them), the check
-also decomposes the overlap, which finds high-Z objects the class map calls metal: a
-lead block inside 2 m of fish adds Δα_H and Δα_L to the fish, and the pixel totals read
-as "metal" although the excess is lead. Compact objects that stand ``min_delta_alpha``
-above their own row's cargo (:func:`._overlap.compact_excess`, an opening of
-``opening_mm`` along x) are kept when they are at least ``overlap_min_area_cm2`` and at most
-``max_extent_mm`` across, no more than ``max_aspect`` times taller than wide or
-``max_aspect`` × 1.5 wider than tall (steel sheets seen edge-on are tall thin lines whose
-blurred edges fake a low ratio), with ``min_measured_pixels`` pixels whose low-energy
-noise is below ``max_sigma_alpha_low`` (near the noise floor α_L is biased low: bottle
-crates and starved cores read as lead). The Z of the excess (:func:`._overlap.excess_zeff`)
-must reach ``min_zeff`` at an operating point where iron and lead differ by at least
-``min_ratio_separation`` in ratio (thin or light cargo: every material gives about the
-same ratio), and the ratio must lie ``ratio_significance`` standard deviations (pixel noise and a
-``ratio_systematic`` allowance for partial-volume edges added in quadrature) below
-iron's.
+With the raw α pair and a calibration at hand (the pipeline passes them), the check
+decomposes each compact object from the cargo in front of and behind it with the
+calibration's fitted :class:`~nii.scanner_model.ScannerModel` (nominal physics when the
+calibration has none): a lead block inside 2 m of textiles adds Δα_H and Δα_L to the
+cargo, and the pixel totals read as "metal" although the excess is lead. Candidates
+stand ``min_delta_alpha`` above their own row's cargo (a grey opening of ``opening_mm``
+along x), at least ``overlap_min_area_cm2`` and at most ``max_extent_mm`` across, no more
+than ``max_aspect`` times taller than wide (``max_aspect`` × 1.5 wider than tall). For
+each:
+
+* the object's mean pair ``(α_H, α_L)`` over its inner pixels read to a per-pixel
+  ``σ(α_L) ≤ max_sigma_alpha_low`` (at least ``min_measured_pixels`` and
+  ``min_measured_share`` of them: otherwise only its rim was read);
+* the cargo: windows ``cargo_window_mm`` wide in the object's own rows, ``gap_mm`` off
+  its box, ``cargo_windows`` per side; windows 4 robust standard deviations from their
+  median (carton gaps, stack ends) are left out; the nearest on each side give the
+  cargo pair, all of them its covariance (the cargo's variability measured in the scan);
+* the covariance of the object's excess: pixel noise of the mean, the cargo's, the
+  calibration's accuracy per energy and ``ratio_systematic`` along the excess itself;
+* :meth:`._overlap.OverlapSolver.decompose`: the cargo as one virtual-element layer at its
+  own Z (fitted to the cargo pair), the object a second layer ``(Z, λ)``; χ² minimised
+  over both, Z reported with its ``Δχ² = 1`` interval and the classes consistent with it.
+
+UNDECLARED_HIGH_Z is raised when every Z with ``Δχ² ≤ k²`` is at least ``min_zeff``,
+``k`` the one-sided Gaussian quantile of ``false_alarm_rate`` shared (Bonferroni) among
+the objects tested in the scan; the message gives Z, its interval, the areal density and
+the mass (λ × the object's area) with their standard deviations.
 
 Where the beam cannot read an object's Z (its core stops the beam, or it is a few
 centimetres across behind metres of cargo), its density can still say it: a compact
@@ -49,7 +60,7 @@ from nii.classes import HIGH_Z
 from nii.inspection.checks._compact import compact_objects, describe
 from nii.inspection.checks._context import CheckInput, CheckResult, components, dominant_material
 from nii.inspection.checks._morphology import box_pixels, open_rect
-from nii.inspection.checks._overlap import chord_ratios, excess_pair, excess_zeff, row_opening
+from nii.inspection.checks._overlap import OverlapFit, overlap_solver, row_opening
 from nii.inspection.verdict import Reason
 
 __all__ = ["CODE", "check_high_z"]
@@ -74,6 +85,8 @@ class _Found(NamedTuple):
     pixels: np.ndarray
     how: str
     qualifier: str
+    fit: OverlapFit | None = None
+    k: float = math.nan
 
 
 def _excess_over_ring(areal: np.ndarray, bbox: tuple[int, int, int, int], pixels: np.ndarray,
@@ -161,47 +174,87 @@ def _class_map_objects(inp: CheckInput) -> tuple[list[_Found], float]:
 
 
 def _overlap_available(inp: CheckInput) -> bool:
-    curves = getattr(inp.calibration, "curves", None)
-    return bool(curves) and inp.attenuation_high is not None and inp.attenuation_low is not None
+    return (inp.calibration is not None and inp.attenuation_high is not None and inp.attenuation_low is not None
+            and overlap_solver(inp.calibration) is not None)
 
 
-def _lead_kappa(curves, alpha_high: float) -> float:
-    """High-energy mass attenuation (cm²/g) of the heaviest curve up to lead at ``alpha_high``."""
-    heavy = [curve for curve in curves if curve.zeff <= 82.0]
-    curve = max(heavy, key=lambda c: c.zeff) if heavy else max(curves, key=lambda c: c.zeff)
-    kappa = float(np.asarray(curve.mass_attenuation_at(np.asarray([alpha_high])))[0])
-    return kappa if math.isfinite(kappa) and kappa > 0 else 0.045  # lead at 6 MeV (NIST XCOM ~0.044 cm²/g)
+def _side_windows(alpha_high: np.ndarray, alpha_low: np.ndarray, usable: np.ndarray, bbox: tuple[int, int, int, int],
+                  count: int, gap: int, width: int) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
+    """Mean ``(α_H, α_L)`` of windows ``width`` wide in the object's own rows, left and right of it, nearest first."""
+    r0, c0, r1, c1 = bbox
+    width = max(width, 2)
+    sides: tuple[list[tuple[float, float]], list[tuple[float, float]]] = ([], [])
+    for side, sign in ((0, -1), (1, 1)):
+        for j in range(count):
+            if sign < 0:
+                b, a = c0 - gap - j * width, c0 - gap - (j + 1) * width
+            else:
+                a, b = c1 + gap + j * width, c1 + gap + (j + 1) * width
+            if a < 0 or b > alpha_high.shape[1]:
+                break
+            ok = usable[r0:r1, a:b]
+            if ok.mean() < 0.5:
+                continue
+            sides[side].append((float(alpha_high[r0:r1, a:b][ok].mean()), float(alpha_low[r0:r1, a:b][ok].mean())))
+    return sides
+
+
+def _cargo_estimate(left: list[tuple[float, float]], right: list[tuple[float, float]]) -> tuple[np.ndarray, np.ndarray]:
+    """The cargo pair in front of and behind an object from the windows beside it, and its covariance.
+
+    With both sides: the mean of the nearest window of each side; the cargo at the object
+    lies between them (a uniform spread over their difference ``d``: ``d dᵀ / 12``) and
+    varies as the windows of one side do about their own mean (pooled, 1.5 × for the
+    mean of the two nearest and the draw at the object). With one side: its nearest
+    window, and twice its windows' sample covariance.
+    """
+    if left and right:
+        near_l, near_r = np.asarray(left[0]), np.asarray(right[0])
+        cargo = 0.5 * (near_l + near_r)
+        residuals = [np.asarray(v) - np.mean(np.asarray(side), axis=0) for side in (left, right) for v in side]
+        dof = len(residuals) - 2
+        within = sum(np.outer(r, r) for r in residuals) / dof if dof > 0 else np.zeros((2, 2))
+        d = near_l - near_r
+        return cargo, 1.5 * within + np.outer(d, d) / 12.0
+    side = np.asarray(left or right)
+    return side[0], 2.0 * np.cov(side.T)
 
 
 def _overlap_objects(inp: CheckInput) -> tuple[list[_Found], float]:
-    """High-Z objects found by decomposing compact excesses from the cargo around them."""
+    """High-Z objects found by decomposing compact objects from the cargo around them (scanner model)."""
     setting = lambda name: inp.threshold("high_z", name)  # noqa: E731
     alpha_high: np.ndarray = inp.finite_attenuation_high()  # type: ignore[assignment]
     alpha_low = np.nan_to_num(inp.attenuation_low, nan=0.0, posinf=0.0, neginf=0.0)  # type: ignore[arg-type]
     width = max(3, box_pixels(setting("opening_mm"), inp.column_pitch_mm))
     rows, cols = inp.structure.interior() if inp.structure.found else (slice(None), slice(None))
+    inside = np.zeros(alpha_high.shape, bool)
+    inside[rows, cols] = True
     background_high = np.zeros_like(alpha_high)
     background_high[rows, cols] = row_opening(alpha_high[rows, cols], width)
     candidates = np.zeros(alpha_high.shape, bool)
     candidates[rows, cols] = (alpha_high[rows, cols] - background_high[rows, cols]) > setting("min_delta_alpha")
     extent_cols = max(2, box_pixels(setting("min_extent_mm") / 2.0, inp.column_pitch_mm))
     candidates = open_rect(candidates, 2, extent_cols) | _class_map_candidates(inp)
-    # The low-energy cargo only where candidates are (the same opening, row by row).
-    background_low = np.zeros_like(alpha_low)
-    needed = np.flatnonzero(candidates.any(axis=1))
-    if needed.size:
-        band = slice(needed[0], needed[-1] + 1)
-        background_low[band, cols] = row_opening(alpha_low[band, cols], width)
-    measured = ~inp.unreadable & np.isfinite(inp.attenuation_low)  # type: ignore[arg-type]
+    # An object's pixels count where both energies are read to a per-pixel precision at which
+    # the mean of α is unbiased (the class map's "impenetrable" is a per-region decision the
+    # object's own mean over hundreds of pixels does not need).
+    measured = np.isfinite(inp.attenuation_low) & np.isfinite(inp.attenuation_high)
     if inp.sigma_attenuation_low is not None:
         measured &= inp.sigma_attenuation_low <= setting("max_sigma_alpha_low")
-    curves = inp.calibration.curves
-    iron = min(curves, key=lambda c: abs(c.zeff - 26.0))
-    lead = min(curves, key=lambda c: abs(c.zeff - 82.0))
+    else:
+        measured &= ~inp.unreadable
+    # The cargo beside an object: measured pixels of the cargo space that no candidate holds.
+    usable = measured & ~inp.unreadable & inside & ~ndimage.binary_dilation(candidates, iterations=1)
+    solver = overlap_solver(inp.calibration)
+    accuracy = float(getattr(inp.calibration, "accuracy", 0.0) or 0.0)
+    systematic = setting("ratio_systematic")
     pixel_area = inp.pixel_area_cm2
-    objects = []
-    near = 0.0
     min_area, max_extent, aspect = setting("overlap_min_area_cm2"), setting("max_extent_mm"), setting("max_aspect")
+    min_pixels = setting("min_measured_pixels")
+    gap = max(1, box_pixels(setting("gap_mm"), inp.column_pitch_mm))
+    windows = int(setting("cargo_windows"))
+    window_px = max(2, box_pixels(setting("cargo_window_mm"), inp.column_pitch_mm))
+    tested = []
     for bbox, pixels in components(candidates, min_pixels=int(setting("min_pixels"))):
         r0, c0, r1, c1 = bbox
         height_mm = (r1 - r0) * inp.row_height_mm
@@ -212,30 +265,62 @@ def _overlap_objects(inp: CheckInput) -> tuple[list[_Found], float]:
         if height_mm > aspect * length_mm or length_mm > 1.5 * aspect * height_mm:
             continue
         # The columns at its left and right edges straddle the edge (and the interlaced
-        # energies see it half a pulse apart): the ratio is read on the inner columns.
+        # energies see it half a pulse apart): the pair is read on the inner columns.
         inner = ndimage.binary_erosion(pixels, np.ones((1, 3), bool))
-        use = inner if int((inner & measured[r0:r1, c0:c1]).sum()) >= setting("min_measured_pixels") else pixels
-        pair = excess_pair(alpha_high, alpha_low, background_high, background_low, bbox, use,
-                           measured=measured, sigma_high=inp.sigma_attenuation_high,
-                           sigma_low=inp.sigma_attenuation_low)
-        if pair is None or pair.pixels < setting("min_measured_pixels") or not pair.delta_high > 0:
+        use = inner & measured[r0:r1, c0:c1]
+        if int(use.sum()) < min_pixels:
+            use = pixels & measured[r0:r1, c0:c1]
+        count = int(use.sum())
+        if count < min_pixels or count < setting("min_measured_share") * float(inner.sum() or pixels.sum()):
+            # Where its core is not read, the measured pixels are its rim (partial volume):
+            # no decomposition; the density path may still say it.
             continue
-        _, ratios = chord_ratios([iron, lead], pair.background_high, pair.delta_high)
-        iron_ratio, lead_ratio = float(ratios[0]), float(ratios[-1])
-        separation = iron_ratio - lead_ratio
-        if separation < setting("min_ratio_separation"):
+        left, right = _side_windows(alpha_high, alpha_low, usable, bbox, windows, gap, min(c1 - c0, window_px))
+        samples = left + right
+        if not left and not right or len(samples) < 3:
+            continue  # no cargo beside it to decompose it from: the density path may still say it
+        # Gaps between cartons and the ends of stacks are not the cargo at the object: windows
+        # far (4 robust standard deviations) from the median are left out.
+        samples_h = np.array([v[0] for v in samples])
+        centre = float(np.median(samples_h))
+        scale = max(4.0 * 1.4826 * float(np.median(np.abs(samples_h - centre))), 0.02 * abs(centre), 0.02)
+        left = [v for v in left if abs(v[0] - centre) <= scale]
+        right = [v for v in right if abs(v[0] - centre) <= scale]
+        samples = left + right
+        if len(samples) < 3:
             continue
-        zeff = excess_zeff(curves, pair)
-        sigma = pair.ratio_sigma if math.isfinite(pair.ratio_sigma) else 0.0
-        systematic = setting("ratio_systematic")
-        significance = (iron_ratio - pair.ratio) / max(math.hypot(sigma, systematic), 1e-6)
-        if zeff >= setting("min_zeff") and significance >= setting("ratio_significance"):
-            mass = pair.delta_high * float(pixels.sum()) / _lead_kappa(curves, pair.delta_high) * pixel_area / 1000.0
-            # Where its core stops the beam, only the rim was measured: a lower bound.
-            bound = "at least " if pair.pixels < 0.8 * float(use.sum()) else "about "
-            objects.append(_Found(area, mass, zeff, bbox, pixels, "lead-equivalent", bound))
-        elif math.isfinite(zeff):
-            near = max(near, min(zeff / setting("min_zeff"), 0.99) * min(1.0, max(significance, 0.0) / setting("ratio_significance")))
+        cargo, spread = _cargo_estimate(left, right)
+        mean_in = (float(alpha_high[r0:r1, c0:c1][use].mean()), float(alpha_low[r0:r1, c0:c1][use].mean()))
+        excess = np.array(mean_in) - cargo
+        if not excess[0] >= setting("min_delta_alpha"):
+            continue
+        noise = np.zeros((2, 2))
+        for e, sigma in enumerate((inp.sigma_attenuation_high, inp.sigma_attenuation_low)):
+            if sigma is not None:
+                values = sigma[r0:r1, c0:c1][use].astype(np.float64)
+                noise[e, e] = float(np.mean(np.where(np.isfinite(values), values, 0.0) ** 2)) / count
+        # The calibration's accuracy, each energy on its own; partial volume and the cargo the
+        # object displaces scale both energies' excess alike (along the excess: λ, not Z).
+        model_error = np.diag((accuracy * excess) ** 2) + systematic**2 * np.outer(excess, excess)
+        covariance = noise + spread + model_error + np.eye(2) * 1e-8
+        tested.append((bbox, pixels, area, mean_in, tuple(cargo), covariance))
+    if not tested:
+        return [], 0.0
+    # Significance for the stated false-alarm rate per scan, shared among the objects
+    # tested (Bonferroni): one-sided Gaussian.
+    from scipy.stats import norm
+
+    k = float(norm.isf(setting("false_alarm_rate") / len(tested)))
+    min_zeff = setting("min_zeff")
+    objects = []
+    near = 0.0
+    for bbox, pixels, area, mean_in, cargo, covariance in tested:
+        fit = solver.decompose(mean_in, cargo, covariance, k=k)
+        if fit.zeff_floor >= min_zeff:
+            mass = fit.areal_g_cm2 * float(pixels.sum()) * pixel_area / 1000.0
+            objects.append(_Found(area, mass, fit.zeff, bbox, pixels, "model", "about ", fit, k))
+        elif fit.zeff >= min_zeff:
+            near = max(near, min(0.99, 0.5 + 0.5 * (fit.zeff_floor - 1.0) / min_zeff))
     return objects, near
 
 
@@ -297,7 +382,6 @@ def check_high_z(inp: CheckInput) -> CheckResult:
         for item in objects[:_MAX_REGIONS]:
             result.regions.append(inp.region(item.bbox, "high_z", 0.9, CODE))
         return result
-    how = " read on its excess over the cargo" if first.how == "lead-equivalent" else ""
     r0, c0, r1, c1 = first.bbox
     margin = 6
     around = inp.classes[max(r0 - margin, 0):r1 + margin, max(c0 - margin, 0):c1 + margin]
@@ -308,12 +392,23 @@ def check_high_z(inp: CheckInput) -> CheckResult:
     length_cm = (c1 - c0) * inp.column_pitch_mm / 10.0
     score = lambda a: min(0.99, 0.7 + 0.3 * (1.0 - math.exp(-a / (4.0 * min_area))))  # noqa: E731
     more = f"; {len(objects) - 1} more" if len(objects) > 1 else ""
-    result.reasons.append(Reason(
-        CODE, "high",
-        f"dense high-Z object (Zeff ≈ {first.zeff:.0f}{how}, {first.qualifier}{first.mass_kg:,.1f} kg {first.how}, "
-        f"{length_cm:.0f} × {height_cm:.0f} cm) {where}{more}",
-        score(first.area_cm2),
-    ))
+    if first.fit is not None:
+        fit = first.fit
+        sigma_mass = fit.areal_sigma_g_cm2 * float(first.pixels.sum()) * inp.pixel_area_cm2 / 1000.0
+        from nii.classes import CLASS_NAMES
+
+        classes = ", ".join(CLASS_NAMES[c] for c in fit.consistent_classes(first.k))
+        message = (
+            f"high-Z object behind the cargo: Z ≈ {fit.zeff:.0f} (1σ {fit.zeff_low:.0f}–{fit.zeff_high:.0f}; "
+            f"Z ≥ {fit.zeff_floor:.0f} at {first.k:.1f}σ), {fit.areal_g_cm2:.0f} ± {fit.areal_sigma_g_cm2:.1f} g/cm², "
+            f"about {first.mass_kg:,.1f} ± {sigma_mass:,.1f} kg, {length_cm:.0f} × {height_cm:.0f} cm, "
+            f"decomposed from {fit.cargo_areal_g_cm2:.0f} g/cm² of Z ≈ {fit.cargo_zeff:.0f} cargo around it "
+            f"(classes consistent: {classes}) {where}{more}"
+        )
+    else:
+        message = (f"dense high-Z object (Zeff ≈ {first.zeff:.0f}, {first.qualifier}{first.mass_kg:,.1f} kg {first.how}, "
+                   f"{length_cm:.0f} × {height_cm:.0f} cm) {where}{more}")
+    result.reasons.append(Reason(CODE, "high", message, score(first.area_cm2)))
     for item in objects[:_MAX_REGIONS]:
         result.regions.append(inp.region(item.bbox, "high_z", score(item.area_cm2), CODE))
     return result
