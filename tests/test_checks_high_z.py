@@ -49,10 +49,7 @@ import pytest  # noqa: E402
 from nii.inspection import load_expectations  # noqa: E402
 from nii.inspection.checks import build_check_input  # noqa: E402
 from nii.inspection.checks._overlap import (  # noqa: E402
-    ExcessPair,
     compact_excess,
-    excess_pair,
-    excess_zeff,
     overlap_solver,
     row_opening,
 )
@@ -182,34 +179,6 @@ def test_row_opening_keeps_stacks_and_removes_narrow_objects():
     assert np.allclose(excess[0, 10:14], 4.0)
     assert np.allclose(excess[0, 30:], 0.0)
     assert np.allclose(row_opening(row, 9)[0, 10:14], 1.0)
-
-
-def test_excess_pair_and_zeff_read_the_object_not_the_cargo(calibration):
-    poly, lead, iron = (_curve(calibration, name) for name in ("polyethylene", "lead", "iron"))
-    high = np.full((5, 40), 3.0)
-    low = np.interp(high, poly.attenuation_high, poly.attenuation_low)
-    for curve, expect_high_z in ((lead, True), (iron, False)):
-        block_high, block_low = high.copy(), low.copy()
-        block_low[:, 15:25] += np.interp(5.0, curve.attenuation_high, curve.attenuation_low) - np.interp(
-            3.0, curve.attenuation_high, curve.attenuation_low)
-        block_high[:, 15:25] += 2.0
-        pixels = np.ones((5, 10), bool)
-        pair = excess_pair(block_high, block_low, high, low, (0, 15, 5, 25), pixels)
-        assert isinstance(pair, ExcessPair) and pair.pixels == 50
-        assert pair.delta_high == pytest.approx(2.0)
-        assert pair.background_high == pytest.approx(3.0)
-        zeff = excess_zeff(calibration.curves, pair)
-        assert (zeff >= 57) == expect_high_z
-        assert abs(zeff - curve.zeff) < 8
-
-
-def test_excess_pair_without_measured_pixels_is_none():
-    values = np.ones((4, 4))
-    pixels = np.ones((4, 4), bool)
-    assert excess_pair(values, values, values, values, (0, 0, 4, 4), pixels, measured=np.zeros((4, 4), bool)) is None
-
-
-# --- density: a compact object too dense for anything but a heavy element ---
 
 
 def test_block_too_dense_for_steel_is_high_z_by_density():

@@ -238,6 +238,7 @@ def _overlap_objects(inp: CheckInput) -> tuple[list[_Found], float]:
     # An object's pixels count where both energies are read to a per-pixel precision at which
     # the mean of α is unbiased (the class map's "impenetrable" is a per-region decision the
     # object's own mean over hundreds of pixels does not need).
+    assert inp.attenuation_low is not None and inp.attenuation_high is not None  # the caller checked
     measured = np.isfinite(inp.attenuation_low) & np.isfinite(inp.attenuation_high)
     if inp.sigma_attenuation_low is not None:
         measured &= inp.sigma_attenuation_low <= setting("max_sigma_alpha_low")
@@ -246,6 +247,8 @@ def _overlap_objects(inp: CheckInput) -> tuple[list[_Found], float]:
     # The cargo beside an object: measured pixels of the cargo space that no candidate holds.
     usable = measured & ~inp.unreadable & inside & ~ndimage.binary_dilation(candidates, iterations=1)
     solver = overlap_solver(inp.calibration)
+    if solver is None:
+        return [], 0.0
     accuracy = float(getattr(inp.calibration, "accuracy", 0.0) or 0.0)
     systematic = setting("ratio_systematic")
     pixel_area = inp.pixel_area_cm2
@@ -314,8 +317,8 @@ def _overlap_objects(inp: CheckInput) -> tuple[list[_Found], float]:
     min_zeff = setting("min_zeff")
     objects = []
     near = 0.0
-    for bbox, pixels, area, mean_in, cargo, covariance in tested:
-        fit = solver.decompose(mean_in, cargo, covariance, k=k)
+    for bbox, pixels, area, mean_in, cargo_pair, covariance in tested:
+        fit = solver.decompose(mean_in, (float(cargo_pair[0]), float(cargo_pair[1])), covariance, k=k)
         if fit.zeff_floor >= min_zeff:
             mass = fit.areal_g_cm2 * float(pixels.sum()) * pixel_area / 1000.0
             objects.append(_Found(area, mass, fit.zeff, bbox, pixels, "model", "about ", fit, k))
