@@ -7,12 +7,11 @@ import math
 
 import numpy as np
 from _inspection_synthetic import FRONT, IN_ROW0, IN_ROW1, REAR, Scene, check_input, manifest
-
-from nii.classes import INORGANIC, METAL, ORGANIC
-from nii.inspection.checks import check_concealment
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from nii.classes import INORGANIC, METAL, ORGANIC
+from nii.inspection.checks import check_concealment
 from nii.inspection.checks.concealment import (
     local_background,
     log_tail,
