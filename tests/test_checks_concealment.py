@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 
 import numpy as np
 from _inspection_synthetic import FRONT, IN_ROW0, IN_ROW1, REAR, Scene, check_input, manifest
@@ -172,6 +173,20 @@ def test_metal_box_changing_the_layers_material_is_raised():
     assert row0 <= 51 and row1 >= 61 and col0 <= 141 and col1 >= 159
     # The same goods without the box: the ratio's own noise raises nothing.
     assert check_concealment(_with_ratio(cargo(seed=10))).reasons == []
+
+
+def test_without_the_low_energy_the_maps_z_is_the_material_channel():
+    from nii.inspection import load_expectations
+    from nii.inspection.checks import build_check_input
+
+    scene = cargo(seed=10)
+    scene.zeff[50:62, 140:160] += 1.5
+    image, material_map = scene.build()
+    image.attenuation_low = image.sigma_low = None
+    material_map.zeff_sigma = np.where(np.isnan(material_map.zeff), np.nan, 0.08).astype(np.float32)
+    result = check_concealment(build_check_input(image, material_map, manifest(), load_expectations()))
+    assert [reason.code for reason in result.reasons] == ["CONCEALMENT_ANOMALY"]
+    assert re.search(r"effective Z is 1\.[3-5] above", result.reasons[0].message)
 
 
 def test_zeff_rise_within_the_maps_own_uncertainty_is_ignored():

@@ -566,7 +566,7 @@ def region_tests(departure: np.ndarray, valid: np.ndarray, noise: np.ndarray, se
             var = np.nanmean(var.transpose(0, 2, 1, 3).reshape(nr, nc, -1), axis=2)
         count = share * tiles.shape[2]
         # The noise of a cell's median: 1.2533 σ / √(independent pixels); of a region's mean of 4 cells: / 2.
-        cell_noise = np.sqrt(np.nan_to_num(var)) * (1.2533 / np.sqrt(np.maximum(count / noise_pixels, 1.0))
+        cell_noise = np.sqrt(np.where(np.isfinite(var), var, 0.0)) * (1.2533 / np.sqrt(np.maximum(count / noise_pixels, 1.0))
                                                     if noise_averages else 1.0)
         ok_cell = share >= min_share
         ok = ok_cell[:-1, :-1] & ok_cell[1:, :-1] & ok_cell[:-1, 1:] & ok_cell[1:, 1:]
@@ -600,11 +600,14 @@ def region_tests(departure: np.ndarray, valid: np.ndarray, noise: np.ndarray, se
 
 
 def _prepared(departure: np.ndarray, valid: np.ndarray, noise: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The departures (NaN off ``valid``) and their noise variances (0 where not finite) as float32."""
-    good = valid & np.isfinite(departure)
+    """The departures and their noise variances as float32, NaN off ``valid`` or where the noise is not finite."""
+    values = np.asarray(departure, np.float32)
     noise = np.asarray(noise, np.float32)
-    values = np.where(good, departure, np.nan).astype(np.float32)
-    variance = np.where(good, np.where(np.isfinite(noise), noise * noise, 0.0), np.nan).astype(np.float32)
+    variance = noise * noise
+    # A pixel whose noise is unknown is not measured.
+    good = valid & np.isfinite(values) & np.isfinite(variance)
+    values = np.where(good, values, np.float32(np.nan))
+    variance[~good] = np.nan
     return values, variance
 
 
@@ -757,18 +760,22 @@ def check_concealment(inp: CheckInput) -> CheckResult:
     # Each pixel's own measurement, not the material map's: the map reads each
     # homogeneous region from its mean, which hides the pixel noise and adds steps where
     # its regions meet (and fills in the gaps between pallets). The attenuation α_H in
-    # g/cm² (× the scan's areal density per α) less the structure, and the ratio α_L / α_H that the material (Z) sets.
+    # g/cm² (× the scan's areal density per α) less the structure, and the ratio
+    # α_L / α_H that the material (Z) sets.
     alpha = inp.finite_attenuation_high()
     density, density_noise = residual, sigma
-    conversion = 1.0
+    measured = False
     if alpha is not None and inp.sigma_attenuation_high is not None:
         alpha, alpha_sigma = alpha[rows, cols], np.asarray(inp.sigma_attenuation_high)[rows, cols]
         usable = cargo & (alpha > 0.05)
         if usable.sum() >= 64:
-            conversion = float(np.median(inp.areal_g_cm2[rows, cols][usable] / alpha[usable]))
+            # (a median of every few cargo pixels is as good)
+            step = max(1, int(usable.sum()) // 20000)
+            conversion = float(np.median((inp.areal_g_cm2[rows, cols][usable] / alpha[usable])[::step]))
             # Less the container's structure, as the residual (its profile per row).
             density = alpha * conversion - structure.profile_g_cm2[rows][:, None]
-            density_noise = np.nan_to_num(alpha_sigma, nan=np.inf) * conversion
+            density_noise = alpha_sigma * conversion
+            measured = True
     segments = stack_segments(np.where(cargo, density, 0.0), cargo, stack_width, settings("gap_fraction"), settings("step_fraction"),
                               settings("pallet_edge_fraction"), settings("pallet_edge_step_rel"), noise=sigma,
                               through_fraction=settings("pallet_edge_through_fraction"),
@@ -788,7 +795,7 @@ def check_concealment(inp: CheckInput) -> CheckResult:
     zeff = inp.zeff[rows, cols]
     classes = inp.classes[rows, cols]
     readable = valid & (classes != HIGH_Z)
-    if inp.attenuation_low is not None and inp.sigma_attenuation_low is not None and alpha is not density:
+    if measured and inp.attenuation_low is not None and inp.sigma_attenuation_low is not None:
         low = np.nan_to_num(np.asarray(inp.attenuation_low)[rows, cols], nan=0.0, posinf=0.0, neginf=0.0)
         low_sigma = np.asarray(inp.sigma_attenuation_low)[rows, cols]
         readable &= (alpha > settings("min_ratio_alpha")) & (low > 0)
@@ -798,7 +805,7 @@ def check_concealment(inp: CheckInput) -> CheckResult:
                                                   + (alpha_sigma / np.maximum(alpha, 1e-6)) ** 2)
         ratio_row, _ = stack_row_background(ratio, readable, segments, stack_width, *shape_args)
         readable &= np.isfinite(ratio_row)
-        material = (np.where(readable, ratio - ratio_row, np.nan), readable, np.nan_to_num(ratio_noise, nan=np.inf), True)
+        material = (np.where(readable, ratio - ratio_row, np.nan), readable, ratio_noise, True)
     else:
         zeff_row, _ = stack_row_background(np.where(readable & np.isfinite(zeff), zeff, np.nan),
                                            readable & np.isfinite(zeff), segments, stack_width, *shape_args)
