@@ -34,6 +34,11 @@ are one finding; its extent is where the departure averaged over the cell of its
 significant region is at least half that region's; the finding with the smallest NFA is
 the reason, the others its regions.
 
+**What is looked for** (not a statistical setting): a density finding must add or
+displace at least ``min_mass_kg`` (the smallest load worth hiding); the material channel
+tests regions of at least ``material_min_region_mm`` each way, as the ratio shifts by
+partial volume and beam hardening over a few centimetres at the edges of packing units.
+
 Declared-empty containers are the empty check's; rows of a stack with too little cargo
 give no model (an object alone in an empty part of the box is cargo, not a concealment).
 """
@@ -821,11 +826,16 @@ def check_concealment(inp: CheckInput) -> CheckResult:
                    noise_pixels=settings("noise_pixels"), max_layer_ratio=settings("max_layer_ratio"))
     channels = {"density": (departure, valid, density_noise, True), "material": material}
     tests: dict[str, list[RegionTests]] = {}
+    # The material channel at sizes of at least ``material_min_region_mm`` each way: at the
+    # edges of packing units the ratio shifts by partial volume and beam hardening over a
+    # few centimetres, which the region's own cells do not average out.
+    smallest = {"density": 0.0, "material": settings("material_min_region_mm")}
     for name, (values, mask, noise, averages) in channels.items():
         prepared = _prepared(values, mask, noise)
         tests[name] = [region_tests(values, mask, noise, segments,
                                     (box_pixels(float(h), inp.row_height_mm), box_pixels(float(w), inp.column_pitch_mm)),
-                                    noise_averages=averages, prepared=prepared, **options) for h, w in sizes]
+                                    noise_averages=averages, prepared=prepared, **options)
+                       for h, w in sizes if min(float(h), float(w)) >= smallest[name]]
     # Every region of every size, in both channels and both directions, is one test.
     n_tests = 2 * sum(len(test) for group in tests.values() for test in group)
     if n_tests == 0:
@@ -836,6 +846,10 @@ def check_concealment(inp: CheckInput) -> CheckResult:
     z_floor = significance_threshold(n_tests, epsilon)
     for name, (values, mask, _noise, _averages) in channels.items():
         found += _findings(tests[name], values, mask, math.log(epsilon), name, log_n, inp.pixel_area_cm2, z_floor)
+    # What the check looks for: a concealment adding or displacing at least the smallest
+    # load worth hiding (a density finding's mass; a material finding has none).
+    min_mass = settings("min_mass_kg")
+    found = [item for item in found if not item.mass_kg < min_mass]
     if not found:
         # How close the most significant region came: 1 at NFA = ε, 0 at NFA = 1.
         strongest = [(float(np.max(np.abs(test.z))), test) for group in tests.values() for test in group if len(test)]
