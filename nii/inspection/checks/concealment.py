@@ -1,68 +1,65 @@
-"""CONCEALMENT_ANOMALY: a region that departs from the cargo of its own stack.
+"""CONCEALMENT_ANOMALY: a region whose goods depart significantly from the cargo of its own stack.
 
-Goods are loaded as stacks (pallet columns) of layers: along x inside one stack a
-detector row crosses the same layer of the same goods, whatever the heights and
-densities of the stacks beside it. The cargo is therefore modelled stack by stack
-(:func:`stack_segments`: runs of columns between the gaps that separate pallets, split
-further where two stacks abut with a step in their mean or where many rows step at one
-column, in several layers or through the stack's height: the side of one tall object
-steps in one band of rows only, however the layers inside it break that band up; or
-where nearly every row steps by more than its noise, however little: two pallets of
-slightly different layers side by side), and each stack as its shape along x (flat for cartons,
-a dome for reels) times each row's level relative to that shape
-(:func:`stack_row_background`). The shape is the same in every layer: it is also measured
-in ``shape_bands`` bands of the stack's rows, and where they disagree by more than
-``min_contrast_rel`` over at least ``material_min_extent_mm`` of columns the flattest band's
-is kept (a block filling over half a stack's height would otherwise be its shape). The residual above
-the container's structure is compared with that model. A pixel departs when it
-exceeds it by ``departure_sigma`` times its noise and the row's spread combined, by
-``min_contrast_rel`` of the model and by ``min_contrast_g_cm2``; or falls below it by
-``lighter_factor`` times that with cargo above and cargo or the floor below it in its
-column (a void: a
-hollow box displaces the goods it replaces; cigarettes are lighter than furniture);
-or when its effective Z departs from the neighbourhood's (block medians of about
-``block_mm`` over ``window_blocks``) by ``zeff_departure`` with a different class; or
-rises above its stack row's (the same model on the Zeff map) by ``zeff_rise``: the
-faces of a steel box across the beam add steel to every ray through it, which raises the
-region's Z though its pixels still read organic and its density hardly changes (the
-map reads each homogeneous region from its mean attenuations, so the cargo's own
-variation, not pixel noise, bounds this). Dense
-departures are kept as lines of at least ``min_line_pixels`` (the walls of a hollow
-steel box seen edge-on are thin lines); material departures thinner than
-``material_min_extent_mm`` and voids thinner than ``void_min_extent_mm`` in either
-direction are edges or gaps between cartons, not objects. A void bounded left and right
-by gaps between cartons (columns of the attenuation image at most ``gap_fraction`` of
-the void's, within ``unit_edge_mm`` of its sides) and lighter than its row by at most
-``unit_variation_rel`` is a whole carton a little lighter than its neighbours
-(carton-to-carton variation), not a hollow box hidden in the goods. Connected
-departures whose box covers at least ``min_area_cm2`` (with at least
-``min_solid_fraction`` of it in departing pixels) and at most ``max_area_fraction`` of
-the cargo, that add or displace at least ``min_mass_kg``, are reported, except thin ones
-(up to ``stack_top_mm``) on the top of their stack, with fewer than ``min_line_pixels`` rows of
-cargo above them (rounded or partly filled top layers; a row or two above is the layer's
-blurred edge).
+**What is measured.** Goods are loaded as stacks (pallet columns) of layers: along x
+inside one stack a detector row crosses the same layer of the same goods, whatever the
+stacks beside it hold. The cargo model (:func:`stack_segments`, :func:`stack_row_background`)
+is, per stack, the stack's shape along x (flat for cartons, a dome for reels) times each
+row's level. Each pixel is compared with it in two channels of its own measurement (not
+the material map, which reads each homogeneous region from its mean): the attenuation
+α_H converted to areal density (g/cm², by the scan's areal density per unit α), and the
+ratio α_L / α_H, which the material's Z sets (without the low energy: the map's Z, whose
+uncertainty is already a region mean's). Pixels within ``edge_blur_mm`` of an edge of the
+cargo (a stack's sides or top, a gap, an unreadable patch) mix the goods with what lies
+beyond in the scanner's blur and are not compared.
 
-In cargo whose declared HS chapter is "mixed" (machinery, furniture, drums: dense
-parts are normal there) the contrast, significance and area thresholds are multiplied
-by ``mixed_factor``. Rows with too little cargo in a stack give no background: an object
-standing alone in an empty part of the box is cargo, not a concealment.
+**The test.** Regions of each size of ``region_sizes_mm`` are placed on a grid of half their
+size inside every stack (:func:`region_tests`). A region's departure is the mean of the
+medians of its four cells (half its size each way: a thin edge or slit in one cell does not
+move it). Null hypothesis: *the region is cargo like the rest of its stack*: its departure
+is distributed as those of the other regions of the same size in the same stack and layer,
+centred on the model. That spread is measured in the scan: robustly (``spread_quantile``
+of the absolute departures, 0.5: 1.4826 × the MAD) in the region's band of rows (its layer)
+and over the stack, the layer's shrunk towards the stack's (``prior_regions``, within
+``max_layer_ratio``); it holds the texture of the goods (carton to carton, gaps, what the
+container model left) as well as the pixel noise, and the noise model's spread of a
+region mean is its floor. Its departure in spreads has Student's t tail with the degrees of
+freedom of that spread (the stack's independent regions × 0.37, the MAD's efficiency), in
+each direction (denser or lighter; higher or lower ratio).
+
+**The decision.** Every region of every size, in both channels and both directions, is one
+test. A region is reported when its number of false alarms, NFA = number of tests × tail
+probability, is below ``nfa_epsilon``: the expected number of reports on a clean scan
+(a-contrario detection; :func:`significance_threshold`). Significant regions that overlap
+are one finding; its extent is where the departure averaged over the cell of its most
+significant region is at least half that region's; the finding with the smallest NFA is
+the reason, the others its regions.
+
+**What is looked for** (not a statistical setting): a density finding must add or
+displace at least ``min_mass_kg`` (the smallest load worth hiding); the material channel
+tests regions of at least ``material_min_region_mm`` each way, as the ratio shifts by
+partial volume and beam hardening over a few centimetres at the edges of packing units.
+
+Declared-empty containers are the empty check's; rows of a stack with too little cargo
+give no model (an object alone in an empty part of the box is cargo, not a concealment).
 """
 
 from __future__ import annotations
 
 import math
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage
+from scipy import ndimage, special, stats
 
 from nii.classes import HIGH_Z
 from nii.inspection.checks._cargo import cargo_mask
 from nii.inspection.checks._context import CheckInput, CheckResult, components, dominant_material
-from nii.inspection.checks._morphology import box_pixels, open_rect
+from nii.inspection.checks._morphology import box_pixels
 from nii.inspection.verdict import Reason
 
-__all__ = ["CODE", "check_concealment", "local_background", "stack_row_background", "stack_segments"]
+__all__ = ["CODE", "RegionTests", "check_concealment", "local_background", "log_tail", "region_tests",
+           "significance_threshold", "stack_row_background", "stack_segments"]
 
 CODE = "CONCEALMENT_ANOMALY"
 #: Half-distance (pixels) across which a step between two pallets is measured (edge blur).
@@ -72,6 +69,10 @@ _BAND_GAP = 3
 #: Samples per median of the stack model (rows or columns are subsampled above this).
 _MEDIAN_SAMPLES = 64
 _MAX_REGIONS = 5
+#: Asymptotic efficiency of the median absolute deviation at the normal distribution.
+_MAD_EFFICIENCY = 0.37
+#: Pixels per cell side a cell's median is taken from (evenly subsampled).
+_CELL_SAMPLES = 8
 
 
 def _nanmedian(values: np.ndarray, axis: int) -> np.ndarray:
@@ -82,6 +83,20 @@ def _nanmedian(values: np.ndarray, axis: int) -> np.ndarray:
     high = np.take_along_axis(ordered, np.maximum(count // 2, 0), axis=axis)
     median = np.where(count > 0, 0.5 * (low + high), np.nan)
     return np.squeeze(median, axis=axis)
+
+
+def _nanquantile(values: np.ndarray, quantile: float, axis: int) -> np.ndarray:
+    """``numpy.nanquantile`` (linear) along ``axis`` by one sort (NaN sorts last); NaN where none is finite."""
+    ordered = np.sort(values, axis=axis)
+    count = np.isfinite(ordered).sum(axis=axis, keepdims=True)
+    position = quantile * np.maximum(count - 1, 0)
+    low = np.floor(position).astype(int)
+    high = np.minimum(low + 1, np.maximum(count - 1, 0))
+    frac = position - low
+    a = np.take_along_axis(ordered, low, axis=axis)
+    b = np.take_along_axis(ordered, high, axis=axis)
+    out = np.where(count > 0, a + frac * (b - a), np.nan)
+    return np.squeeze(out, axis=axis)
 
 
 def _block_stat(values: np.ndarray, valid: np.ndarray, block: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
@@ -434,13 +449,300 @@ def _common_shape(relative: np.ndarray, bands: int, min_cols: int = 1, tolerance
     return np.where(disagree, flattest, overall)
 
 
+def _integral(values: np.ndarray) -> np.ndarray:
+    """Summed-area table with a leading row and column of zeros (float64)."""
+    table = np.zeros((values.shape[0] + 1, values.shape[1] + 1), np.float64)
+    np.cumsum(np.cumsum(values, axis=0, dtype=np.float64), axis=1, out=table[1:, 1:])
+    return table
+
+
+def _box_sums(table: np.ndarray, rows: np.ndarray, cols: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Sums over the boxes of ``size`` whose top-left corners are ``rows`` × ``cols``."""
+    h, w = size
+    r0, c0 = rows[:, None], cols[None, :]
+    return table[r0 + h, c0 + w] - table[r0, c0 + w] - table[r0 + h, c0] + table[r0, c0]
+
+
+@dataclass
+class RegionTests:
+    """The regions of one size tested over a map of departures from the stack model.
+
+    Attributes
+    ----------
+    size : (int, int)
+        Region size (rows, columns).
+    rows, cols : numpy.ndarray of int
+        Top-left corner of each tested region (one entry per region).
+    mean : numpy.ndarray
+        The region's mean departure from its stack-row model.
+    spread : numpy.ndarray
+        The spread (standard deviation) of same-size region means over its stack and layer
+        under the null hypothesis, at least the noise model's for that mean.
+    dof : numpy.ndarray or None
+        Degrees of freedom of that spread (Student t of the departure in spreads): the
+        independent regions it was measured from × the MAD's efficiency (0.37); None: normal.
+    """
+
+    size: tuple[int, int]
+    rows: np.ndarray
+    cols: np.ndarray
+    mean: np.ndarray
+    spread: np.ndarray
+    dof: np.ndarray | None = None
+
+    @property
+    def z(self) -> np.ndarray:
+        """The region's departure in units of the spread (signed)."""
+        return self.mean / self.spread
+
+    def __len__(self) -> int:
+        return int(self.mean.size)
+
+
+def region_tests(departure: np.ndarray, valid: np.ndarray, noise: np.ndarray, segments: list[tuple[int, int]],
+                 size: tuple[int, int], *, min_share: float = 0.75, prior_regions: float = 4.0,
+                 noise_pixels: float = 4.0, max_layer_ratio: float = 2.0,
+                 noise_averages: bool = True, quantile: float = 0.5,
+                 prepared: tuple[np.ndarray, np.ndarray] | None = None) -> RegionTests:
+    """Mean departure of every region of ``size`` inside one stack, and its null spread.
+
+    Regions are placed on a grid of half their size (rows and columns) inside each stack
+    (``segments``); one holding fewer than ``min_share`` valid pixels is not tested. The
+    null hypothesis is that a region is cargo like the rest of its stack: its mean
+    departure from the stack-row model (which centres every row at 0) is distributed as
+    the means of the other regions of the same size in the same stack and layer.
+
+    That spread is measured robustly (1.4826 × the median absolute region mean) in the
+    region's own band of rows (its layer) and over the whole stack; the layer's estimate,
+    from ``k`` independent regions (positions overlap by half along x), is shrunk towards
+    the stack's with the weight of ``prior_regions`` regions and kept within
+    ``max_layer_ratio`` of it (a concealment filling much of its layer inflates the
+    layer's estimate). It holds the texture of the goods (carton to carton, the blur of
+    their gaps, a structure the container model left) as well as the pixel noise; the
+    noise model's own spread of a region mean (the pixels' noise over
+    ``n / noise_pixels`` independent samples, the blur correlating neighbours) is its floor.
+    ``prepared`` (from one map's first call) saves converting the maps again for each size.
+    With ``noise_averages`` false the per-pixel noise is already that of a region's mean
+    (the material map reads Z from each homogeneous region's mean attenuations) and is
+    the floor as it is.
+
+    Parameters
+    ----------
+    departure : numpy.ndarray
+        Values minus their stack-row model (g/cm² or Z; rows × columns).
+    valid : numpy.ndarray of bool
+        Pixels that belong to the cargo model.
+    noise : numpy.ndarray
+        Per-pixel noise standard deviation of ``departure`` (same unit).
+    segments : list of (col0, col1)
+        The stacks (:func:`stack_segments`).
+    size : (int, int)
+        Region size (rows, columns), pixels.
+
+    Returns
+    -------
+    RegionTests
+    """
+    h, w = max(int(size[0]), 2), max(int(size[1]), 2)
+    ch, cw = h // 2, w // 2                      # a region is 2 × 2 cells
+    rows_total = departure.shape[0]
+    empty = RegionTests((2 * ch, 2 * cw), np.zeros(0, int), np.zeros(0, int), np.zeros(0), np.ones(0))
+    nr = rows_total // ch
+    if nr < 2:
+        return empty
+    scale = float(stats.norm.ppf(0.5 + 0.5 * quantile))   # |N(0, 1)|'s quantile
+    values, variance = prepared if prepared is not None else _prepared(departure, valid, noise)
+    # A cell's median from at most ~8 × 8 of its pixels (evenly spread): as robust, and
+    # its noise is counted from the pixels it was taken from.
+    sr, sc = max(1, -(-ch // _CELL_SAMPLES)), max(1, -(-cw // _CELL_SAMPLES))
+    found = []
+    for col0, col1 in segments:
+        nc = (col1 - col0) // cw
+        if nc < 2:
+            continue
+        start = col0 + ((col1 - col0) - nc * cw) // 2        # the cells centred in the stack
+        block = values[:nr * ch, start:start + nc * cw].reshape(nr, ch, nc, cw)[:, ::sr, :, ::sc]
+        tiles = block.transpose(0, 2, 1, 3).reshape(nr, nc, -1)
+        share = np.isfinite(tiles).mean(axis=2)
+        median = _nanmedian(tiles, axis=2)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            var = variance[:nr * ch, start:start + nc * cw].reshape(nr, ch, nc, cw)[:, ::sr, :, ::sc]
+            var = np.nanmean(var.transpose(0, 2, 1, 3).reshape(nr, nc, -1), axis=2)
+        count = share * tiles.shape[2]
+        # The noise of a cell's median: 1.2533 σ / √(independent pixels); of a region's mean of 4 cells: / 2.
+        cell_noise = np.sqrt(np.where(np.isfinite(var), var, 0.0)) * (1.2533 / np.sqrt(np.maximum(count / noise_pixels, 1.0))
+                                                    if noise_averages else 1.0)
+        ok_cell = share >= min_share
+        ok = ok_cell[:-1, :-1] & ok_cell[1:, :-1] & ok_cell[:-1, 1:] & ok_cell[1:, 1:]
+        if ok.sum() < 3:
+            continue
+        mean = np.where(ok, 0.25 * (median[:-1, :-1] + median[1:, :-1] + median[:-1, 1:] + median[1:, 1:]), np.nan)
+        if noise_averages:
+            noise_mean = 0.5 * np.sqrt((cell_noise[:-1, :-1] ** 2 + cell_noise[1:, :-1] ** 2
+                                        + cell_noise[:-1, 1:] ** 2 + cell_noise[1:, 1:] ** 2) / 4.0) * 2.0 / 2.0
+        else:
+            noise_mean = 0.25 * (cell_noise[:-1, :-1] + cell_noise[1:, :-1] + cell_noise[:-1, 1:] + cell_noise[1:, 1:])
+        deviation = np.abs(mean)
+        stack = float(_nanquantile(deviation.ravel(), quantile, axis=0)) / scale
+        layer = _nanquantile(deviation, quantile, axis=1) / scale
+        k = ok.sum(axis=1) / 2.0        # regions overlap by half along x
+        layer = np.where(np.isfinite(layer) & (k > 0), layer, stack)
+        layer = np.clip(layer, stack / max_layer_ratio, stack * max_layer_ratio)
+        spread = np.sqrt((k * layer**2 + prior_regions * stack**2) / (k + prior_regions))
+        spread = np.maximum(spread[:, None], noise_mean)
+        rr, cc = np.nonzero(ok)
+        spread = spread[rr, cc]
+        keep = spread > 0
+        # The spread is a MAD of the stack's independent regions (they overlap by half
+        # each way): its own uncertainty is that of a standard deviation from
+        # 0.37 × as many samples (the MAD's efficiency at the normal; Hampel 1974).
+        dof = np.full(int(keep.sum()), max(_MAD_EFFICIENCY * ok.sum() / 4.0, 1.0))
+        found.append((rr[keep] * ch, start + cc[keep] * cw, mean[rr, cc][keep], spread[keep], dof))
+    if not found:
+        return empty
+    return RegionTests((2 * ch, 2 * cw), *(np.concatenate(part) for part in zip(*found, strict=True)))
+
+
+def _prepared(departure: np.ndarray, valid: np.ndarray, noise: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The departures and their noise variances as float32, NaN off ``valid`` or where the noise is not finite."""
+    values = np.asarray(departure, np.float32)
+    noise = np.asarray(noise, np.float32)
+    variance = noise * noise
+    # A pixel whose noise is unknown is not measured.
+    good = valid & np.isfinite(values) & np.isfinite(variance)
+    values = np.where(good, values, np.float32(np.nan))
+    variance[~good] = np.nan
+    return values, variance
+
+
+def log_tail(z: np.ndarray, dof: float | np.ndarray | None) -> np.ndarray:
+    """Natural log of the upper tail probability of ``z`` under the null (Student t, or normal).
+
+    ``dof`` None, ≤ 0 or infinite: the standard normal; otherwise Student's t with ``dof``
+    degrees of freedom (per value when an array), for spreads estimated from few regions.
+    """
+    z = np.asarray(z, np.float64)
+    if dof is None or np.ndim(dof) == 0 and (not dof or dof <= 0 or not math.isfinite(dof)):
+        return stats.norm.logsf(z)
+    dof = np.broadcast_to(np.asarray(dof, np.float64), z.shape)
+    normal = ~np.isfinite(dof) | (dof <= 0) | (dof > 1e4)
+    out = np.empty_like(z)
+    out[normal] = stats.norm.logsf(z[normal])
+    out[~normal] = stats.t.logsf(z[~normal], dof[~normal])
+    # Far in the tail the t's log survival underflows: its power law, log sf ≈ log c +
+    # ((ν + 1) / 2 − 1) log ν − ν log z (c the density's constant), keeps the order.
+    lost = ~normal & ~np.isfinite(out) & (z > 0)
+    if lost.any():
+        nu, zz = dof[lost], z[lost]
+        log_c = special.gammaln((nu + 1) / 2) - special.gammaln(nu / 2) - 0.5 * np.log(nu * math.pi)
+        out[lost] = log_c + ((nu + 1) / 2 - 1) * np.log(nu) - nu * np.log(zz)
+    return out
+
+
+def significance_threshold(n_tests: int, epsilon: float, dof: float = 0.0) -> float:
+    """Smallest departure (in spreads) whose number of false alarms is below ``epsilon``.
+
+    NFA(z) = n_tests × P(Z ≥ z): the expected number of regions at least as departing,
+    among ``n_tests`` tested, when none is a concealment. Reported when NFA < ε, so the
+    threshold grows with the number of regions looked at (Desolneux, Moisan & Morel,
+    *From Gestalt Theory to Image Analysis*, 2008).
+    """
+    target = math.log(max(epsilon, 1e-300)) - math.log(max(int(n_tests), 1))
+    if not dof or dof <= 0 or not math.isfinite(dof):
+        return float(-stats.norm.ppf(math.exp(target))) if target > -700 else float(stats.norm.isf(1e-300))
+    return float(stats.t.isf(math.exp(target), dof))
+
+
+@dataclass
+class _Finding:
+    log_nfa: float
+    channel: str          # "density" or "zeff"
+    sign: int             # +1 denser / higher Z, -1 lighter / lower Z
+    bbox: tuple[int, int, int, int]
+    pixels: np.ndarray
+    mean: float
+    z: float
+    mass_kg: float
+
+
+def _findings(tests: list[RegionTests], departure: np.ndarray, valid: np.ndarray, log_limit: float,
+              channel: str, log_n: float, pixel_area_cm2: float, z_floor: float = 0.0) -> list[_Finding]:
+    """Significant regions of one channel, merged into connected findings (both signs).
+
+    ``z_floor``: no region departing by fewer spreads can be significant (the normal
+    tail's threshold: a Student t's is higher); the tails are computed above it only.
+    """
+    found = []
+    shape = departure.shape
+    for sign in (1, -1):
+        best = None
+        for test in tests:
+            if not len(test):
+                continue
+            z = sign * test.z
+            candidates = np.flatnonzero(z > z_floor)
+            if not candidates.size:
+                continue
+            log_nfa = log_n + log_tail(z[candidates], None if test.dof is None else test.dof[candidates])
+            keep = log_nfa < log_limit
+            hits, log_nfa = candidates[keep], log_nfa[keep]
+            if not hits.size:
+                continue
+            if best is None:
+                best = np.full(shape, np.inf)
+                best_mean, best_z = np.zeros(shape), np.zeros(shape)
+                best_size = np.zeros(shape + (2,), int)
+            h, w = test.size
+            for order in np.argsort(-log_nfa):   # strongest painted last
+                index, value = hits[order], log_nfa[order]
+                r, c = int(test.rows[index]), int(test.cols[index])
+                window = (slice(r, r + h), slice(c, c + w))
+                better = value < best[window]
+                best[window] = np.where(better, value, best[window])
+                best_mean[window] = np.where(better, test.mean[index], best_mean[window])
+                best_z[window] = np.where(better, test.z[index], best_z[window])
+                best_size[window] = np.where(better[..., None], (h, w), best_size[window])
+        if best is None:
+            continue
+        for bbox, pixels in components(np.isfinite(best)):
+            r0, c0, r1, c1 = bbox
+            inside = best[r0:r1, c0:c1]
+            where = np.unravel_index(int(np.argmin(np.where(pixels, inside, np.inf))), inside.shape)
+            mean = float(best_mean[r0:r1, c0:c1][where])
+            # The region itself: where the departure, averaged over a cell of the most
+            # significant region (half its size each way), is at least half its mean.
+            h, w = (int(v) for v in best_size[r0:r1, c0:c1][where])
+            cell = (max(h // 2, 1), max(w // 2, 1))
+            pad = (slice(max(r0 - cell[0], 0), r1 + cell[0]), slice(max(c0 - cell[1], 0), c1 + cell[1]))
+            good = valid[pad] & np.isfinite(departure[pad])
+            with np.errstate(invalid="ignore", divide="ignore"):
+                smooth = ndimage.uniform_filter(np.where(good, departure[pad], 0.0), cell, mode="constant") \
+                    / ndimage.uniform_filter(good.astype(np.float64), cell, mode="constant")
+            local = smooth[r0 - pad[0].start:r1 - pad[0].start, c0 - pad[1].start:c1 - pad[1].start]
+            core = pixels & valid[r0:r1, c0:c1] & (sign * np.nan_to_num(local) >= 0.5 * abs(mean))
+            if core.any():
+                rr, cc = np.nonzero(core)
+                box = (r0 + int(rr.min()), c0 + int(cc.min()), r0 + int(rr.max()) + 1, c0 + int(cc.max()) + 1)
+                core = core[rr.min():rr.max() + 1, cc.min():cc.max() + 1]
+            else:
+                box, core = bbox, pixels
+            mass = math.nan
+            if channel == "density":
+                part = departure[box[0]:box[2], box[1]:box[3]]
+                mass = float(np.nansum(np.clip(sign * part[core], 0, None))) * pixel_area_cm2 / 1000.0
+            found.append(_Finding(float(inside[where]), channel, sign, box, core, mean,
+                                  float(best_z[r0:r1, c0:c1][where]), mass))
+    return found
+
+
 def check_concealment(inp: CheckInput) -> CheckResult:
-    """Raise ``CONCEALMENT_ANOMALY`` for regions departing from the surrounding cargo.
+    """Raise ``CONCEALMENT_ANOMALY`` for regions departing significantly from the cargo of their stack.
 
     Parameters
     ----------
     inp : CheckInput
-        Thresholds from ``[checks.concealment]`` (see the module docstring).
+        Settings from ``[checks.concealment]`` (see the module docstring).
 
     Returns
     -------
@@ -450,251 +752,183 @@ def check_concealment(inp: CheckInput) -> CheckResult:
     structure = inp.structure
     if not structure.found or inp.manifest.declared_empty:
         return result
-    mixed = inp.declares_mixed_goods()
-    factor = inp.threshold("concealment", "mixed_factor") if mixed else 1.0
-    scaled = ("departure_sigma", "min_contrast_rel", "min_contrast_g_cm2", "min_area_cm2", "zeff_departure", "zeff_rise")
-    settings = lambda name: inp.threshold("concealment", name) * (factor if name in scaled else 1.0)  # noqa: E731
+    settings = lambda name: inp.threshold("concealment", name)  # noqa: E731
     rows, cols = structure.interior()
     residual = structure.residual_g_cm2[rows, cols]
     cargo = cargo_mask(inp, inp.threshold("empty", "min_residual_g_cm2"), inp.threshold("empty", "min_residual_sigma"))[rows, cols]
     if cargo.sum() < 64:
         return result
-    block = (box_pixels(settings("block_mm"), inp.row_height_mm), box_pixels(settings("block_mm"), inp.column_pitch_mm))
-    window = int(settings("window_blocks")) | 1
     # The cargo as stacks: each row of each stack is compared with itself along x.
     stack_width = box_pixels(settings("min_stack_mm"), inp.column_pitch_mm)
     sigma = inp.sigma_g_cm2[rows, cols]
-    segments = stack_segments(residual, cargo, stack_width, settings("gap_fraction"), settings("step_fraction"),
-                              settings("pallet_edge_fraction"), settings("min_contrast_rel"), noise=sigma,
-                              through_fraction=settings("pallet_edge_through_fraction"),
-                              through_sigma=settings("departure_sigma"),
-                              band_gap_px=box_pixels(settings("pallet_edge_band_gap_mm"), inp.row_height_mm))
-    # The stack's shape along x, checked band by band against an object over half its height.
-    shape_args = (int(settings("shape_bands")), box_pixels(settings("material_min_extent_mm"), inp.column_pitch_mm),
-                  settings("min_contrast_rel"))
-    background, spread = stack_row_background(residual, cargo, segments, stack_width, *shape_args)
-    threshold = np.maximum.reduce([
-        settings("departure_sigma") * np.sqrt(sigma**2 + spread**2),
-        settings("min_contrast_rel") * background,
-        np.full_like(background, settings("min_contrast_g_cm2")),
-    ])
-    departure = residual - background
-    with np.errstate(invalid="ignore"):
-        dense = cargo & np.isfinite(background) & (departure > threshold)
     unreadable = inp.unreadable[rows, cols]
-    dense &= ~unreadable
+    # Each pixel's own measurement, not the material map's: the map reads each
+    # homogeneous region from its mean, which hides the pixel noise and adds steps where
+    # its regions meet (and fills in the gaps between pallets). The attenuation α_H in
+    # g/cm² (× the scan's areal density per α) less the structure, and the ratio
+    # α_L / α_H that the material (Z) sets.
+    alpha = inp.finite_attenuation_high()
+    density, density_noise = residual, sigma
+    measured = False
+    if alpha is not None and inp.sigma_attenuation_high is not None:
+        alpha, alpha_sigma = alpha[rows, cols], np.asarray(inp.sigma_attenuation_high)[rows, cols]
+        usable = cargo & (alpha > 0.05)
+        if usable.sum() >= 64:
+            # (a median of every few cargo pixels is as good)
+            step = max(1, int(usable.sum()) // 20000)
+            conversion = float(np.median((inp.areal_g_cm2[rows, cols][usable] / alpha[usable])[::step]))
+            # Less the container's structure, as the residual (its profile per row).
+            density = alpha * conversion - structure.profile_g_cm2[rows][:, None]
+            density_noise = alpha_sigma * conversion
+            measured = True
+    segments = stack_segments(np.where(cargo, density, 0.0), cargo, stack_width, settings("gap_fraction"), settings("step_fraction"),
+                              settings("pallet_edge_fraction"), settings("pallet_edge_step_rel"), noise=sigma,
+                              through_fraction=settings("pallet_edge_through_fraction"),
+                              through_sigma=settings("pallet_edge_through_sigma"),
+                              band_gap_px=box_pixels(settings("pallet_edge_band_gap_mm"), inp.row_height_mm))
+    shape_args = (int(settings("shape_bands")), box_pixels(settings("shape_min_extent_mm"), inp.column_pitch_mm),
+                  settings("pallet_edge_step_rel"))
+    background, _ = stack_row_background(np.where(cargo, density, np.nan), cargo, segments, stack_width, *shape_args)
+    valid = cargo & np.isfinite(background) & ~unreadable
+    # Within the scanner's blur of an edge of the cargo (a stack's sides, its top, a gap,
+    # something the beam cannot read) a pixel mixes the goods with what lies beyond: the
+    # stack-row model does not hold there.
+    blur = (box_pixels(settings("edge_blur_mm"), inp.row_height_mm), box_pixels(settings("edge_blur_mm"), inp.column_pitch_mm))
+    valid = _erode_within(valid, segments, blur)
+    departure = np.where(valid, density - background, np.nan)
 
-    # Material departure: Zeff unlike the neighbourhood's, with another class.
     zeff = inp.zeff[rows, cols]
     classes = inp.classes[rows, cols]
-    readable = cargo & np.isfinite(zeff) & (classes != HIGH_Z)
-    zeff_background, _ = local_background(zeff, readable, block, window, settings("min_cargo_fraction"))
-    with np.errstate(invalid="ignore"):
-        # Concealed goods of another material add mass; a packaging or pallet edge that
-        # reads another class without adding mass is not one.
-        odd_material = readable & (np.abs(zeff - zeff_background) > settings("zeff_departure")) \
-            & (residual > settings("min_contrast_g_cm2")) & (departure > 0)
-    odd_material &= classes != _class_of_background(zeff_background)
-
-    # Metal across the beam: a region whose effective Z rises above its stack row's (the
-    # faces of a steel box add steel to every ray through it, even where its single
-    # pixels still read organic). The map reads each homogeneous region from its mean
-    # attenuations, so a region's Z is measured with the noise of its mean: the cargo's
-    # own variation along its row (``departure_sigma`` × the row's spread), the map's
-    # own uncertainty of Z (``departure_sigma`` × ``zeff_sigma``: coarse or noisy scans
-    # read Z to a few units) and the floor ``zeff_rise`` bound it.
-    zeff_rise = settings("zeff_rise")
-    rise = np.zeros_like(dense)
-    if zeff_rise > 0:
-        zeff_row, zeff_spread = stack_row_background(np.where(readable, zeff, np.nan), readable, segments, stack_width,
-                                                     *shape_args)
-        bound = np.maximum(zeff_rise, settings("departure_sigma") * zeff_spread)
-        if inp.zeff_sigma is not None:
-            bound = np.maximum(bound, settings("departure_sigma") * np.nan_to_num(inp.zeff_sigma[rows, cols], nan=np.inf))
-        with np.errstate(invalid="ignore"):
-            rise = readable & ~unreadable & (zeff - zeff_row > bound)
-    material_extent = settings("material_min_extent_mm")
-    # Thin dense lines are kept (the walls of a hollow box seen edge-on are lines); specks go.
-    line = int(settings("min_line_pixels"))
-    dense = open_rect(dense, 1, line) | open_rect(dense, line, 1)
-    odd_material = open_rect(odd_material, box_pixels(material_extent, inp.row_height_mm),
-                             box_pixels(material_extent, inp.column_pitch_mm))
-    rise = open_rect(rise, box_pixels(material_extent, inp.row_height_mm), box_pixels(material_extent, inp.column_pitch_mm))
-    # A void: a patch of a layer lighter than the rest of its row in the same stack, with
-    # cargo above and below it in the stack (a hollow box displaces the goods it replaces).
-    lighter_factor = settings("lighter_factor")
-    void = np.zeros_like(dense)
-    if lighter_factor > 0:
-        with np.errstate(invalid="ignore"):
-            void = np.isfinite(background) & (-departure > lighter_factor * threshold) & ~unreadable
-        void = _enclosed_vertically(void, cargo)
-        void_extent = settings("void_min_extent_mm")
-        void = open_rect(void, box_pixels(void_extent, inp.row_height_mm), box_pixels(void_extent, inp.column_pitch_mm))
-    candidates = dense | odd_material | void | rise
-    min_area = settings("min_area_cm2")
-    min_solid = inp.threshold("concealment", "min_solid_fraction")
-    cargo_area = float(cargo.sum()) * inp.pixel_area_cm2
-    max_area = settings("max_area_fraction") * cargo_area
-    # The gaps between packing units (cartons) read on the attenuation image: the
-    # material map reads each homogeneous region from its mean, which fills them in.
-    attenuation = None if inp.attenuation_high is None else np.asarray(inp.attenuation_high)[rows, cols]
-    unit_edge = box_pixels(settings("unit_edge_mm"), inp.column_pitch_mm)
-    found: list[tuple[float, float, float, bool | None, tuple[int, int, int, int], np.ndarray]] = []
-    near = 0.0
-    for bbox, pixels in components(candidates):
-        r0, c0, r1, c1 = bbox
-        # The area a departure encloses: its box (the walls of a hollow box are lines).
-        area = float((r1 - r0) * (c1 - c0)) * inp.pixel_area_cm2
-        solid = float(pixels.sum()) * inp.pixel_area_cm2
-        if area < min_area or solid < min_solid * min_area or area > max_area:
-            near = max(near, min(area / min_area, 0.99)) if area < min_area else near
-            continue
-        if _on_stack_top(bbox, pixels, cargo & ~candidates, line) and (r1 - r0) * inp.row_height_mm <= settings("stack_top_mm"):
-            # The top layer of a stack, where reels and bags are rounded and the top row
-            # only partly filled: compared with its own row it always departs.
-            continue
-        excess = departure[r0:r1, c0:c1][pixels]
-        limit = threshold[r0:r1, c0:c1][pixels]
-        contrast = float(np.nanmean(excess / limit)) if np.isfinite(limit).any() else 1.0
-        mass = float(np.clip(excess, 0, None).sum()) * inp.pixel_area_cm2 / 1000.0
-        is_dense: bool | None = bool(dense[r0:r1, c0:c1][pixels].mean() >= 0.5)
-        if void[r0:r1, c0:c1][pixels].mean() >= 0.5:
-            is_dense = None
-            mass = float(np.clip(-excess, 0, None).sum()) * inp.pixel_area_cm2 / 1000.0
-            contrast = float(np.nanmean(-excess / limit)) if np.isfinite(limit).any() else 1.0
-            if _packing_unit_variation(bbox, pixels, departure, background, attenuation, unit_edge,
-                                       settings("gap_fraction"), settings("unit_variation_rel")):
-                # A whole carton lighter than its neighbours: carton-to-carton variation.
-                continue
-        elif rise[r0:r1, c0:c1][pixels].mean() >= 0.5:
-            # Metal across the beam: its mass is not a density departure (a hollow box
-            # displaces about what its steel adds); the region's extent and area decide.
-            is_dense = False
-            contrast = float(np.nanmean((zeff - zeff_row)[r0:r1, c0:c1][pixels])) / zeff_rise
-            mass = math.nan
-        if mass < settings("min_mass_kg"):
-            near = max(near, min(mass / settings("min_mass_kg"), 0.99))
-            continue
-        found.append((area, mass, contrast, is_dense, bbox, pixels))
-    if not found:
-        result.near_miss = near
-        return result
-    found.sort(key=lambda item: -item[0] * max(item[2], 1.0))
-    offset_r, offset_c = rows.start, cols.start
-    area, mass, contrast, is_dense, bbox, pixels = found[0]
-    r0, c0, r1, c1 = bbox
-    material = dominant_material(classes[r0:r1, c0:c1][pixels])
-    around = dominant_material(classes[max(r0 - block[0], 0):r1 + block[0], max(c0 - block[1], 0):c1 + block[1]][
-        cargo[max(r0 - block[0], 0):r1 + block[0], max(c0 - block[1], 0):c1 + block[1]]])
-    size = f"{(c1 - c0) * inp.column_pitch_mm / 10:.0f} × {(r1 - r0) * inp.row_height_mm / 10:.0f} cm"
-    if is_dense is None:
-        what = f"a {size} region about {mass:,.0f} kg lighter than the {around} layer it sits in (a void or a hollow container)"
-    elif not math.isfinite(mass):
-        what = (f"a {size} region whose effective Z is {contrast * settings('zeff_rise'):.1f} above the {around} "
-                f"layer it sits in (metal across the beam: a box's faces)")
-    elif is_dense:
-        what = f"a {size} {material} region about {mass:,.0f} kg denser than the {around} cargo around it"
+    readable = valid & (classes != HIGH_Z)
+    if measured and inp.attenuation_low is not None and inp.sigma_attenuation_low is not None:
+        low = np.nan_to_num(np.asarray(inp.attenuation_low)[rows, cols], nan=0.0, posinf=0.0, neginf=0.0)
+        low_sigma = np.asarray(inp.sigma_attenuation_low)[rows, cols]
+        readable &= (alpha > settings("min_ratio_alpha")) & (low > 0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ratio = np.where(readable, low / alpha, np.nan)
+            ratio_noise = np.abs(ratio) * np.sqrt((low_sigma / np.maximum(low, 1e-6)) ** 2
+                                                  + (alpha_sigma / np.maximum(alpha, 1e-6)) ** 2)
+        ratio_row, _ = stack_row_background(ratio, readable, segments, stack_width, *shape_args)
+        readable &= np.isfinite(ratio_row)
+        material = (np.where(readable, ratio - ratio_row, np.nan), readable, ratio_noise, True)
     else:
-        what = f"a {size} {material} region inside {around} cargo"
-    more = f"; {len(found) - 1} more" if len(found) > 1 else ""
-    score = _score(area, contrast, min_area)
-    result.reasons.append(Reason(CODE, "high" if score >= 0.8 else "medium",
-                                 f"{what} (contrast {contrast:.1f}× the local threshold){more}", score))
-    for area, _mass, contrast, _dense, bbox, pixels in found[:_MAX_REGIONS]:
-        r0, c0, r1, c1 = bbox
-        material = dominant_material(classes[r0:r1, c0:c1][pixels])
+        zeff_row, _ = stack_row_background(np.where(readable & np.isfinite(zeff), zeff, np.nan),
+                                           readable & np.isfinite(zeff), segments, stack_width, *shape_args)
+        readable &= np.isfinite(zeff) & np.isfinite(zeff_row)
+        zeff_departure = zeff - zeff_row
+        zeff_noise = (np.nan_to_num(inp.zeff_sigma[rows, cols], nan=0.0, posinf=0.0) if inp.zeff_sigma is not None
+                      else np.zeros(zeff.shape, np.float32))
+        # The map's Z is already a region mean: its uncertainty is the floor as it is.
+        material = (np.where(readable, zeff_departure, np.nan), readable, zeff_noise, False)
+
+    sizes = inp.settings("concealment").get("region_sizes_mm") or [[200.0, 200.0]]
+    options = dict(min_share=settings("min_valid_share"), quantile=settings("spread_quantile"), prior_regions=settings("prior_regions"),
+                   noise_pixels=settings("noise_pixels"), max_layer_ratio=settings("max_layer_ratio"))
+    channels = {"density": (departure, valid, density_noise, True), "material": material}
+    tests: dict[str, list[RegionTests]] = {}
+    # The material channel at sizes of at least ``material_min_region_mm`` each way: at the
+    # edges of packing units the ratio shifts by partial volume and beam hardening over a
+    # few centimetres, which the region's own cells do not average out.
+    smallest = {"density": 0.0, "material": settings("material_min_region_mm")}
+    for name, (values, mask, noise, averages) in channels.items():
+        prepared = _prepared(values, mask, noise)
+        tests[name] = [region_tests(values, mask, noise, segments,
+                                    (box_pixels(float(h), inp.row_height_mm), box_pixels(float(w), inp.column_pitch_mm)),
+                                    noise_averages=averages, prepared=prepared, **options)
+                       for h, w in sizes if min(float(h), float(w)) >= smallest[name]]
+    # Every region of every size, in both channels and both directions, is one test.
+    n_tests = 2 * sum(len(test) for group in tests.values() for test in group)
+    if n_tests == 0:
+        return result
+    epsilon = settings("nfa_epsilon")
+    log_n = math.log(n_tests)
+    found: list[_Finding] = []
+    z_floor = significance_threshold(n_tests, epsilon)
+    for name, (values, mask, _noise, _averages) in channels.items():
+        found += _findings(tests[name], values, mask, math.log(epsilon), name, log_n, inp.pixel_area_cm2, z_floor)
+    # What the check looks for: a concealment adding or displacing at least the smallest
+    # load worth hiding (a density finding's mass; a material finding has none).
+    min_mass = settings("min_mass_kg")
+    found = [item for item in found if not item.mass_kg < min_mass]
+    if not found:
+        # How close the most significant region came: 1 at NFA = ε, 0 at NFA = 1.
+        strongest = [(float(np.max(np.abs(test.z))), test) for group in tests.values() for test in group if len(test)]
+        if strongest:
+            z, test = max(strongest, key=lambda item: item[0])
+            index = int(np.argmax(np.abs(test.z)))
+            least = log_n + float(log_tail(np.array([z]), None if test.dof is None else test.dof[index:index + 1])[0])
+            result.near_miss = float(min(max(1.0 - (least - math.log(epsilon)) / -math.log(epsilon), 0.0), 0.99))
+        return result
+    found.sort(key=lambda item: item.log_nfa)
+    kept: list[_Finding] = []
+    for item in found:   # one object found in both channels is one finding
+        if not any(_overlap(item.bbox, other.bbox) for other in kept):
+            kept.append(item)
+    offset_r, offset_c = rows.start, cols.start
+    first = kept[0]
+    r0, c0, r1, c1 = first.bbox
+    margin = (box_pixels(200.0, inp.row_height_mm), box_pixels(200.0, inp.column_pitch_mm))
+    near = (slice(max(r0 - margin[0], 0), r1 + margin[0]), slice(max(c0 - margin[1], 0), c1 + margin[1]))
+    around = dominant_material(classes[near][cargo[near]])
+    material = dominant_material(classes[r0:r1, c0:c1][first.pixels])
+    size = f"{(c1 - c0) * inp.column_pitch_mm / 10:.0f} × {(r1 - r0) * inp.row_height_mm / 10:.0f} cm"
+    if first.channel == "density" and first.sign > 0:
+        what = f"a {size} {material} region about {first.mass_kg:,.0f} kg denser than the {around} layer of its stack"
+    elif first.channel == "density":
+        what = (f"a {size} region about {first.mass_kg:,.0f} kg lighter than the {around} layer of its stack "
+                f"(a void or a hollow container)")
+    else:
+        # The material channel (α_L/α_H ratio, or the map's Z) says that the material
+        # differs; the map's Z over the region says which way.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            # Against the rest of its rows in its stack.
+            band = zeff[r0:r1]
+            stack = next(((a, b) for a, b in segments if a <= c0 < b), (0, band.shape[1]))
+            others = valid[r0:r1].copy()
+            others[:, :stack[0]] = others[:, stack[1]:] = False
+            others[:, c0:c1] &= ~first.pixels
+            shift = float(np.nanmean(band[:, c0:c1][first.pixels]) - np.nanmedian(band[others]))
+        shift = shift if math.isfinite(shift) else 0.0
+        if shift >= 0:
+            what = (f"a {size} region whose effective Z is {shift:.1f} above the {around} layer of its stack "
+                    f"(metal across the beam: a box's faces, or other goods)")
+        else:
+            what = f"a {size} region whose effective Z is {-shift:.1f} below the {around} layer of its stack (other goods)"
+    unit = "g/cm²" if first.channel == "density" else ("in α_L/α_H" if channels["material"][3] else "in Z")
+    nfa = math.exp(first.log_nfa)
+    more = f"; {len(kept) - 1} more" if len(kept) > 1 else ""
+    score = _score(first.log_nfa, epsilon)
+    result.reasons.append(Reason(
+        CODE, "high" if first.log_nfa < math.log(epsilon) - math.log(100.0) else "medium",
+        f"{what} (mean departure {abs(first.mean):.2g} {unit}, {abs(first.z):.1f}× the spread of same-size regions "
+        f"of its stack; {nfa:.1e} expected by chance in {n_tests:,} regions tested){more}", score))
+    for item in kept[:_MAX_REGIONS]:
+        r0, c0, r1, c1 = item.bbox
+        material = dominant_material(classes[r0:r1, c0:c1][item.pixels])
         result.regions.append(inp.region((r0 + offset_r, c0 + offset_c, r1 + offset_r, c1 + offset_c),
-                                         material, _score(area, contrast, min_area), CODE))
+                                         material, _score(item.log_nfa, epsilon), CODE))
     return result
 
 
-def _packing_unit_variation(bbox: tuple[int, int, int, int], pixels: np.ndarray, departure: np.ndarray,
-                            background: np.ndarray, attenuation: np.ndarray | None, edge_px: int,
-                            gap_fraction: float, variation_rel: float) -> bool:
-    """Whether a void is one whole packing unit a little lighter than its neighbours.
-
-    Cartons of one good differ in density from one to the next (filling, moisture,
-    packing): a carton lighter than the rest of its row is bounded left and right by the
-    gaps that separate it from its neighbours, and its deficit is within that variation.
-    A hollow box hidden in the goods is not bounded by the cartons' gaps, and one that
-    replaces a whole carton displaces far more than the variation between cartons.
-
-    Parameters
-    ----------
-    bbox : tuple of int
-        The void's box (row0, col0, row1, col1) in the interior.
-    pixels : numpy.ndarray of bool
-        Its pixels within the box.
-    departure, background : numpy.ndarray
-        Residual minus its stack-row model, and the model (g/cm², interior).
-    attenuation : numpy.ndarray or None
-        Attenuation image of the interior (None: the rule does not apply).
-    edge_px : int
-        A gap within this many columns of the void's side bounds it.
-    gap_fraction : float
-        A gap: a column whose median attenuation over the void's rows is at most this
-        share of the void's own median (the gap holds only the container's walls).
-    variation_rel : float
-        Largest deficit, relative to the row's model, that carton-to-carton variation gives.
-
-    Returns
-    -------
-    bool
-    """
-    r0, c0, r1, c1 = bbox
-    if attenuation is None or variation_rel <= 0 or c1 - c0 <= 2 * edge_px + 2:
-        return False
-    with np.errstate(invalid="ignore", divide="ignore"):
-        deficit = float(np.nansum(-departure[r0:r1, c0:c1][pixels]) / np.nansum(background[r0:r1, c0:c1][pixels]))
-    if not (np.isfinite(deficit) and deficit <= variation_rel):
-        return False
-    lo, hi = max(c0 - edge_px, 0), min(c1 + edge_px, attenuation.shape[1])
-    step = max(1, (r1 - r0) // _MEDIAN_SAMPLES)
-    profile = _nanmedian(attenuation[r0:r1:step, lo:hi], axis=0)
-    inside = float(np.nanmedian(profile[c0 + edge_px - lo:c1 - edge_px - lo]))
-    if not inside > 0:
-        return False
-    left = profile[:c0 + edge_px + 1 - lo]
-    right = profile[c1 - 1 - edge_px - lo:]
-    return bool(np.nanmin(left) <= gap_fraction * inside and np.nanmin(right) <= gap_fraction * inside)
+def _erode_within(mask: np.ndarray, segments: list[tuple[int, int]], blur: tuple[int, int]) -> np.ndarray:
+    """``mask`` without its pixels within ``blur`` (rows, columns) of its edges or of a stack's sides."""
+    inside = np.zeros_like(mask)
+    for col0, col1 in segments:
+        inside[:, col0 + blur[1]:max(col1 - blur[1], col0 + blur[1])] = True
+    mask = mask & inside
+    if blur[0] > 0 or blur[1] > 0:
+        # A rectangle's erosion is separable: a running minimum along each axis.
+        mask = ndimage.minimum_filter1d(mask.view(np.uint8), 2 * blur[0] + 1, axis=0, mode="nearest")
+        mask = ndimage.minimum_filter1d(mask, 2 * blur[1] + 1, axis=1, mode="nearest").astype(bool)
+    return mask
 
 
-def _on_stack_top(bbox: tuple[int, int, int, int], pixels: np.ndarray, cargo: np.ndarray, min_rows: int = 1) -> bool:
-    """Whether most columns of a component have no cargo above it (it is the top of its stack).
-
-    Fewer than ``min_rows`` rows of cargo above it are the blurred edge of the same
-    layer, not goods stacked on it.
-    """
-    r0, c0, r1, c1 = bbox
-    if r0 == 0:
-        return True
-    columns = pixels.any(axis=0)
-    covered = cargo[:r0, c0:c1].sum(axis=0) >= max(int(min_rows), 1)
-    return bool(np.mean(~covered[columns]) >= 0.5) if columns.any() else False
+def _overlap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
 
 
-def _enclosed_vertically(mask: np.ndarray, cargo: np.ndarray) -> np.ndarray:
-    """Pixels of ``mask`` with cargo above them and cargo or the floor below, in their column.
-
-    The interior's last row stands on the floor: a lighter patch that reaches down to it
-    under goods bears them as a layer between goods would (a hollow box on the floor).
-    """
-    support = cargo & ~mask
-    above = np.maximum.accumulate(support, axis=0)
-    support = support.copy()
-    support[-1] = True
-    below = np.maximum.accumulate(support[::-1], axis=0)[::-1]
-    return mask & above & below
-
-
-def _class_of_background(zeff_background: np.ndarray) -> np.ndarray:
-    from nii.classes import class_of_zeff
-
-    return class_of_zeff(zeff_background)
-
-
-def _score(area_cm2: float, contrast: float, min_area_cm2: float) -> float:
-    strength = 0.25 * math.log2(max(contrast, 1.0)) + 0.1 * math.log2(max(area_cm2 / min_area_cm2, 1.0))
-    return float(min(0.97, 0.55 + strength))
-
-
+def _score(log_nfa: float, epsilon: float) -> float:
+    """0.55 at NFA = ε, rising by 0.05 per decade below it (at most 0.97)."""
+    decades = (math.log(epsilon) - log_nfa) / math.log(10.0)
+    return float(min(0.97, 0.55 + 0.05 * max(decades, 0.0)))
