@@ -9,7 +9,6 @@ from nii.cli._conventions import (
     add_json_argument,
     add_progress_arguments,
     check_output_file,
-    plural,
     print_json,
     say,
 )

@@ -800,7 +800,7 @@ def check_concealment(inp: CheckInput) -> CheckResult:
     zeff = inp.zeff[rows, cols]
     classes = inp.classes[rows, cols]
     readable = valid & (classes != HIGH_Z)
-    if measured and inp.attenuation_low is not None and inp.sigma_attenuation_low is not None:
+    if measured and alpha is not None and inp.attenuation_low is not None and inp.sigma_attenuation_low is not None:
         low = np.nan_to_num(np.asarray(inp.attenuation_low)[rows, cols], nan=0.0, posinf=0.0, neginf=0.0)
         low_sigma = np.asarray(inp.sigma_attenuation_low)[rows, cols]
         readable &= (alpha > settings("min_ratio_alpha")) & (low > 0)
@@ -810,7 +810,7 @@ def check_concealment(inp: CheckInput) -> CheckResult:
                                                   + (alpha_sigma / np.maximum(alpha, 1e-6)) ** 2)
         ratio_row, _ = stack_row_background(ratio, readable, segments, stack_width, *shape_args)
         readable &= np.isfinite(ratio_row)
-        material = (np.where(readable, ratio - ratio_row, np.nan), readable, ratio_noise, True)
+        material_channel = (np.where(readable, ratio - ratio_row, np.nan), readable, ratio_noise, True)
     else:
         zeff_row, _ = stack_row_background(np.where(readable & np.isfinite(zeff), zeff, np.nan),
                                            readable & np.isfinite(zeff), segments, stack_width, *shape_args)
@@ -819,12 +819,12 @@ def check_concealment(inp: CheckInput) -> CheckResult:
         zeff_noise = (np.nan_to_num(inp.zeff_sigma[rows, cols], nan=0.0, posinf=0.0) if inp.zeff_sigma is not None
                       else np.zeros(zeff.shape, np.float32))
         # The map's Z is already a region mean: its uncertainty is the floor as it is.
-        material = (np.where(readable, zeff_departure, np.nan), readable, zeff_noise, False)
+        material_channel = (np.where(readable, zeff_departure, np.nan), readable, zeff_noise, False)
 
     sizes = inp.settings("concealment").get("region_sizes_mm") or [[200.0, 200.0]]
     options = dict(min_share=settings("min_valid_share"), quantile=settings("spread_quantile"), prior_regions=settings("prior_regions"),
                    noise_pixels=settings("noise_pixels"), max_layer_ratio=settings("max_layer_ratio"))
-    channels = {"density": (departure, valid, density_noise, True), "material": material}
+    channels = {"density": (departure, valid, density_noise, True), "material": material_channel}
     tests: dict[str, list[RegionTests]] = {}
     # The material channel at sizes of at least ``material_min_region_mm`` each way: at the
     # edges of packing units the ratio shifts by partial volume and beam hardening over a
