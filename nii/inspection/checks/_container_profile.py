@@ -105,7 +105,7 @@ def _median_fold(centred: np.ndarray, period: float) -> tuple[np.ndarray, np.nda
     order = np.argsort(phase, kind="stable")
     bounds = np.searchsorted(phase[order], np.arange(bins + 1))
     shape = np.array([
-        float(np.median(centred[order[a:b]])) if b > a else math.nan for a, b in zip(bounds[:-1], bounds[1:])
+        float(np.median(centred[order[a:b]])) if b > a else math.nan for a, b in zip(bounds[:-1], bounds[1:], strict=True)
     ])
     filled = np.isfinite(shape)
     shape[filled] -= float(np.mean(shape[filled]))
