@@ -16,8 +16,7 @@
 * :func:`draw_boxes` — numbered boxes on regions (``bbox`` = ``[row0, col0, row1, col1]``,
   half-open, analysed-image pixels).
 * :func:`legend` — a strip with the class swatches and, when given, numbered reasons.
-* :func:`save_png` / :func:`png_bytes` — PNG encoding (Pillow, which scikit-image
-  already depends on), written atomically.
+* :func:`save_png` / :func:`png_bytes` — PNG encoding (Pillow), written atomically.
 
 Text is drawn with the bundled DejaVu Sans (``nii/_fonts``, with its licence), which has
 every glyph the messages use (×, ≈, ³, α, σ, →, ⚠ …). All functions take and return
