@@ -200,3 +200,28 @@ def test_steel_block_is_not_high_z_by_density():
 
     scene = cargo(seed=8).add(60, 150, 64, 155, 95.0, METAL)
     assert check_high_z(check_input(scene, manifest())).reasons == []
+
+
+def test_a_starved_core_is_read_on_its_mean_unclipped_transmission():
+    # Pixel by pixel the core reads at the noise floor (T of 1e-4 with noise 1e-4, some
+    # values negative); the mean over 400 pixels is measured, unbiased, at SNR ~ 20.
+    from types import SimpleNamespace
+
+    from nii.inspection.checks.high_z import _mean_transmission_pair
+
+    rng = np.random.default_rng(5)
+    high = np.full((40, 40), 0.5, np.float32)
+    low = np.full((40, 40), 0.4, np.float32)
+    high[10:30, 10:30] = 3e-4 + rng.normal(0, 1e-4, (20, 20))
+    low[10:30, 10:30] = 1e-4 + rng.normal(0, 1e-4, (20, 20))
+    assert (low < 0).any()
+    inp = SimpleNamespace(transmission_high=high, transmission_low=low)
+    core = np.zeros((20, 20), bool)
+    core[:, :] = True
+    pair, covariance = _mean_transmission_pair(inp, (10, 10, 30, 30), core, 5.0)
+    assert abs(pair[0] + np.log(3e-4)) < 0.05 and abs(pair[1] + np.log(1e-4)) < 0.15
+    assert covariance[1, 1] > covariance[0, 0] > 0
+    # four pixels do not measure a mean at the floor
+    few = np.zeros((20, 20), bool)
+    few[:2, :2] = True
+    assert _mean_transmission_pair(inp, (10, 10, 30, 30), few, 5.0) is None

@@ -100,6 +100,8 @@ class CheckInput:
         The high energy's corrected transmission, **unclipped** (float32; noise takes it
         below the starvation floor, even below zero), for estimates that average it over
         pixels (the mass of dense goods); None when not given.
+    transmission_low : numpy.ndarray or None
+        The low energy's, likewise (float32).
     cache : dict
         Intermediate results that several checks share (e.g. the compact objects of
         :mod:`._compact`), filled by whoever needs them first.
@@ -124,6 +126,7 @@ class CheckInput:
     zeff_sigma: np.ndarray | None = None
     starved_majority: np.ndarray | None = None
     transmission_high: np.ndarray | None = None
+    transmission_low: np.ndarray | None = None
     cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -335,6 +338,11 @@ def build_check_input(image: Any, material_map: Any, manifest: Manifest, table: 
         _shape_check("transmission_high", transmission_high, shape).astype(np.float32, copy=False)
         if transmission_high is not None else None
     )
+    transmission_low = getattr(image, "transmission_low", None)
+    transmission_low = (
+        _shape_check("transmission_low", transmission_low, shape).astype(np.float32, copy=False)
+        if transmission_low is not None else None
+    )
     return CheckInput(
         manifest=manifest, table=table, areal_g_cm2=areal, sigma_g_cm2=sigma, classes=classes, zeff_sigma=zeff_sigma,
         starved_majority=starved_majority,
@@ -342,5 +350,6 @@ def build_check_input(image: Any, material_map: Any, manifest: Manifest, table: 
         column_pitch_mm=pitch, position_mm=position_mm, attenuation_high=attenuation_high,
         attenuation_low=attenuation_low, sigma_attenuation_high=sigma_alpha,
         sigma_attenuation_low=sigma_low, calibration=calibration, transmission_high=transmission_high,
+        transmission_low=transmission_low,
     )
 

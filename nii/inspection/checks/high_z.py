@@ -220,6 +220,36 @@ def _cargo_estimate(left: list[tuple[float, float]], right: list[tuple[float, fl
     return side[0], 2.0 * np.cov(side.T)
 
 
+def _mean_transmission_pair(
+    inp: CheckInput, bbox: tuple[int, int, int, int], core: np.ndarray, min_snr: float
+) -> tuple[tuple[float, float], np.ndarray] | None:
+    """The object's attenuation pair from the mean of its pixels' unclipped transmissions.
+
+    Pixel by pixel a starved core reads at the noise floor (its α clipped, its noise
+    meaningless); the mean of the unclipped transmissions over the core's pixels stays
+    unbiased (negative values count), with a standard error from their own spread. The
+    pair ``−ln T̄`` is returned with its covariance (diagonal, (σ_T̄ / T̄)² per energy)
+    when both means stand ``min_snr`` standard errors above zero, else None.
+    """
+    if inp.transmission_high is None or inp.transmission_low is None:
+        return None
+    r0, c0, r1, c1 = bbox
+    pair = []
+    variances = []
+    for transmission in (inp.transmission_high, inp.transmission_low):
+        values = np.asarray(transmission[r0:r1, c0:c1][core], dtype=np.float64)
+        values = values[np.isfinite(values)]
+        if values.size < 2:
+            return None
+        mean = float(values.mean())
+        error = float(values.std(ddof=1)) / math.sqrt(values.size)
+        if not (mean > 0 and mean >= min_snr * error):
+            return None
+        pair.append(-math.log(mean))
+        variances.append((error / mean) ** 2)
+    return (pair[0], pair[1]), np.diag(variances)
+
+
 def _overlap_objects(inp: CheckInput) -> tuple[list[_Found], float]:
     """High-Z objects found by decomposing compact objects from the cargo around them (scanner model)."""
     setting = lambda name: inp.threshold("high_z", name)  # noqa: E731
@@ -274,10 +304,20 @@ def _overlap_objects(inp: CheckInput) -> tuple[list[_Found], float]:
         if int(use.sum()) < min_pixels:
             use = pixels & measured[r0:r1, c0:c1]
         count = int(use.sum())
+        starved_mean = None
         if count < min_pixels or count < setting("min_measured_share") * float(inner.sum() or pixels.sum()):
-            # Where its core is not read, the measured pixels are its rim (partial volume):
-            # no decomposition; the density path may still say it.
-            continue
+            # Its core is not read pixel by pixel (the measured pixels would be its rim):
+            # read it, if at all, on the mean of its inner pixels' unclipped transmissions.
+            # Its edges are blurred into the cargo (detector aperture, the interlaced
+            # energies half a pulse apart): only pixels core_margin_mm inside them count.
+            margin = (box_pixels(setting("core_margin_mm"), inp.row_height_mm),
+                      box_pixels(setting("core_margin_mm"), inp.column_pitch_mm))
+            core = ndimage.binary_erosion(pixels, np.ones((2 * margin[0] + 1, 2 * margin[1] + 1), bool))
+            if int(core.sum()) < min_pixels:
+                continue
+            starved_mean = _mean_transmission_pair(inp, bbox, core, setting("starved_mean_snr"))
+            if starved_mean is None:
+                continue  # not even the mean is measured: the density path may still say it
         left, right = _side_windows(alpha_high, alpha_low, usable, bbox, windows, gap, min(c1 - c0, window_px))
         samples = left + right
         if not left and not right or len(samples) < 3:
@@ -293,15 +333,18 @@ def _overlap_objects(inp: CheckInput) -> tuple[list[_Found], float]:
         if len(samples) < 3:
             continue
         cargo, spread = _cargo_estimate(left, right)
-        mean_in = (float(alpha_high[r0:r1, c0:c1][use].mean()), float(alpha_low[r0:r1, c0:c1][use].mean()))
+        if starved_mean is not None:
+            mean_in, noise = starved_mean
+        else:
+            mean_in = (float(alpha_high[r0:r1, c0:c1][use].mean()), float(alpha_low[r0:r1, c0:c1][use].mean()))
+            noise = np.zeros((2, 2))
+            for e, sigma in enumerate((inp.sigma_attenuation_high, inp.sigma_attenuation_low)):
+                if sigma is not None:
+                    values = sigma[r0:r1, c0:c1][use].astype(np.float64)
+                    noise[e, e] = float(np.mean(np.where(np.isfinite(values), values, 0.0) ** 2)) / count
         excess = np.array(mean_in) - cargo
         if not excess[0] >= setting("min_delta_alpha"):
             continue
-        noise = np.zeros((2, 2))
-        for e, sigma in enumerate((inp.sigma_attenuation_high, inp.sigma_attenuation_low)):
-            if sigma is not None:
-                values = sigma[r0:r1, c0:c1][use].astype(np.float64)
-                noise[e, e] = float(np.mean(np.where(np.isfinite(values), values, 0.0) ** 2)) / count
         # The calibration's accuracy, each energy on its own; partial volume and the cargo the
         # object displaces scale both energies' excess alike (along the excess: λ, not Z).
         model_error = np.diag((accuracy * excess) ** 2) + systematic**2 * np.outer(excess, excess)
