@@ -318,31 +318,18 @@ def build_check_input(image: Any, material_map: Any, manifest: Manifest, table: 
         areal, sigma, row_height_mm=row_height, column_pitch_mm=pitch, settings=settings, model=model,
         height_mm=float(manifest.container.height_mm),
     )
-    attenuation_low = getattr(image, "attenuation_low", None)
-    attenuation_low = (
-        _shape_check("attenuation_low", attenuation_low, shape).astype(np.float32, copy=False)
-        if attenuation_low is not None else None
-    )
-    sigma_low = getattr(image, "sigma_low", None)
-    sigma_low = (
-        _shape_check("sigma_low", sigma_low, shape).astype(np.float32, copy=False)
-        if sigma_low is not None else None
-    )
-    zeff_sigma = getattr(material_map, "zeff_sigma", None)
-    zeff_sigma = _shape_check("zeff sigma", zeff_sigma, shape).astype(np.float32, copy=False) if zeff_sigma is not None else None
+    def optional_map(source: Any, name: str, label: str) -> np.ndarray | None:
+        value = getattr(source, name, None)
+        return _shape_check(label, value, shape).astype(np.float32, copy=False) if value is not None else None
+
+    attenuation_low = optional_map(image, "attenuation_low", "attenuation_low")
+    sigma_low = optional_map(image, "sigma_low", "sigma_low")
+    zeff_sigma = optional_map(material_map, "zeff_sigma", "zeff sigma")
+    transmission_high = optional_map(image, "transmission_high", "transmission_high")
+    transmission_low = optional_map(image, "transmission_low", "transmission_low")
     starved_majority = getattr(material_map, "starved_majority", None)
     if starved_majority is not None:
         starved_majority = _shape_check("starved-majority mask", starved_majority, shape).astype(bool) & ~repaired
-    transmission_high = getattr(image, "transmission_high", None)
-    transmission_high = (
-        _shape_check("transmission_high", transmission_high, shape).astype(np.float32, copy=False)
-        if transmission_high is not None else None
-    )
-    transmission_low = getattr(image, "transmission_low", None)
-    transmission_low = (
-        _shape_check("transmission_low", transmission_low, shape).astype(np.float32, copy=False)
-        if transmission_low is not None else None
-    )
     return CheckInput(
         manifest=manifest, table=table, areal_g_cm2=areal, sigma_g_cm2=sigma, classes=classes, zeff_sigma=zeff_sigma,
         starved_majority=starved_majority,
