@@ -92,13 +92,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--accuracy", action="store_true", help="also run the accuracy benchmarks")
     parser.add_argument("--timeout", type=float, default=1800.0, help="seconds per benchmark")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--baseline", default="main",
+                        help="git revision the speed benchmarks time side by side (e.g. the start of a round)")
     args = parser.parse_args(argv)
-    jobs = SPEED + (ACCURACY if args.accuracy else [])
+    with_baseline = ("benchmarks/bench_discrimination_speed.py", "benchmarks/bench_inspect.py")
+    jobs = [(title, [*arguments, "--baseline", args.baseline] if arguments[0] in with_baseline else arguments)
+            for title, arguments in SPEED + (ACCURACY if args.accuracy else [])]
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     sections = [
         "# Benchmark results\n",
         f"Measured {stamp} on {_machine()}; produced by `python benchmarks/run_all.py"
-        f"{' --accuracy' if args.accuracy else ''}`. Each benchmark runs on one thread; "
+        f"{' --accuracy' if args.accuracy else ''} --baseline {args.baseline}`. Each benchmark runs on one thread; "
         "floors (`numpy.copyto` / `numpy.fromfile` of the same data) are measured in the same run.\n",
     ]
     sections += [run(title, arguments, args.timeout) for title, arguments in jobs]
