@@ -63,8 +63,8 @@ def ensure_suite(suite_path: Path, data: Path, limit: int | None, workers: int) 
     return [paths[scan_id] for scan_id in ids]
 
 
-def inspect_case(nxr: Path) -> dict:
-    """Inspect one simulated scan and compare with its ground truth."""
+def inspect_case(nxr: Path, calibration_path: Path | None = None) -> dict:
+    """Inspect one simulated scan (with a calibration file, or the physics model) and compare with its ground truth."""
     from nii.errors import NiiError
     from nii.inspection import run_inspection
     from scanner_io import ScannerIOError
@@ -81,7 +81,12 @@ def inspect_case(nxr: Path) -> dict:
         "scenario": truth.get("scenario", {}),
     }
     try:
-        verdict = run_inspection(nxr, manifest).verdict
+        calibration = None
+        if calibration_path is not None:
+            from nii.calibration import load_calibration
+
+            calibration = load_calibration(calibration_path)
+        verdict = run_inspection(nxr, manifest, calibration=calibration).verdict
     except (NiiError, ScannerIOError, OSError) as exc:
         row.update(verdict="error", reasons=[], score=math.nan, mass_kg=None, error=str(exc))
     else:

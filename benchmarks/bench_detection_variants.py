@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import math
 import sys
 import time
 from collections import Counter, defaultdict
@@ -88,33 +87,8 @@ def calibrate_variant(variant, data: Path, workers: int) -> Path:
 
 def inspect_with(job: tuple[Path, Path, str, str]) -> dict:
     """Inspect one scan with its variant's calibration; the row of bench_detection plus names."""
-    from nii.calibration import load_calibration
-    from nii.errors import NiiError
-    from nii.inspection import run_inspection
-    from scanner_io import ScannerIOError
-
-    import json
-
     nxr, calibration_path, variant_name, energy_pair = job
-    stem = nxr.name[: -len(".nxr")]
-    truth = json.loads(nxr.with_name(f"{stem}.truth.json").read_text(encoding="utf-8"))
-    row = {
-        "scan_id": truth.get("scan_id", stem),
-        "expected_verdict": truth.get("expected_verdict"),
-        "expected_reasons": sorted(set(truth.get("expected_reasons") or [])),
-        "true_mass_kg": truth.get("cargo_mass_kg"),
-        "scenario": truth.get("scenario", {}),
-    }
-    started = time.perf_counter()
-    try:
-        calibration = load_calibration(calibration_path)
-        verdict = run_inspection(nxr, nxr.with_name(f"{stem}.manifest.json"), calibration=calibration).verdict
-    except (NiiError, ScannerIOError, OSError) as exc:
-        row.update(verdict="error", reasons=[], score=math.nan, mass_kg=None, error=str(exc))
-    else:
-        row.update(verdict=verdict.verdict, reasons=sorted(set(verdict.reason_codes)), score=verdict.score,
-                   mass_kg=verdict.cargo_mass_kg, error="")
-    row["seconds"] = time.perf_counter() - started
+    row = bench_detection.inspect_case(nxr, calibration_path)
     row["scanner_variant"] = variant_name
     row["energy_pair"] = energy_pair
     row["container_make"] = (row.get("scenario") or {}).get("container_make") or ""

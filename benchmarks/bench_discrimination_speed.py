@@ -175,14 +175,12 @@ def main(argv: list[str] | None = None) -> int:
 
 def _baseline(revision: str, path: Path, repeat: int) -> dict[str, float] | None:
     """Time another revision's correct + discriminate (numpy) on ``path`` in a child process."""
-    root = Path(__file__).resolve().parent.parent
-    with tempfile.TemporaryDirectory(prefix="nii-baseline-") as tree:
-        archive = subprocess.run(["git", "-C", str(root), "archive", revision, "nii", "scanner_io", "seeds"],
-                                 capture_output=True, check=False)
-        if archive.returncode != 0:
-            print(f"  baseline {revision}: git archive failed ({archive.stderr.decode(errors='replace').strip()})")
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from _baseline import revision_tree
+
+    with revision_tree(revision, ("nii", "scanner_io", "seeds")) as tree:
+        if tree is None:
             return None
-        subprocess.run(["tar", "-x", "-C", tree], input=archive.stdout, check=True)
         environment = dict(os.environ, PYTHONPATH=tree)
         child = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--child", "--scan", str(path),
                                 "--repeat", str(repeat)], capture_output=True, text=True, env=environment, check=False)

@@ -25,7 +25,6 @@ import argparse  # noqa: E402
 import json  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
-import tempfile  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -114,14 +113,12 @@ def main(argv: list[str] | None = None) -> int:
 
 def _baseline(revision: str, scan: Path, manifest: Path, repeat: int) -> dict[str, float] | None:
     """Time another revision's inspection of the same scan in a child process."""
-    root = Path(__file__).resolve().parent.parent
-    with tempfile.TemporaryDirectory(prefix="nii-baseline-") as tree:
-        archive = subprocess.run(["git", "-C", str(root), "archive", revision, "nii", "scanner_io", "seeds", "models"],
-                                 capture_output=True, check=False)
-        if archive.returncode != 0:
-            print(f"baseline {revision}: git archive failed ({archive.stderr.decode(errors='replace').strip()})")
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from _baseline import revision_tree
+
+    with revision_tree(revision) as tree:
+        if tree is None:
             return None
-        subprocess.run(["tar", "-x", "-C", tree], input=archive.stdout, check=True)
         environment = dict(os.environ, PYTHONPATH=tree)
         child = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--child", "--baseline", "none",
                                 "--scan", str(scan), "--manifest", str(manifest), "--repeat", str(repeat)],

@@ -842,6 +842,26 @@ def _resolve_material(item: Any) -> tuple[str, dict[str, float]]:
     return "+".join(item), {str(k): float(v) for k, v in dict(item).items()}
 
 
+def _predicted_curves(model: ScannerModel, materials: list[Any], areal: np.ndarray, min_transmission: float,
+                      origin: str) -> list[MaterialCurve]:
+    """The model's curve of each material over ``areal`` (g/cm²), where both energies
+    transmit at least ``min_transmission`` and less than 1."""
+    from nii.physics import zeff
+
+    curves = []
+    for item in materials:
+        name, composition = _resolve_material(item)
+        t_high, t_low = model.transmission([(composition, areal)])
+        keep = (t_high >= min_transmission) & (t_low >= min_transmission) & (t_high < 1.0) & (t_low < 1.0)
+        if not keep.any():
+            continue
+        zeros = np.zeros(int(keep.sum()))
+        curves.append(MaterialCurve(name=name, zeff=float(zeff(composition)), attenuation_high=-np.log(t_high[keep]),
+                                    attenuation_low=-np.log(t_low[keep]), noise_high=zeros, noise_low=zeros.copy(),
+                                    areal_density_g_cm2=areal[keep], composition=composition, origin=origin))
+    return curves
+
+
 def model_curves(model: ScannerModel, materials: list[Any] | None = None, *, origin: str = "model") -> list[MaterialCurve]:
     """Curves ``(α_H, α_L)`` over thickness that a scanner model predicts.
 
@@ -864,18 +884,7 @@ def model_curves(model: ScannerModel, materials: list[Any] | None = None, *, ori
         model_z = [float(zeff(_resolve_material(m)[1])) for m in materials]
         materials += [s for s in seeds["reference_elements"]["symbols"]
                       if all(abs(float(atomic_number(s)) - z) > 1.5 for z in model_z)]
-    curves = []
-    for item in materials:
-        name, composition = _resolve_material(item)
-        t_high, t_low = model.transmission([(composition, areal)])
-        keep = (t_high >= min_t) & (t_low >= min_t) & (t_high < 1.0) & (t_low < 1.0)
-        if not keep.any():
-            continue
-        zeros = np.zeros(int(keep.sum()))
-        curves.append(MaterialCurve(name=name, zeff=float(zeff(composition)), attenuation_high=-np.log(t_high[keep]),
-                                    attenuation_low=-np.log(t_low[keep]), noise_high=zeros, noise_low=zeros.copy(),
-                                    areal_density_g_cm2=areal[keep], composition=composition, origin=origin))
-    return curves
+    return _predicted_curves(model, materials, areal, min_t, origin)
 
 
 def physics_curves(
@@ -901,22 +910,10 @@ def physics_curves(
     origin : str
         Recorded origin of the curves.
     """
-    from nii.physics import zeff
 
     model = ScannerModel.nominal(energies_mev)
     areal = np.asarray(areal_density_g_cm2, np.float64)
-    curves = []
-    for item in materials:
-        name, composition = _resolve_material(item)
-        t_high, t_low = model.transmission([(composition, areal)])
-        keep = (t_high >= min_transmission) & (t_low >= min_transmission) & (t_high < 1.0) & (t_low < 1.0)
-        if not keep.any():
-            continue
-        zeros = np.zeros(int(keep.sum()))
-        curves.append(MaterialCurve(name=name, zeff=float(zeff(composition)), attenuation_high=-np.log(t_high[keep]),
-                                    attenuation_low=-np.log(t_low[keep]), noise_high=zeros, noise_low=zeros.copy(),
-                                    areal_density_g_cm2=areal[keep], composition=composition, origin=origin))
-    return curves
+    return _predicted_curves(model, materials, areal, min_transmission, origin)
 
 
 def calibration_from_physics(header: Any) -> Calibration:
